@@ -1,0 +1,89 @@
+# fnbridge - build, test, demo and bench.
+#   make          build/fnbridge
+#   make test     install deps (as root), build, run every test
+#   make asan     the whole suite under AddressSanitizer + UBSan
+#   make demo     Kafka -> local function, end to end, in under a minute
+#   make bench    throughput and memory figures (not part of test)
+
+PREFIX  ?= /usr/local
+BUILD   ?= build
+CC      ?= cc
+PYTHON  ?= /usr/bin/python3
+PKGS    := rdkafka libcurl jansson yaml-0.1
+OPT     ?= -O2
+CFLAGS  ?=
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) -pthread \
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread -lm
+
+CORE_SRC := $(wildcard bridge/*.c connectors/*.c config/*.c)
+MAIN_SRC := bridge/main.c
+LIB_SRC  := $(filter-out $(MAIN_SRC),$(CORE_SRC))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+MAIN_OBJ := $(MAIN_SRC:%.c=$(BUILD)/obj/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
+TOOL_LIBS := $(shell pkg-config --libs rdkafka libmicrohttpd jansson 2>/dev/null) -pthread -lm
+TOOL_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
+
+# Debian packages the build, the tests, the demo and the bench need.
+DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev \
+            libjansson-dev libyaml-dev liblmdb-dev libmicrohttpd-dev \
+            libexpat1-dev libmosquitto-dev mosquitto kcat python3 \
+            python3-pytest python3-confluent-kafka
+
+.PHONY: all deps test unit e2e tools asan demo bench install clean
+
+all: $(BUILD)/fnbridge
+
+$(BUILD)/fnbridge: $(MAIN_OBJ) $(LIB_OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/obj/%.o: %.c $(wildcard bridge/*.h connectors/*.h config/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
+$(BUILD)/tools/%: tests/tools/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(TOOL_CFLAGS) -o $@ $< $(TOOL_LIBS)
+
+tools: $(TOOL_BIN)
+
+deps:
+	@missing=$$(for p in $(DEB_PKGS); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	  done); \
+	if [ -z "$$missing" ]; then echo "deps: all Debian packages present"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "deps: installing $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else echo "deps: missing packages; run as root:"; \
+	  echo "  apt-get update && apt-get install -y $$missing"; exit 1; fi
+
+unit: $(UNIT_BIN)
+	@fail=0; for t in $(UNIT_BIN); do $$t || fail=1; done; exit $$fail
+
+e2e: $(BUILD)/fnbridge tools
+	FNBRIDGE=$(abspath $(BUILD)/fnbridge) TOOLS=$(abspath $(BUILD)/tools) \
+	  $(PYTHON) -m pytest -q tests/e2e
+
+test: deps
+	$(MAKE) all tools
+	$(MAKE) unit
+	$(MAKE) e2e
+
+asan:
+	$(MAKE) BUILD=build-asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  LDLIBS_EXTRA= unit e2e
+
+install: $(BUILD)/fnbridge
+	install -D -m 0755 $(BUILD)/fnbridge $(DESTDIR)$(PREFIX)/bin/fnbridge
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,30 @@
+/* format.h - encodes a batch of records into the event a function receives
+ * (DESIGN section 4). Hand-written JSON into a br_buf: this is the hot
+ * path, one call per invocation. */
+#ifndef BR_FORMAT_H
+#define BR_FORMAT_H
+
+#include <stddef.h>
+
+#include "buf.h"
+#include "record.h"
+
+enum br_format { BR_FORMAT_LAMBDA = 0, BR_FORMAT_JSON = 1 };
+
+struct br_event_ctx {
+    const char *pipeline;        /* pipeline name (json format) */
+    const char *source_kind;     /* "kafka" */
+    const char *origin;          /* kafka: bootstrap servers list */
+};
+
+/* Appends the event for recs[0..n) to out. Returns 0, or -1 if out's cap
+ * was reached (the event would be too large). */
+int br_format_encode(enum br_format fmt, const struct br_event_ctx *ev,
+                     struct br_record *const *recs, size_t n,
+                     struct br_buf *out);
+
+/* Upper bound of the bytes one record adds to an event of this format
+ * (used to split batches before encoding). */
+size_t br_format_record_bound(enum br_format fmt, const struct br_record *rec);
+
+#endif

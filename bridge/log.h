@@ -1,0 +1,22 @@
+/* log.h - structured logging to stderr (logfmt or JSON lines).
+ *
+ * One line per event: time, level, scope (e.g. "orders/kafka"), message.
+ * Thread-safe; a line is written with a single write(2). */
+#ifndef BR_LOG_H
+#define BR_LOG_H
+
+enum br_log_level { BR_LOG_DEBUG, BR_LOG_INFO, BR_LOG_WARN, BR_LOG_ERROR };
+enum br_log_format { BR_LOG_LOGFMT, BR_LOG_JSON };
+
+void br_log_setup(enum br_log_level level, enum br_log_format format);
+int br_log_enabled(enum br_log_level level);
+void br_log(enum br_log_level level, const char *scope, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define br_debug(scope, ...) \
+    do { if (br_log_enabled(BR_LOG_DEBUG)) br_log(BR_LOG_DEBUG, scope, __VA_ARGS__); } while (0)
+#define br_info(scope, ...)  br_log(BR_LOG_INFO, scope, __VA_ARGS__)
+#define br_warn(scope, ...)  br_log(BR_LOG_WARN, scope, __VA_ARGS__)
+#define br_error(scope, ...) br_log(BR_LOG_ERROR, scope, __VA_ARGS__)
+
+#endif

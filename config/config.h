@@ -1,0 +1,65 @@
+/* config.h - the validated configuration (DESIGN section 3).
+ *
+ * br_config_load reads YAML (via node.c), applies the option tables of the
+ * core and of each connector, and returns a tree the program runs from.
+ * Every problem is collected (not just the first) with file, line, column
+ * and key path. */
+#ifndef BR_CONFIG_H
+#define BR_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../connectors/connector.h"
+#include "node.h"
+#include "opts.h"
+
+struct br_pipeline_conf {
+    char *name;
+    int line, col;                      /* where the pipeline was defined */
+
+    int64_t batch_max_records;          /* batch.max_records  (default 100) */
+    int64_t batch_max_bytes;            /* batch.max_bytes    (default 1MiB) */
+    int64_t batch_max_wait_ms;          /* batch.max_wait     (default 500ms) */
+
+    int64_t concurrency;                /* default 8 */
+    int64_t inflight_max_records;       /* max_inflight.records (10000) */
+    int64_t inflight_max_bytes;         /* max_inflight.bytes   (64MiB) */
+
+    int64_t retry_max_attempts;         /* retry.max_attempts (5) */
+    int64_t backoff_initial_ms;         /* retry.backoff.initial (100ms) */
+    int64_t backoff_max_ms;             /* retry.backoff.max (30s) */
+    double backoff_multiplier;          /* retry.backoff.multiplier (2) */
+    int backoff_jitter;                 /* retry.backoff.jitter: full|none */
+    int64_t max_record_age_ms;          /* retry.max_record_age (1h) */
+    bool bisect_on_error;               /* retry.bisect_on_error (true) */
+
+    char *dlq_file_path;                /* dead_letter.file.path; NULL = none
+                                           (then failed records stop the
+                                           pipeline rather than be lost) */
+
+    const struct br_source_ops *source_ops;
+    void *source_ctx;                   /* calloc'd ops->ctx_size, options set */
+    const struct br_target_ops *target_ops;
+    void *target_ctx;
+};
+
+struct br_config {
+    char *path;
+    char *state_dir;                    /* default ./state */
+    int log_level;                      /* enum br_log_level */
+    int log_format;                     /* enum br_log_format */
+    int64_t shutdown_timeout_ms;        /* default 30s */
+    struct br_pipeline_conf *pipelines;
+    size_t n_pipelines;
+};
+
+/* Loads and validates path. Returns the config, or NULL with errs filled. */
+struct br_config *br_config_load(const char *path, struct br_errors *errs);
+void br_config_free(struct br_config *cfg);
+
+/* Finds a pipeline by name, or NULL. */
+const struct br_pipeline_conf *br_config_pipeline(const struct br_config *cfg,
+                                                  const char *name);
+
+#endif

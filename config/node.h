@@ -1,0 +1,68 @@
+/* node.h - a YAML document as a small tree that remembers where each value
+ * came from (line and column), so every config error can name its place.
+ *
+ * Loading applies ${env:...} / ${file:...} interpolation to scalars, refuses
+ * documents whose aliases would expand beyond a fixed node budget (billion
+ * laughs), and marks scalars that came from interpolation as secret so
+ * their values are never echoed. */
+#ifndef BR_NODE_H
+#define BR_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+enum br_node_type { BR_NODE_SCALAR, BR_NODE_SEQ, BR_NODE_MAP };
+
+struct br_node {
+    enum br_node_type type;
+    int line;                 /* 1-based */
+    int col;                  /* 1-based */
+    char *value;              /* SCALAR: the (interpolated) text */
+    bool quoted;              /* SCALAR: written quoted ('...' or "...") */
+    bool secret;              /* SCALAR: value came through interpolation */
+    /* SEQ: items[i]; MAP: keys[i] (scalar nodes) -> items[i] */
+    struct br_node **items;
+    struct br_node **keys;
+    size_t n;
+};
+
+/* One problem found in a config; `path` is the dotted key path
+ * ("pipelines[0].batch.max_wait"). */
+struct br_error {
+    int line;
+    int col;
+    char *path;
+    char *message;
+};
+
+struct br_errors {
+    const char *file;         /* borrowed; the config file name */
+    struct br_error *v;
+    size_t n;
+    size_t cap;
+};
+
+void br_errors_add(struct br_errors *errs, const struct br_node *at,
+                   const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void br_errors_add_pos(struct br_errors *errs, int line, int col,
+                       const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* Prints each error as "FILE:LINE:COL: path: message\n". */
+void br_errors_print(const struct br_errors *errs, FILE *out);
+void br_errors_free(struct br_errors *errs);
+
+/* Parses the YAML file at path (one document). Returns the root node, or
+ * NULL with errors added (syntax errors, interpolation failures, alias
+ * bombs). The caller owns the tree (br_node_free). */
+struct br_node *br_node_load_file(const char *path, struct br_errors *errs);
+/* Same, from a buffer; `name` is used in errors. For tests. */
+struct br_node *br_node_load_string(const char *text, size_t len,
+                                    struct br_errors *errs);
+void br_node_free(struct br_node *node);
+
+/* MAP lookup by key; returns a borrowed child or NULL. */
+const struct br_node *br_node_get(const struct br_node *map, const char *key);
+
+#endif

@@ -1,0 +1,22 @@
+/* source_kafka.h - options of the Kafka source (its ctx starts with this). */
+#ifndef BR_SOURCE_KAFKA_H
+#define BR_SOURCE_KAFKA_H
+
+#include "connector.h"
+
+enum kafka_ordering { KAFKA_ORDER_PARTITION, KAFKA_ORDER_KEY, KAFKA_ORDER_NONE };
+
+struct kafka_options {
+    char *brokers;
+    struct br_strlist topics;
+    char *group_id;
+    char *start;                 /* earliest | latest | timestamp:<unix-ms> */
+    int ordering;                /* enum kafka_ordering */
+    struct br_strmap librdkafka; /* passthrough properties */
+};
+
+extern const struct br_opt kafka_source_opts[];
+/* NULL if s is a valid `start` value, else why not. */
+const char *kafka_check_start(const char *s);
+
+#endif
