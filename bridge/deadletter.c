@@ -1,0 +1,226 @@
+/* deadletter.c - the dead-letter file sink and the record it writes
+ * (DESIGN section 5). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "batch.h"
+#include "clock.h"
+#include "deadletter.h"
+#include "log.h"
+
+struct br_deadletter {
+    char *path;
+    int fd;
+    const char *scope;
+    bool failing;          /* log a failure streak once */
+    struct br_buf line;
+};
+
+/* mkdir -p of the directory part of path. */
+static int make_parents(const char *path)
+{
+    char *dir = strdup(path);
+    if (!dir)
+        return -1;
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
+            free(dir);
+            return -1;
+        }
+        *p = '/';
+    }
+    free(dir);
+    return 0;
+}
+
+struct br_deadletter *br_deadletter_open(const char *path, const char *scope,
+                                         char *err, size_t errlen)
+{
+    struct br_deadletter *dl = calloc(1, sizeof(*dl));
+    if (!dl || !(dl->path = strdup(path))) {
+        free(dl);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    dl->scope = scope;
+    br_buf_init(&dl->line, 0);
+    if (make_parents(path) < 0 ||
+        (dl->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640)) < 0) {
+        snprintf(err, errlen, "cannot open dead-letter file %s: %s", path,
+                 strerror(errno));
+        free(dl->path);
+        free(dl);
+        return NULL;
+    }
+    return dl;
+}
+
+void br_deadletter_close(struct br_deadletter *dl)
+{
+    if (!dl)
+        return;
+    close(dl->fd);
+    br_buf_free(&dl->line);
+    free(dl->path);
+    free(dl);
+}
+
+const char *br_deadletter_path(const struct br_deadletter *dl)
+{
+    return dl->path;
+}
+
+static void put_timestamp(struct br_buf *out)
+{
+    int64_t ms = br_wall_ms();
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    char text[40];
+    gmtime_r(&secs, &tm);
+    size_t n = strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(text + n, sizeof(text) - n, ".%03dZ", (int)(ms % 1000));
+    br_buf_put_json_str(out, text, strlen(text));
+}
+
+static void put_request_id(struct br_buf *out)
+{
+    unsigned char r[16];
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(r, 1, sizeof(r), f) != sizeof(r))
+        for (size_t i = 0; i < sizeof(r); i++)
+            r[i] = (unsigned char)(rand() & 0xff);
+    if (f)
+        fclose(f);
+    r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);   /* UUID version 4 */
+    r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
+    br_buf_printf(out, "\"%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+                       "%02x%02x%02x%02x%02x%02x\"",
+                  r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
+                  r[10], r[11], r[12], r[13], r[14], r[15]);
+}
+
+/* One entry per topic-partition: offsets and count of the batch's records. */
+static void put_source(struct br_buf *out, const struct br_batch *b)
+{
+    br_buf_printf(out, "{\"type\":\"%s\",\"partitions\":[", b->pl->src.ops->name);
+    bool *done = calloc(b->n, sizeof(*done));
+    bool first = true;
+    for (size_t i = 0; done && i < b->n; i++) {
+        if (done[i])
+            continue;
+        const struct br_record *r = b->recs[i];
+        int64_t lo = r->offset, hi = r->offset;
+        size_t count = 0;
+        for (size_t j = i; j < b->n; j++) {
+            const struct br_record *o = b->recs[j];
+            if (done[j] || o->partition != r->partition || strcmp(o->topic, r->topic))
+                continue;
+            done[j] = true;
+            count++;
+            lo = o->offset < lo ? o->offset : lo;
+            hi = o->offset > hi ? o->offset : hi;
+        }
+        br_buf_puts(out, first ? "{\"topic\":" : ",{\"topic\":");
+        first = false;
+        br_buf_put_json_str(out, r->topic, strlen(r->topic));
+        br_buf_printf(out, ",\"partition\":%d,\"startOffset\":%lld,"
+                           "\"endOffset\":%lld,\"batchSize\":%zu}",
+                      (int)r->partition, (long long)lo, (long long)hi, count);
+    }
+    free(done);
+    br_buf_puts(out, "]}");
+}
+
+static void put_response(struct br_buf *out, const struct br_batch *b)
+{
+    br_buf_puts(out, "\"responseContext\":{\"statusCode\":");
+    if (b->attempts)
+        br_buf_put_i64(out, b->last_status);
+    else
+        br_buf_puts(out, "null");
+    br_buf_puts(out, ",\"functionError\":");
+    if (b->attempts && b->last_error[0])
+        br_buf_put_json_str(out, b->last_error, strlen(b->last_error));
+    else
+        br_buf_puts(out, "null");
+    br_buf_puts(out, ",\"body\":");
+    if (b->last_body)
+        br_buf_put_json_str(out, b->last_body, strlen(b->last_body));
+    else
+        br_buf_puts(out, "null");
+    br_buf_puts(out, "},");
+}
+
+static int format_record(struct br_buf *out, const struct br_batch *b,
+                         const char *condition)
+{
+    const char *fn = b->pl->tgt.name_for_dlq ? b->pl->tgt.name_for_dlq : "";
+    br_buf_reset(out);
+    br_buf_puts(out, "{\"version\":\"1.0\",\"timestamp\":");
+    put_timestamp(out);
+    br_buf_puts(out, ",\"requestContext\":{\"requestId\":");
+    put_request_id(out);
+    br_buf_puts(out, ",\"functionArn\":");
+    br_buf_put_json_str(out, fn, strlen(fn));
+    br_buf_printf(out, ",\"condition\":\"%s\",\"approximateInvokeCount\":%d},",
+                  condition, b->attempts);
+    put_response(out, b);
+    br_buf_puts(out, "\"pipeline\":");
+    br_buf_put_json_str(out, b->pl->conf->name, strlen(b->pl->conf->name));
+    br_buf_puts(out, ",\"source\":");
+    put_source(out, b);
+    br_buf_puts(out, ",\"payload\":");
+    if (b->body.len)
+        br_buf_append(out, b->body.data, b->body.len);
+    else
+        br_buf_puts(out, "null");
+    return br_buf_puts(out, "}\n");
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int br_deadletter_write(struct br_deadletter *dl, const struct br_batch *b,
+                        const char *condition)
+{
+    if (format_record(&dl->line, b, condition) < 0) {
+        br_error(dl->scope, "dead-letter record too large to build");
+        return -1;
+    }
+    off_t before = lseek(dl->fd, 0, SEEK_END);
+    if (write_all(dl->fd, dl->line.data, dl->line.len) < 0 || fsync(dl->fd) < 0) {
+        int saved = errno;
+        if (before >= 0 && ftruncate(dl->fd, before) < 0)
+            br_error(dl->scope, "could not remove a torn dead-letter line: %s",
+                     strerror(errno));
+        if (!dl->failing)
+            br_error(dl->scope, "dead-letter write to %s failed: %s; holding the "
+                     "records and retrying", dl->path, strerror(saved));
+        dl->failing = true;
+        return -1;
+    }
+    if (dl->failing)
+        br_info(dl->scope, "dead-letter file %s writable again", dl->path);
+    dl->failing = false;
+    return 0;
+}

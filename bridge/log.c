@@ -1,0 +1,88 @@
+/* log.c - one line per event on stderr, logfmt or JSON, written with a
+ * single write(2) so lines from different threads never interleave. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "log.h"
+
+static enum br_log_level min_level = BR_LOG_INFO;
+static enum br_log_format log_format = BR_LOG_LOGFMT;
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+void br_log_setup(enum br_log_level level, enum br_log_format format)
+{
+    min_level = level;
+    log_format = format;
+}
+
+int br_log_enabled(enum br_log_level level)
+{
+    return level >= min_level;
+}
+
+static size_t put_time(char *out, size_t n)
+{
+    int64_t ms = br_wall_ms();
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    size_t len = strftime(out, n, "%Y-%m-%dT%H:%M:%S", &tm);
+    len += (size_t)snprintf(out + len, n - len, ".%03dZ", (int)(ms % 1000));
+    return len;
+}
+
+/* Appends s quoted and escaped (the same escapes serve logfmt and JSON). */
+static size_t put_quoted(char *out, size_t at, size_t n, const char *s)
+{
+    if (at < n)
+        out[at++] = '"';
+    for (; *s && at + 7 < n; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            out[at++] = '\\';
+            out[at++] = (char)c;
+        } else if (c == '\n') {
+            out[at++] = '\\';
+            out[at++] = 'n';
+        } else if (c < 0x20) {
+            at += (size_t)snprintf(out + at, n - at, "\\u%04x", c);
+        } else {
+            out[at++] = (char)c;
+        }
+    }
+    if (at < n)
+        out[at++] = '"';
+    return at;
+}
+
+void br_log(enum br_log_level level, const char *scope, const char *fmt, ...)
+{
+    if (!br_log_enabled(level))
+        return;
+    char msg[2048], when[40], line[4600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    put_time(when, sizeof(when));
+    size_t n = sizeof(line) - 2, at;
+    if (log_format == BR_LOG_JSON) {
+        at = (size_t)snprintf(line, n, "{\"ts\":\"%s\",\"level\":\"%s\",\"scope\":",
+                              when, level_names[level]);
+        at = put_quoted(line, at, n, scope ? scope : "fnbridge");
+        at += (size_t)snprintf(line + at, n - at, ",\"msg\":");
+        at = put_quoted(line, at, n, msg);
+        line[at++] = '}';
+    } else {
+        at = (size_t)snprintf(line, n, "ts=%s level=%s scope=%s msg=", when,
+                              level_names[level], scope ? scope : "fnbridge");
+        at = put_quoted(line, at, n, msg);
+    }
+    line[at++] = '\n';
+    ssize_t ignored = write(STDERR_FILENO, line, at);
+    (void)ignored;
+}

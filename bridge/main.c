@@ -1,0 +1,315 @@
+/* main.c - the fnbridge command line: run, check, version, help. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <librdkafka/rdkafka.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../config/config.h"
+#include "dispatcher.h"
+#include "log.h"
+#include "pipeline.h"
+#include "version.h"
+
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+
+static const char usage_main[] =
+    "fnbridge " BR_VERSION " - turns queues into function calls\n"
+    "\n"
+    "Usage:\n"
+    "  fnbridge [run] -c FILE     run the pipelines (the default command)\n"
+    "  fnbridge check -c FILE     validate the config (after interpolation)\n"
+    "  fnbridge version           print the version\n"
+    "  fnbridge help [COMMAND]    this text, or a command's\n"
+    "\n"
+    "Options:\n"
+    "  -c, --config FILE          the config file (YAML; JSON is valid YAML)\n"
+    "  -h, --help                 help for the command\n"
+    "\n"
+    "Exit codes: 0 clean stop, 1 runtime failure, 2 usage or config error.\n"
+    "SIGTERM/SIGINT stop polling, finish in-flight work within\n"
+    "shutdown_timeout, commit, and exit 0; a second signal exits at once.\n";
+
+static const char usage_run[] =
+    "Usage: fnbridge run -c FILE\n"
+    "\n"
+    "Runs every pipeline of FILE until SIGTERM or SIGINT. Records are\n"
+    "acknowledged to their source only after the function succeeded or they\n"
+    "were written to the dead-letter file (at-least-once).\n";
+
+static const char usage_check[] =
+    "Usage: fnbridge check -c FILE\n"
+    "\n"
+    "Validates FILE after ${env:...} and ${file:...} interpolation. Prints\n"
+    "each problem as FILE:LINE:COL: path.to.key: message and exits 2, or\n"
+    "prints a summary and exits 0. Secret values are never printed.\n";
+
+static const char usage_version[] = "Usage: fnbridge version\n";
+
+struct command {
+    const char *name;
+    int (*fn)(const char *config_path);
+    const char *usage;
+    bool needs_config;
+};
+
+static int cmd_run(const char *path);
+static int cmd_check(const char *path);
+static int cmd_version(const char *path);
+
+static const struct command commands[] = {
+    {"run", cmd_run, usage_run, true},
+    {"check", cmd_check, usage_check, true},
+    {"version", cmd_version, usage_version, false},
+    {NULL, NULL, NULL, false},
+};
+
+static const struct command *find_command(const char *name)
+{
+    for (const struct command *c = commands; c->name; c++)
+        if (!strcmp(c->name, name))
+            return c;
+    return NULL;
+}
+
+static struct br_config *load_config(const char *path)
+{
+    struct br_errors errs = {.file = path};
+    struct br_config *cfg = br_config_load(path, &errs);
+    if (!cfg)
+        br_errors_print(&errs, stderr);
+    br_errors_free(&errs);
+    return cfg;
+}
+
+static int cmd_version(const char *path)
+{
+    (void)path;
+    printf("fnbridge %s (librdkafka %s, %s)\n", BR_VERSION, rd_kafka_version_str(),
+           curl_version());
+    return 0;
+}
+
+static int cmd_check(const char *path)
+{
+    struct br_config *cfg = load_config(path);
+    if (!cfg)
+        return EXIT_USAGE;
+    printf("%s: ok, %zu pipeline%s\n", path, cfg->n_pipelines,
+           cfg->n_pipelines == 1 ? "" : "s");
+    for (size_t i = 0; i < cfg->n_pipelines; i++) {
+        const struct br_pipeline_conf *p = &cfg->pipelines[i];
+        printf("  %s: %s -> %s\n", p->name, p->source_ops->name, p->target_ops->name);
+    }
+    br_config_free(cfg);
+    return 0;
+}
+
+static int make_dirs(const char *path)
+{
+    char buf[4096];
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (char *p = buf + 1; ; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char saved = *p;
+        *p = '\0';
+        if (mkdir(buf, 0750) < 0 && errno != EEXIST)
+            return -1;
+        if (!saved)
+            return 0;
+        *p = saved;
+    }
+}
+
+struct runtime {
+    struct br_config *cfg;
+    struct br_dispatcher *disp;
+    struct br_pipeline **pls;
+    size_t n;
+};
+
+static int build(struct runtime *rt)
+{
+    char err[1024] = "";
+    if (make_dirs(rt->cfg->state_dir) < 0) {
+        fprintf(stderr, "%s: state_dir %s: %s\n", rt->cfg->path, rt->cfg->state_dir,
+                strerror(errno));
+        return -1;
+    }
+    if (!(rt->disp = br_dispatcher_create(err, sizeof(err))) ||
+        !(rt->pls = calloc(rt->cfg->n_pipelines, sizeof(*rt->pls)))) {
+        fprintf(stderr, "fnbridge: %s\n", err[0] ? err : "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < rt->cfg->n_pipelines; i++) {
+        rt->pls[i] = br_pipeline_create(rt->cfg, &rt->cfg->pipelines[i], err, sizeof(err));
+        if (!rt->pls[i]) {
+            fprintf(stderr, "%s: %s\n", rt->cfg->path, err);
+            return -1;
+        }
+        rt->n++;
+        br_dispatcher_add(rt->disp, rt->pls[i]);
+    }
+    return 0;
+}
+
+static void teardown(struct runtime *rt)
+{
+    for (size_t i = 0; i < rt->n; i++)
+        br_pipeline_destroy(rt->pls[i]);
+    free(rt->pls);
+    br_dispatcher_destroy(rt->disp);
+    br_config_free(rt->cfg);
+}
+
+static bool all_sources_done(const struct runtime *rt, bool *any_failed)
+{
+    bool all = true;
+    for (size_t i = 0; i < rt->n; i++) {
+        if (!atomic_load(&rt->pls[i]->source_done))
+            all = false;
+        else if (!atomic_load(&rt->pls[i]->stopping))
+            *any_failed = true;   /* a source ended on its own: fatal */
+    }
+    return all;
+}
+
+static void stop_all(struct runtime *rt)
+{
+    for (size_t i = 0; i < rt->n; i++)
+        br_pipeline_stop(rt->pls[i]);
+}
+
+/* Waits for signals and for the sources; returns the exit code. */
+static int supervise(struct runtime *rt, const sigset_t *sigs)
+{
+    const struct timespec slice = {0, 200 * 1000000L};
+    bool stopping = false, failed = false;
+    while (!all_sources_done(rt, &failed)) {
+        int sig = sigtimedwait(sigs, NULL, &slice);
+        if (sig > 0 && stopping) {
+            br_warn(NULL, "second signal: exiting now; unfinished records will be "
+                    "redelivered");
+            _exit(EXIT_RUNTIME);
+        }
+        if (sig > 0 || failed) {
+            if (sig > 0)
+                br_info(NULL, "%s received: stopping (up to %lld ms)",
+                        sig == SIGTERM ? "SIGTERM" : "SIGINT",
+                        (long long)rt->cfg->shutdown_timeout_ms);
+            stopping = true;
+            stop_all(rt);
+        }
+    }
+    int rc = failed ? EXIT_RUNTIME : 0;
+    for (size_t i = 0; i < rt->n; i++)
+        if (br_pipeline_join(rt->pls[i]) < 0)
+            rc = EXIT_RUNTIME;
+    return rc;
+}
+
+static void log_summary(const struct runtime *rt)
+{
+    for (size_t i = 0; i < rt->n; i++) {
+        struct br_pipeline_stats *s = &rt->pls[i]->stats;
+        br_info(rt->pls[i]->scope, "stopped: %llu received, %llu delivered, %llu "
+                "dead-lettered, %llu retries",
+                (unsigned long long)atomic_load(&s->received),
+                (unsigned long long)atomic_load(&s->delivered),
+                (unsigned long long)atomic_load(&s->dead_lettered),
+                (unsigned long long)atomic_load(&s->retries));
+    }
+}
+
+static int cmd_run(const char *path)
+{
+    struct runtime rt = {.cfg = load_config(path)};
+    if (!rt.cfg)
+        return EXIT_USAGE;
+    br_log_setup((enum br_log_level)rt.cfg->log_level, (enum br_log_format)rt.cfg->log_format);
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    /* Blocked before any thread starts, so only sigtimedwait sees them. */
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (build(&rt) < 0) {
+        teardown(&rt);
+        return EXIT_USAGE;
+    }
+    int rc = EXIT_RUNTIME;
+    if (br_dispatcher_start(rt.disp) == 0) {
+        size_t started = 0;
+        while (started < rt.n && br_pipeline_start(rt.pls[started], rt.disp) == 0)
+            started++;
+        br_info(NULL, "fnbridge %s running %zu pipeline%s", BR_VERSION, rt.n,
+                rt.n == 1 ? "" : "s");
+        if (started < rt.n) {
+            rt.n = started;
+            stop_all(&rt);
+        }
+        rc = supervise(&rt, &sigs);
+        br_dispatcher_stop(rt.disp);
+        log_summary(&rt);
+    }
+    teardown(&rt);
+    return rc;
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "fnbridge: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nTry 'fnbridge --help'.\n");
+    return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    const struct command *cmd = &commands[0];
+    int first = 1;
+    if (argc > 1 && argv[1][0] != '-') {
+        if (!strcmp(argv[1], "help")) {
+            const struct command *c = argc > 2 ? find_command(argv[2]) : NULL;
+            fputs(c ? c->usage : usage_main, stdout);
+            return argc > 2 && !c ? EXIT_USAGE : 0;
+        }
+        if (!(cmd = find_command(argv[1])))
+            return usage_error("unknown command '%s'", argv[1]);
+        first = 2;
+    }
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config_path = NULL;
+    optind = first;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "+c:h", longopts, NULL)) != -1) {
+        if (opt == 'c') {
+            config_path = optarg;
+        } else if (opt == 'h') {
+            fputs(first == 1 ? usage_main : cmd->usage, stdout);
+            return 0;
+        } else {
+            return usage_error("invalid option for '%s'", cmd->name);
+        }
+    }
+    if (optind < argc)
+        return usage_error("unexpected argument '%s'", argv[optind]);
+    if (cmd->needs_config && !config_path)
+        return usage_error("'%s' needs a config file: -c FILE", cmd->name);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int rc = cmd->fn(config_path);
+    curl_global_cleanup();
+    return rc;
+}

@@ -1,0 +1,252 @@
+/* outcome.c - what a function's answer means for a batch: HTTP status
+ * classes, and Lambda's partial-batch response
+ * {"batchItemFailures":[{"itemIdentifier":...}]} matched against the
+ * batch's records (DESIGN section 5). Bodies are small: jansson parses. */
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "outcome.h"
+
+enum br_result_kind br_outcome_from_http(long status)
+{
+    if (status >= 200 && status <= 299)
+        return BR_RES_OK;
+    if (status == 408 || status == 425 || status == 429)
+        return BR_RES_RETRY;
+    if (status == 413)
+        return BR_RES_TOO_LARGE;
+    if (status >= 400 && status <= 499)
+        return BR_RES_PERMANENT;
+    return BR_RES_RETRY;            /* 5xx, and 1xx/3xx we did not expect */
+}
+
+/* ------------------------------------------------ record coordinates index */
+
+/* Open-addressing hash of the batch's (topic, partition, offset), so that
+ * matching k identifiers against n records is O(n + k). */
+struct coord_index {
+    struct br_record *const *recs;
+    uint32_t *slots;                /* record index + 1; 0 when empty */
+    size_t mask;
+};
+
+static uint64_t coord_hash(const char *topic, size_t topic_len,
+                           int32_t partition, int64_t offset)
+{
+    uint64_t h = 1469598103934665603ULL;          /* FNV-1a over the topic */
+    for (size_t i = 0; i < topic_len; i++)
+        h = (h ^ (unsigned char)topic[i]) * 1099511628211ULL;
+    h ^= (uint32_t)partition * 0x9E3779B97F4A7C15ULL;
+    h ^= (uint64_t)offset * 0xC2B2AE3D27D4EB4FULL;
+    return h ^ h >> 31;
+}
+
+static int coord_index_init(struct coord_index *ix,
+                            struct br_record *const *recs, size_t n)
+{
+    size_t tsize = 8;
+    while (tsize < 2 * n)
+        tsize *= 2;
+    ix->recs = recs;
+    ix->mask = tsize - 1;
+    ix->slots = calloc(tsize, sizeof(uint32_t));
+    if (!ix->slots)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        const struct br_record *rec = recs[i];
+        size_t s = coord_hash(rec->topic, strlen(rec->topic), rec->partition,
+                              rec->offset) & ix->mask;
+        while (ix->slots[s])
+            s = (s + 1) & ix->mask;
+        ix->slots[s] = (uint32_t)i + 1;
+    }
+    return 0;
+}
+
+/* Marks every record at these coordinates as failed; returns how many. */
+static size_t coord_mark(const struct coord_index *ix, const char *topic,
+                         size_t topic_len, int32_t partition, int64_t offset,
+                         bool *failed)
+{
+    size_t hits = 0;
+    size_t s = coord_hash(topic, topic_len, partition, offset) & ix->mask;
+    for (; ix->slots[s]; s = (s + 1) & ix->mask) {
+        uint32_t i = ix->slots[s] - 1;
+        const struct br_record *rec = ix->recs[i];
+        if (rec->partition == partition && rec->offset == offset &&
+            strncmp(rec->topic, topic, topic_len) == 0 &&
+            rec->topic[topic_len] == '\0') {
+            failed[i] = true;
+            hits++;
+        }
+    }
+    return hits;
+}
+
+/* ----------------------------------------------------- identifier parsing */
+
+/* Strict non-negative decimal within [0, max]. */
+static bool parse_dec(const char *s, size_t n, int64_t max, int64_t *out)
+{
+    if (n == 0)
+        return false;
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        int d = s[i] - '0';
+        if (v > (max - d) / 10)         /* v * 10 + d would pass max */
+            return false;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return true;
+}
+
+/* Splits "<topic>-<n>" at its last dash (topics may contain dashes). */
+static bool split_last_dash(const char *s, size_t n, size_t *topic_len,
+                            int64_t max, int64_t *num)
+{
+    const char *dash = NULL;
+    for (size_t i = n; i > 0; i--)
+        if (s[i - 1] == '-') {
+            dash = s + i - 1;
+            break;
+        }
+    if (!dash || dash == s)
+        return false;
+    *topic_len = (size_t)(dash - s);
+    return parse_dec(dash + 1, n - *topic_len - 1, max, num);
+}
+
+/* The offset of a Kafka identifier: a JSON integer or a numeric string. */
+static bool parse_offset(const json_t *v, int64_t *offset)
+{
+    if (json_is_integer(v)) {
+        *offset = (int64_t)json_integer_value(v);
+        return *offset >= 0;
+    }
+    if (json_is_string(v))
+        return parse_dec(json_string_value(v), json_string_length(v),
+                         INT64_MAX, offset);
+    /* 11.0, or any integer after the INT_AS_REAL re-parse (parse_body):
+     * accepted when integral and exact (below 2^53). */
+    if (json_is_real(v)) {
+        double d = json_real_value(v);
+        if (!(d >= 0 && d <= 9007199254740992.0) || d != (double)(int64_t)d)
+            return false;
+        *offset = (int64_t)d;
+        return true;
+    }
+    return false;
+}
+
+/* Marks the record(s) named by one itemIdentifier; false when it is
+ * malformed or names no record of the batch. */
+static bool mark_identifier(const struct coord_index *ix, const json_t *id,
+                            bool *failed)
+{
+    const char *s;
+    size_t len, topic_len;
+    int64_t part, offset;
+
+    if (json_is_object(id)) {           /* {"partition":"<topic>-<n>","offset":n} */
+        const json_t *p = json_object_get(id, "partition");
+        if (!json_is_string(p) || !parse_offset(json_object_get(id, "offset"), &offset))
+            return false;
+        s = json_string_value(p);
+        len = json_string_length(p);
+        if (!split_last_dash(s, len, &topic_len, INT32_MAX, &part))
+            return false;
+    } else if (json_is_string(id)) {    /* "<topic>-<partition>-<offset>" */
+        s = json_string_value(id);
+        len = json_string_length(id);
+        size_t head_len;
+        if (!split_last_dash(s, len, &head_len, INT64_MAX, &offset) ||
+            !split_last_dash(s, head_len, &topic_len, INT32_MAX, &part))
+            return false;
+    } else {
+        return false;
+    }
+    return coord_mark(ix, s, topic_len, (int32_t)part, offset, failed) > 0;
+}
+
+/* ------------------------------------------------------------ the parser */
+
+static bool blank(const char *body, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (!isspace((unsigned char)body[i]))
+            return false;
+    return true;
+}
+
+static enum br_partial mark_failures(const json_t *list,
+                                     struct br_record *const *recs, size_t n,
+                                     bool *failed)
+{
+    struct coord_index ix;
+    if (coord_index_init(&ix, recs, n) < 0)
+        return BR_PARTIAL_ALL_FAILED;   /* safe side: retry the whole batch */
+    enum br_partial res = BR_PARTIAL_SOME_FAILED;
+    size_t i;
+    const json_t *item;
+    json_array_foreach(list, i, item) {
+        const json_t *id = json_is_object(item)
+                               ? json_object_get(item, "itemIdentifier") : NULL;
+        if (!id || !mark_identifier(&ix, id, failed)) {
+            res = BR_PARTIAL_ALL_FAILED;
+            break;
+        }
+    }
+    free(ix.slots);
+    return res;
+}
+
+/* jansson refuses integers past int64 outright; such a body is still a
+ * partial-batch answer (with a bogus offset), not "not JSON", so parse it
+ * again with integers as reals and let the identifier check reject it. */
+static json_t *parse_body(const char *body, size_t len)
+{
+    json_error_t err;
+    json_t *root = json_loadb(body, len, JSON_DECODE_ANY, &err);
+    if (!root && json_error_code(&err) == json_error_numeric_overflow)
+        root = json_loadb(body, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, NULL);
+    return root;
+}
+
+enum br_partial br_outcome_partial(const char *body, size_t body_len,
+                                   struct br_record *const *recs, size_t n,
+                                   bool *failed)
+{
+    for (size_t i = 0; i < n; i++)
+        failed[i] = false;
+    if (!body || blank(body, body_len))
+        return BR_PARTIAL_ALL_OK;
+    /* Not JSON, or JSON that is not an object: an ordinary return value. */
+    json_t *root = parse_body(body, body_len);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return BR_PARTIAL_ALL_OK;
+    }
+    const json_t *list = json_object_get(root, "batchItemFailures");
+    enum br_partial res;
+    if (!list || json_is_null(list))
+        res = BR_PARTIAL_ALL_OK;
+    else if (!json_is_array(list))
+        res = BR_PARTIAL_ALL_FAILED;
+    else if (json_array_size(list) == 0)
+        res = BR_PARTIAL_ALL_OK;
+    else
+        res = mark_failures(list, recs, n, failed);
+    json_decref(root);
+    if (res == BR_PARTIAL_ALL_FAILED)
+        for (size_t i = 0; i < n; i++)
+            failed[i] = true;
+    return res;
+}

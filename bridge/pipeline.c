@@ -1,0 +1,158 @@
+/* pipeline.c - assembles one pipeline from its config: source, target,
+ * ackset, batcher and dead-letter sink; runs the source thread. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ackset.h"
+#include "batch.h"
+#include "clock.h"
+#include "deadletter.h"
+#include "dispatcher.h"
+#include "log.h"
+#include "pipeline.h"
+
+static enum br_format pick_format(const struct br_pipeline_conf *conf)
+{
+    const struct br_target_common *common = conf->target_ctx;
+    if (common->format >= 0)
+        return (enum br_format)common->format;
+    for (int i = 0; br_format_names[i]; i++)
+        if (!strcmp(br_format_names[i], conf->source_ops->default_format))
+            return (enum br_format)i;
+    return BR_FORMAT_JSON;
+}
+
+static int open_dead_letter(struct br_pipeline *pl, char *err, size_t errlen)
+{
+    char fallback[4096];
+    const char *path = pl->conf->dlq_file_path;
+    if (!path) {
+        snprintf(fallback, sizeof(fallback), "%s/dlq/%s.jsonl",
+                 pl->cfg->state_dir, pl->conf->name);
+        path = fallback;
+    }
+    pl->dlq = br_deadletter_open(path, pl->scope, err, errlen);
+    return pl->dlq ? 0 : -1;
+}
+
+static int init_connectors(struct br_pipeline *pl, char *err, size_t errlen)
+{
+    const struct br_pipeline_conf *conf = pl->conf;
+    char why[512] = "";
+    pl->src = (struct br_source){.ops = conf->source_ops, .ctx = conf->source_ctx, .pl = pl};
+    pl->tgt = (struct br_target){.ops = conf->target_ops, .ctx = conf->target_ctx, .pl = pl};
+    snprintf(pl->src.scope, sizeof(pl->src.scope), "%s/%s", conf->name, conf->source_ops->name);
+    snprintf(pl->tgt.scope, sizeof(pl->tgt.scope), "%s/%s", conf->name, conf->target_ops->name);
+    if (pl->src.ops->init(&pl->src, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "pipeline %s: source %s: %s", conf->name, conf->source_ops->name, why);
+        pl->src.ops = NULL;
+        return -1;
+    }
+    if (pl->tgt.ops->init(&pl->tgt, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "pipeline %s: function %s: %s", conf->name, conf->target_ops->name, why);
+        pl->tgt.ops = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+struct br_pipeline *br_pipeline_create(const struct br_config *cfg,
+                                       const struct br_pipeline_conf *conf,
+                                       char *err, size_t errlen)
+{
+    struct br_pipeline *pl = calloc(1, sizeof(*pl));
+    if (!pl) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    pl->conf = conf;
+    pl->cfg = cfg;
+    snprintf(pl->scope, sizeof(pl->scope), "%s", conf->name);
+    pthread_mutex_init(&pl->lock, NULL);
+    pthread_cond_init(&pl->ack_cond, NULL);
+    pl->ackset = br_ackset_create();
+    pl->shards = calloc(BR_MAX_SHARDS, sizeof(*pl->shards));
+    pl->format = pick_format(conf);
+    if (!pl->ackset || !pl->shards) {
+        snprintf(err, errlen, "out of memory");
+        br_pipeline_destroy(pl);
+        return NULL;
+    }
+    if (init_connectors(pl, err, errlen) < 0 || open_dead_letter(pl, err, errlen) < 0 ||
+        !(pl->batcher = br_batcher_create(pl))) {
+        if (!err[0])
+            snprintf(err, errlen, "out of memory");
+        br_pipeline_destroy(pl);
+        return NULL;
+    }
+    pl->event = (struct br_event_ctx){.pipeline = conf->name,
+                                      .source_kind = conf->source_ops->name,
+                                      .origin = pl->src.event_origin};
+    return pl;
+}
+
+void br_pipeline_destroy(struct br_pipeline *pl)
+{
+    if (!pl)
+        return;
+    br_batcher_destroy(pl->batcher);
+    if (pl->tgt.ops && pl->tgt.ops->destroy)
+        pl->tgt.ops->destroy(&pl->tgt);
+    if (pl->src.ops && pl->src.ops->destroy)
+        pl->src.ops->destroy(&pl->src);
+    br_deadletter_close(pl->dlq);
+    br_record_list_free(&pl->inbound);
+    br_record_list_free(&pl->acks);
+    br_record_list_free(&pl->emitted);
+    for (int i = 0; pl->shards && i < pl->n_shards; i++)
+        free(pl->shards[i].topic);
+    free(pl->shards);
+    br_ackset_destroy(pl->ackset);
+    pthread_cond_destroy(&pl->ack_cond);
+    pthread_mutex_destroy(&pl->lock);
+    free(pl);
+}
+
+static void *source_thread(void *arg)
+{
+    struct br_pipeline *pl = arg;
+    pl->source_rc = pl->src.ops->run(&pl->src);
+    atomic_store(&pl->source_done, true);
+    br_dispatcher_wake(pl->disp);
+    return NULL;
+}
+
+int br_pipeline_start(struct br_pipeline *pl, struct br_dispatcher *disp)
+{
+    pl->disp = disp;
+    pl->tgt.disp = disp;
+    if (pthread_create(&pl->thread, NULL, source_thread, pl) != 0) {
+        br_error(pl->scope, "cannot start the source thread");
+        return -1;
+    }
+    return 0;
+}
+
+void br_pipeline_stop(struct br_pipeline *pl)
+{
+    if (atomic_load(&pl->stopping))
+        return;
+    atomic_store(&pl->stop_deadline_ms, br_now_ms() + pl->cfg->shutdown_timeout_ms);
+    atomic_store(&pl->stopping, true);
+    br_dispatcher_wake(pl->disp);
+}
+
+int br_pipeline_join(struct br_pipeline *pl)
+{
+    pthread_join(pl->thread, NULL);
+    return pl->source_rc;
+}
+
+void br_pipeline_ack(struct br_pipeline *pl, struct br_record_list *settled)
+{
+    pthread_mutex_lock(&pl->lock);
+    br_record_list_concat(&pl->acks, settled);
+    pthread_cond_signal(&pl->ack_cond);
+    pthread_mutex_unlock(&pl->lock);
+}

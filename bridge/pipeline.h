@@ -1,0 +1,106 @@
+/* pipeline.h - one configured pipeline: its source, its target, and the
+ * two small locked queues between the source thread and the dispatcher.
+ *
+ * Source thread owns: the ackset, the shard table, inflight counters.
+ * Dispatcher thread owns: the batcher state (lanes), batches, the target.
+ * Shared: `inbound` and `acks` (under `lock`), shard generations (atomic),
+ * the stop flag (atomic). */
+#ifndef BR_PIPELINE_H
+#define BR_PIPELINE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../config/config.h"
+#include "../connectors/connector.h"
+#include "format.h"
+#include "record.h"
+
+#define BR_MAX_SHARDS 4096
+
+struct br_ackset;
+struct br_batcher;
+struct br_dispatcher;
+struct br_deadletter;
+
+struct br_shard_info {
+    char *topic;                 /* owned */
+    int32_t partition;
+    size_t held;                 /* emitted, not yet acked back */
+};
+
+/* Counters kept for logs, /metrics and tests. */
+struct br_pipeline_stats {
+    atomic_uint_fast64_t received;
+    atomic_uint_fast64_t delivered;
+    atomic_uint_fast64_t dead_lettered;
+    atomic_uint_fast64_t invocations_ok;
+    atomic_uint_fast64_t invocations_failed;
+    atomic_uint_fast64_t retries;
+};
+
+struct br_pipeline {
+    const struct br_pipeline_conf *conf;   /* borrowed from the config */
+    const struct br_config *cfg;           /* borrowed */
+    char scope[80];                        /* log prefix: pipeline name */
+    struct br_source src;
+    struct br_target tgt;
+    enum br_format format;
+    struct br_event_ctx event;
+    struct br_dispatcher *disp;            /* borrowed */
+
+    /* shared between the threads */
+    pthread_mutex_t lock;
+    pthread_cond_t ack_cond;               /* signalled when acks arrive */
+    struct br_record_list inbound;         /* source -> dispatcher */
+    struct br_record_list acks;            /* dispatcher -> source */
+    _Atomic uint32_t shard_gen[BR_MAX_SHARDS];
+    atomic_uint revoke_epoch;              /* bumped on every revoke */
+    atomic_bool stopping;                  /* shutdown began */
+    _Atomic int64_t stop_deadline_ms;      /* monotonic; set at shutdown */
+    atomic_bool source_done;               /* source thread returned */
+    struct br_pipeline_stats stats;
+
+    /* source thread only */
+    struct br_ackset *ackset;
+    struct br_shard_info *shards;
+    int n_shards;
+    struct br_record_list emitted;         /* not yet handed over */
+    size_t inflight_records;
+    size_t inflight_bytes;
+    bool paused;
+    pthread_t thread;
+    int source_rc;
+
+    /* dispatcher thread only */
+    struct br_batcher *batcher;
+    struct br_deadletter *dlq;
+};
+
+/* Builds the pipeline (inits source and target: may fail with err). */
+struct br_pipeline *br_pipeline_create(const struct br_config *cfg,
+                                       const struct br_pipeline_conf *conf,
+                                       char *err, size_t errlen);
+void br_pipeline_destroy(struct br_pipeline *pl);
+/* Starts the source thread. */
+int br_pipeline_start(struct br_pipeline *pl, struct br_dispatcher *disp);
+/* Asks the source to stop polling and drain (returns at once). */
+void br_pipeline_stop(struct br_pipeline *pl);
+/* Joins the source thread; returns its result (0 or -1). */
+int br_pipeline_join(struct br_pipeline *pl);
+
+/* Dispatcher side: returns records to the source with their settle state
+ * (thread-safe; called from the dispatcher thread). */
+void br_pipeline_ack(struct br_pipeline *pl, struct br_record_list *settled);
+
+/* True if the record's shard was revoked since it was received. */
+static inline bool br_pipeline_record_stale(struct br_pipeline *pl,
+                                            const struct br_record *rec)
+{
+    return atomic_load_explicit(&pl->shard_gen[rec->shard],
+                                memory_order_relaxed) != rec->shard_gen;
+}
+
+#endif

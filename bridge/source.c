@@ -1,0 +1,180 @@
+/* source.c - the core API source connectors call from their own thread:
+ * shards, emitting records, applying acks (the ackset decides commits),
+ * backpressure, revocation and drain. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ackset.h"
+#include "clock.h"
+#include "dispatcher.h"
+#include "log.h"
+#include "pipeline.h"
+
+#define WAIT_SLICE_MS 20
+
+int br_source_shard(struct br_source *src, const char *topic, int32_t partition)
+{
+    struct br_pipeline *pl = src->pl;
+    for (int i = 0; i < pl->n_shards; i++)
+        if (pl->shards[i].partition == partition && !strcmp(pl->shards[i].topic, topic))
+            return i;
+    if (pl->n_shards == BR_MAX_SHARDS)
+        return -1;
+    char *copy = strdup(topic);
+    if (!copy)
+        return -1;
+    pl->shards[pl->n_shards] = (struct br_shard_info){.topic = copy, .partition = partition};
+    return pl->n_shards++;
+}
+
+void br_source_assign(struct br_source *src, int shard)
+{
+    if (shard >= 0)
+        atomic_fetch_add(&src->pl->shard_gen[shard], 1);
+}
+
+void br_source_emit(struct br_source *src, int shard, struct br_record *rec)
+{
+    struct br_pipeline *pl = src->pl;
+    rec->shard = shard;
+    rec->shard_gen = atomic_load_explicit(&pl->shard_gen[shard], memory_order_relaxed);
+    rec->shard_seq = br_ackset_track(pl->ackset, shard, rec->offset);
+    rec->received_ms = br_now_ms();
+    rec->settle = BR_SETTLE_NONE;
+    pl->shards[shard].held++;
+    pl->inflight_records++;
+    pl->inflight_bytes += rec->size;
+    br_record_list_push(&pl->emitted, rec);
+}
+
+/* Gives the emitted records to the dispatcher in one locked splice. */
+static void hand_over(struct br_pipeline *pl)
+{
+    if (!pl->emitted.count)
+        return;
+    atomic_fetch_add(&pl->stats.received, pl->emitted.count);
+    pthread_mutex_lock(&pl->lock);
+    bool was_empty = pl->inbound.count == 0;
+    br_record_list_concat(&pl->inbound, &pl->emitted);
+    pthread_mutex_unlock(&pl->lock);
+    if (was_empty)
+        br_dispatcher_wake(pl->disp);
+}
+
+/* Applies the acks that came back; then commits what the ackset allows. */
+static void apply_acks(struct br_source *src)
+{
+    struct br_pipeline *pl = src->pl;
+    struct br_record_list acks;
+    pthread_mutex_lock(&pl->lock);
+    acks = pl->acks;
+    memset(&pl->acks, 0, sizeof(pl->acks));
+    pthread_mutex_unlock(&pl->lock);
+    if (!acks.count)
+        return;
+    struct br_record *rec;
+    while ((rec = br_record_list_pop(&acks))) {
+        pl->shards[rec->shard].held--;
+        pl->inflight_records--;
+        pl->inflight_bytes -= rec->size;
+        if (rec->settle != BR_SETTLE_ABANDONED)
+            br_ackset_settle(pl->ackset, rec->shard, rec->shard_seq);
+        br_record_free(rec);
+    }
+    for (int shard = 0; shard < pl->n_shards; shard++) {
+        int64_t next = br_ackset_take_commit(pl->ackset, shard);
+        if (next >= 0)
+            src->ops->commit(src, shard, next);
+    }
+}
+
+static void apply_backpressure(struct br_source *src)
+{
+    struct br_pipeline *pl = src->pl;
+    const struct br_pipeline_conf *c = pl->conf;
+    bool over = pl->inflight_records >= (size_t)c->inflight_max_records ||
+                pl->inflight_bytes >= (size_t)c->inflight_max_bytes;
+    bool low = pl->inflight_records <= (size_t)c->inflight_max_records / 2 &&
+               pl->inflight_bytes <= (size_t)c->inflight_max_bytes / 2;
+    if (!pl->paused && over) {
+        pl->paused = true;
+        br_debug(src->scope, "pausing: %zu records in flight", pl->inflight_records);
+        src->ops->pause(src);
+    } else if (pl->paused && low) {
+        pl->paused = false;
+        br_debug(src->scope, "resuming: %zu records in flight", pl->inflight_records);
+        src->ops->resume(src);
+    }
+}
+
+void br_source_service(struct br_source *src)
+{
+    hand_over(src->pl);
+    apply_acks(src);
+    apply_backpressure(src);
+}
+
+bool br_source_stopping(const struct br_source *src)
+{
+    return atomic_load(&src->pl->stopping);
+}
+
+size_t br_source_inflight(const struct br_source *src)
+{
+    return src->pl->inflight_records;
+}
+
+/* Sleeps until acks arrive or a short slice passes. */
+static void wait_for_acks(struct br_pipeline *pl)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += WAIT_SLICE_MS * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&pl->lock);
+    if (!pl->acks.count)
+        pthread_cond_timedwait(&pl->ack_cond, &pl->lock, &ts);
+    pthread_mutex_unlock(&pl->lock);
+}
+
+void br_source_revoke(struct br_source *src, int shard, int64_t timeout_ms)
+{
+    struct br_pipeline *pl = src->pl;
+    if (shard < 0)
+        return;
+    /* A new generation makes the dispatcher return this shard's queued
+     * records at once; only batches already in flight are waited for. */
+    atomic_fetch_add(&pl->shard_gen[shard], 1);
+    atomic_fetch_add(&pl->revoke_epoch, 1);
+    hand_over(pl);
+    br_dispatcher_wake(pl->disp);
+    int64_t deadline = br_now_ms() + timeout_ms;
+    while (pl->shards[shard].held > 0 && br_now_ms() < deadline) {
+        wait_for_acks(pl);
+        apply_acks(src);
+    }
+    apply_acks(src);
+    if (pl->shards[shard].held)
+        br_warn(src->scope, "%s[%d] revoked with %zu records unfinished; they "
+                "will be redelivered", pl->shards[shard].topic,
+                (int)pl->shards[shard].partition, pl->shards[shard].held);
+    br_ackset_reset(pl->ackset, shard);
+}
+
+void br_source_drain(struct br_source *src)
+{
+    struct br_pipeline *pl = src->pl;
+    hand_over(pl);
+    br_dispatcher_wake(pl->disp);
+    while (pl->inflight_records > 0 && br_now_ms() < pl->stop_deadline_ms) {
+        wait_for_acks(pl);
+        apply_acks(src);
+    }
+    apply_acks(src);
+    if (pl->inflight_records)
+        br_warn(src->scope, "shutdown timeout: %zu records unfinished; they will "
+                "be redelivered", pl->inflight_records);
+}
