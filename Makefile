@@ -82,6 +82,10 @@ asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  LDLIBS_EXTRA= unit e2e
 
+demo: deps
+	$(MAKE) all tools
+	BUILD=$(abspath $(BUILD)) config/examples/demo.sh
+
 install: $(BUILD)/fnbridge
 	install -D -m 0755 $(BUILD)/fnbridge $(DESTDIR)$(PREFIX)/bin/fnbridge
 

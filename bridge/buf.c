@@ -102,16 +102,29 @@ out_undo:
     return -1;
 }
 
+/* "00" "01" ... "99": two digits per division halves the loop. */
+static const char digit_pairs[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
 int br_buf_put_i64(struct br_buf *b, int64_t v)
 {
     char tmp[24];
     char *end = tmp + sizeof(tmp), *p = end;
     /* Work on the magnitude as unsigned so INT64_MIN is not a special case. */
     uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
+    while (u >= 100) {
+        p -= 2;
+        memcpy(p, digit_pairs + 2 * (u % 100), 2);
+        u /= 100;
+    }
+    if (u >= 10) {
+        p -= 2;
+        memcpy(p, digit_pairs + 2 * u, 2);
+    } else {
+        *--p = (char)('0' + u);
+    }
     if (v < 0)
         *--p = '-';
     return br_buf_append(b, p, (size_t)(end - p));
@@ -181,8 +194,26 @@ int br_buf_put_json_str(struct br_buf *b, const char *s, size_t n)
 
 /* ----------------------------------------------------------------- base64 */
 
-static const char b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+/* 12 bits -> 2 characters, so 3 input bytes cost two lookups and two
+ * 2-byte stores. Built by the preprocessor from the alphabet's arithmetic
+ * so the table is const data (no init race, no constructor). */
+#define B64C(v) ((v) < 26 ? 'A' + (v) : (v) < 52 ? 'a' + (v) - 26 :            \
+                 (v) < 62 ? '0' + (v) - 52 : (v) == 62 ? '+' : '/')
+#define B64P(i) { B64C((i) >> 6), B64C((i) & 63) }
+#define B64P4(i) B64P(i), B64P((i) + 1), B64P((i) + 2), B64P((i) + 3)
+#define B64P16(i) B64P4(i), B64P4((i) + 4), B64P4((i) + 8), B64P4((i) + 12)
+#define B64P64(i) B64P16(i), B64P16((i) + 16), B64P16((i) + 32), B64P16((i) + 48)
+#define B64P256(i) B64P64(i), B64P64((i) + 64), B64P64((i) + 128), B64P64((i) + 192)
+#define B64P1024(i) B64P256(i), B64P256((i) + 256), B64P256((i) + 512),         \
+                    B64P256((i) + 768)
+static const char b64_pairs[4096][2] = {
+    B64P1024(0), B64P1024(1024), B64P1024(2048), B64P1024(3072),
+};
+
+static char b64_char(uint32_t v)
+{
+    return b64_pairs[v][1];         /* the low 6 bits' character */
+}
 
 int br_buf_put_base64(struct br_buf *b, const unsigned char *p, size_t n)
 {
@@ -193,24 +224,19 @@ int br_buf_put_base64(struct br_buf *b, const unsigned char *p, size_t n)
         return -1;
     char *o = b->data + b->len;
     size_t i = 0;
-    /* Three bytes in, four characters out, straight table lookups. */
     for (; i + 3 <= n; i += 3) {
         uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-        o[0] = b64_alphabet[v >> 18];
-        o[1] = b64_alphabet[(v >> 12) & 63];
-        o[2] = b64_alphabet[(v >> 6) & 63];
-        o[3] = b64_alphabet[v & 63];
+        memcpy(o, b64_pairs[v >> 12], 2);
+        memcpy(o + 2, b64_pairs[v & 0xfff], 2);
         o += 4;
     }
-    if (i < n) {
+    if (i < n) {                    /* 1 or 2 bytes left: pad with '=' */
         uint32_t v = (uint32_t)p[i] << 16;
         if (i + 1 < n)
             v |= (uint32_t)p[i + 1] << 8;
-        o[0] = b64_alphabet[v >> 18];
-        o[1] = b64_alphabet[(v >> 12) & 63];
-        o[2] = i + 1 < n ? b64_alphabet[(v >> 6) & 63] : '=';
+        memcpy(o, b64_pairs[v >> 12], 2);
+        o[2] = i + 1 < n ? b64_char((v >> 6) & 63) : '=';
         o[3] = '=';
-        o += 4;
     }
     b->len += out;
     b->data[b->len] = '\0';

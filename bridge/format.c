@@ -13,7 +13,31 @@
 
 #include "format.h"
 
-#define PUT_LIT(b, lit) br_buf_append((b), (lit), sizeof(lit) - 1)
+/* Inline fast path for the many short appends of an event: when the bytes
+ * fit in the current allocation, copy them here (cap never exceeds
+ * max + 1, so fitting in cap means fitting under the cap too); otherwise
+ * br_buf_append grows the buffer or refuses. */
+static inline int put(struct br_buf *out, const void *p, size_t n)
+{
+    if (out->cap - out->len <= n)
+        return br_buf_append(out, p, n);
+    memcpy(out->data + out->len, p, n);
+    out->len += n;
+    out->data[out->len] = '\0';
+    return 0;
+}
+
+static inline int put_c(struct br_buf *out, char c)
+{
+    return put(out, &c, 1);
+}
+
+static inline int put_s(struct br_buf *out, const char *s)
+{
+    return put(out, s, strlen(s));
+}
+
+#define PUT_LIT(b, lit) put((b), (lit), sizeof(lit) - 1)
 
 static int put_str(struct br_buf *out, const char *s)
 {
@@ -73,7 +97,7 @@ static int put_signed_bytes(struct br_buf *out, const unsigned char *p, size_t n
                 *o++ = (char)('0' + v / 10 % 10);
             *o++ = (char)('0' + v % 10);
         }
-        if (br_buf_append(out, tmp, (size_t)(o - tmp)) < 0)
+        if (put(out, tmp, (size_t)(o - tmp)) < 0)
             return -1;
     }
     return 0;
@@ -83,17 +107,17 @@ static int put_signed_bytes(struct br_buf *out, const unsigned char *p, size_t n
  * would give null, which handlers that decode every header choke on). */
 static int lambda_headers(struct br_buf *out, const struct br_record *rec)
 {
-    if (br_buf_putc(out, '[') < 0)
+    if (put_c(out, '[') < 0)
         return -1;
     for (size_t i = 0; i < rec->n_headers; i++) {
         const struct br_header *h = &rec->headers[i];
-        if ((i && br_buf_putc(out, ',') < 0) || br_buf_putc(out, '{') < 0 ||
+        if ((i && put_c(out, ',') < 0) || put_c(out, '{') < 0 ||
             put_str(out, h->name) < 0 || PUT_LIT(out, ":[") < 0 ||
             put_signed_bytes(out, h->value, h->value ? h->value_len : 0) < 0 ||
             PUT_LIT(out, "]}") < 0)
             return -1;
     }
-    return br_buf_putc(out, ']');
+    return put_c(out, ']');
 }
 
 /* "key" is omitted when the record has none, as Lambda does. A null value
@@ -105,8 +129,8 @@ static int lambda_b64_field(struct br_buf *out, const char *field_open,
 {
     if (!p)
         return 0;
-    if (br_buf_append(out, field_open, open_len) < 0 ||
-        br_buf_put_base64(out, p, n) < 0 || br_buf_putc(out, '"') < 0)
+    if (put(out, field_open, open_len) < 0 ||
+        br_buf_put_base64(out, p, n) < 0 || put_c(out, '"') < 0)
         return -1;
     return 0;
 }
@@ -120,14 +144,14 @@ static int lambda_record(struct br_buf *out, const struct br_record *rec)
         PUT_LIT(out, ",\"timestamp\":") < 0 ||
         br_buf_put_i64(out, rec->timestamp_ms) < 0 ||
         PUT_LIT(out, ",\"timestampType\":\"") < 0 ||
-        br_buf_puts(out, ts_type_name(rec->timestamp_type)) < 0 ||
-        br_buf_putc(out, '"') < 0)
+        put_s(out, ts_type_name(rec->timestamp_type)) < 0 ||
+        put_c(out, '"') < 0)
         return -1;
     if (lambda_b64_field(out, ",\"key\":\"", 8, rec->key, rec->key_len) < 0 ||
         lambda_b64_field(out, ",\"value\":\"", 10, rec->value, rec->value_len) < 0 ||
         PUT_LIT(out, ",\"headers\":") < 0 || lambda_headers(out, rec) < 0)
         return -1;
-    return br_buf_putc(out, '}');
+    return put_c(out, '}');
 }
 
 /* ------------------------------------------------ grouping by partition */
@@ -227,7 +251,7 @@ static bool one_partition(struct br_record *const *recs, size_t n)
 /* Opens a group: "<topic>-<partition>":[ */
 static int lambda_group_open(struct br_buf *out, const struct br_record *head)
 {
-    if (put_str_open(out, head->topic) < 0 || br_buf_putc(out, '-') < 0 ||
+    if (put_str_open(out, head->topic) < 0 || put_c(out, '-') < 0 ||
         br_buf_put_i64(out, head->partition) < 0 || PUT_LIT(out, "\":[") < 0)
         return -1;
     return 0;
@@ -240,9 +264,9 @@ static int lambda_one_group(struct br_buf *out, struct br_record *const *recs,
     if (lambda_group_open(out, recs[0]) < 0)
         return -1;
     for (size_t i = 0; i < n; i++)
-        if ((i && br_buf_putc(out, ',') < 0) || lambda_record(out, recs[i]) < 0)
+        if ((i && put_c(out, ',') < 0) || lambda_record(out, recs[i]) < 0)
             return -1;
-    return br_buf_putc(out, ']');
+    return put_c(out, ']');
 }
 
 static int lambda_group(struct br_buf *out, struct br_record *const *recs,
@@ -252,10 +276,10 @@ static int lambda_group(struct br_buf *out, struct br_record *const *recs,
     if (lambda_group_open(out, recs[first]) < 0)
         return -1;
     for (uint32_t i = first; i != NONE; i = g->next[i])
-        if ((i != first && br_buf_putc(out, ',') < 0) ||
+        if ((i != first && put_c(out, ',') < 0) ||
             lambda_record(out, recs[i]) < 0)
             return -1;
-    return br_buf_putc(out, ']');
+    return put_c(out, ']');
 }
 
 static int lambda_groups(struct br_buf *out, struct br_record *const *recs,
@@ -270,7 +294,7 @@ static int lambda_groups(struct br_buf *out, struct br_record *const *recs,
         return -1;
     int rc = 0;
     for (size_t gi = 0; gi < g.count && rc == 0; gi++)
-        if ((gi && br_buf_putc(out, ',') < 0) || lambda_group(out, recs, &g, gi) < 0)
+        if ((gi && put_c(out, ',') < 0) || lambda_group(out, recs, &g, gi) < 0)
             rc = -1;
     free(g.heap);
     return rc;
@@ -532,16 +556,16 @@ static int json_payload(struct br_buf *out, const char *name,
     if (!p)
         return 0;
     bool is_json = json_valid(p, n);
-    if (PUT_LIT(out, ",\"") < 0 || br_buf_puts(out, name) < 0 ||
+    if (PUT_LIT(out, ",\"") < 0 || put_s(out, name) < 0 ||
         PUT_LIT(out, "\":") < 0)
         return -1;
-    if (is_json ? br_buf_append(out, p, n) < 0
-                : (br_buf_putc(out, '"') < 0 || br_buf_put_base64(out, p, n) < 0 ||
-                   br_buf_putc(out, '"') < 0))
+    if (is_json ? put(out, p, n) < 0
+                : (put_c(out, '"') < 0 || br_buf_put_base64(out, p, n) < 0 ||
+                   put_c(out, '"') < 0))
         return -1;
-    if (PUT_LIT(out, ",\"") < 0 || br_buf_puts(out, name) < 0 ||
+    if (PUT_LIT(out, ",\"") < 0 || put_s(out, name) < 0 ||
         PUT_LIT(out, "Encoding\":\"") < 0 ||
-        br_buf_puts(out, is_json ? "json\"" : "base64\"") < 0)
+        put_s(out, is_json ? "json\"" : "base64\"") < 0)
         return -1;
     return 0;
 }
@@ -550,28 +574,28 @@ static int json_payload(struct br_buf *out, const char *name,
  * are kept as repeated keys, in order. */
 static int json_headers(struct br_buf *out, const struct br_record *rec)
 {
-    if (br_buf_putc(out, '{') < 0)
+    if (put_c(out, '{') < 0)
         return -1;
     for (size_t i = 0; i < rec->n_headers; i++) {
         const struct br_header *h = &rec->headers[i];
-        if ((i && br_buf_putc(out, ',') < 0) || put_str(out, h->name) < 0 ||
-            br_buf_putc(out, ':') < 0)
+        if ((i && put_c(out, ',') < 0) || put_str(out, h->name) < 0 ||
+            put_c(out, ':') < 0)
             return -1;
         if (!h->value ? PUT_LIT(out, "null") < 0
-                      : (br_buf_putc(out, '"') < 0 ||
+                      : (put_c(out, '"') < 0 ||
                          br_buf_put_base64(out, h->value, h->value_len) < 0 ||
-                         br_buf_putc(out, '"') < 0))
+                         put_c(out, '"') < 0))
             return -1;
     }
-    return br_buf_putc(out, '}');
+    return put_c(out, '}');
 }
 
 static int json_record(struct br_buf *out, const struct br_record *rec)
 {
     /* id is "<topic>-<partition>-<offset>", the same as br_record_id */
     if (PUT_LIT(out, "{\"id\":") < 0 || put_str_open(out, rec->topic) < 0 ||
-        br_buf_putc(out, '-') < 0 || br_buf_put_i64(out, rec->partition) < 0 ||
-        br_buf_putc(out, '-') < 0 || br_buf_put_i64(out, rec->offset) < 0 ||
+        put_c(out, '-') < 0 || br_buf_put_i64(out, rec->partition) < 0 ||
+        put_c(out, '-') < 0 || br_buf_put_i64(out, rec->offset) < 0 ||
         PUT_LIT(out, "\",\"topic\":") < 0 || put_str(out, rec->topic) < 0 ||
         PUT_LIT(out, ",\"partition\":") < 0 ||
         br_buf_put_i64(out, rec->partition) < 0 ||
@@ -583,7 +607,7 @@ static int json_record(struct br_buf *out, const struct br_record *rec)
         json_payload(out, "value", rec->value, rec->value_len) < 0 ||
         PUT_LIT(out, ",\"headers\":") < 0 || json_headers(out, rec) < 0)
         return -1;
-    return br_buf_putc(out, '}');
+    return put_c(out, '}');
 }
 
 static int encode_json(const struct br_event_ctx *ev,
@@ -597,7 +621,7 @@ static int encode_json(const struct br_event_ctx *ev,
         PUT_LIT(out, ",\"records\":[") < 0)
         return -1;
     for (size_t i = 0; i < n; i++)
-        if ((i && br_buf_putc(out, ',') < 0) || json_record(out, recs[i]) < 0)
+        if ((i && put_c(out, ',') < 0) || json_record(out, recs[i]) < 0)
             return -1;
     return PUT_LIT(out, "]}");
 }

@@ -44,6 +44,10 @@ enum br_opt_type {
 
 #define BR_OPT_REQUIRED 0x1u   /* key must be present */
 #define BR_OPT_NONEMPTY 0x2u   /* STR / STRLIST must not be empty */
+/* The key is known (never "unknown key"; BR_OPT_REQUIRED is checked) but
+ * its value is left to the caller, e.g. a list of pipelines or a choice of
+ * connector. `type`, `def` and `offset` are ignored; `section` may be NULL. */
+#define BR_OPT_CUSTOM   0x4u
 
 struct br_strlist {
     char **v;

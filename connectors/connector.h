@@ -96,16 +96,16 @@ struct br_target_common {
     int64_t max_payload;      /* bytes; larger events are never sent */
 };
 
-#define BR_TARGET_COMMON_OPTS(type)                                          \
+#define BR_TARGET_COMMON_OPTS(ctx_type)                                          \
     {.name = "format", .type = BR_OPT_ENUM,                                  \
-     .offset = offsetof(type, common.format),                                \
+     .offset = offsetof(ctx_type, common.format),                                \
      .enum_values = br_format_names,                                         \
      .help = "event format: lambda | json"},                                 \
     {.name = "timeout", .type = BR_OPT_DURATION, .def = "30s",               \
-     .offset = offsetof(type, common.timeout_ms), .min = 1,                  \
+     .offset = offsetof(ctx_type, common.timeout_ms), .min = 1,                  \
      .max = 900000, .help = "time allowed for one invocation"},              \
     {.name = "max_payload", .type = BR_OPT_SIZE, .def = "6MiB",              \
-     .offset = offsetof(type, common.max_payload), .min = 1024,              \
+     .offset = offsetof(ctx_type, common.max_payload), .min = 1024,              \
      .max = 1073741824, .help = "largest event sent; bigger records are "    \
      "dead-lettered (MaximumPayloadSizeExceeded)"}
 

@@ -1,0 +1,441 @@
+/* config.c - br_config_load: the core's option tables (defaults, ranges and
+ * help in one place), the pipelines list, the choice of source and function
+ * connector, and the cross-field checks of DESIGN section 3. Every problem
+ * is collected; the config is returned only when there are none. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../bridge/backoff.h"
+#include "../bridge/log.h"
+#include "config.h"
+
+#define PATH_LEN 256
+#define MS_MINUTE 60000
+#define MS_HOUR 3600000
+#define MS_DAY 86400000
+#define KIB 1024
+#define MIB (1024 * KIB)
+#define GIB ((int64_t)1024 * MIB)
+
+/* ------------------------------------------------------------- tables */
+
+/* Indexed by enum br_log_level / br_log_format / br_jitter. */
+static const char *const log_levels[] = {"debug", "info", "warn", "error",
+                                         NULL};
+static const char *const log_formats[] = {"logfmt", "json", NULL};
+static const char *const jitters[] = {"full", "none", NULL};
+_Static_assert(BR_LOG_DEBUG == 0 && BR_LOG_ERROR == 3, "log_levels order");
+_Static_assert(BR_LOG_LOGFMT == 0 && BR_LOG_JSON == 1, "log_formats order");
+_Static_assert(BR_JITTER_FULL == 0 && BR_JITTER_NONE == 1, "jitters order");
+
+static const char *check_name(const char *s)
+{
+    size_t len = strlen(s);
+    if (len < 1 || len > 64 ||
+        strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                  "0123456789_.-") != len)
+        return "must be 1 to 64 characters from A-Z a-z 0-9 _ . -";
+    return NULL;
+}
+
+#define C(field) offsetof(struct br_config, field)
+static const struct br_opt log_opts[] = {
+    {.name = "level", .type = BR_OPT_ENUM, .def = "info", .offset = C(log_level),
+     .enum_values = log_levels, .help = "debug | info | warn | error"},
+    {.name = "format", .type = BR_OPT_ENUM, .def = "logfmt",
+     .offset = C(log_format), .enum_values = log_formats,
+     .help = "logfmt | json, to stderr"},
+    {0},
+};
+
+static const struct br_opt config_opts[] = {
+    {.name = "state_dir", .type = BR_OPT_STR, .def = "./state",
+     .offset = C(state_dir), .flags = BR_OPT_NONEMPTY,
+     .help = "LMDB spool, checkpoints, dead-letter files"},
+    {.name = "log", .type = BR_OPT_SECTION, .section = log_opts,
+     .help = "logging: level and format"},
+    {.name = "shutdown_timeout", .type = BR_OPT_DURATION, .def = "30s",
+     .offset = C(shutdown_timeout_ms), .min = 0, .max = MS_HOUR,
+     .help = "on SIGTERM, time to finish in-flight work"},
+    {.name = "pipelines", .type = BR_OPT_SECTION,
+     .flags = BR_OPT_REQUIRED | BR_OPT_CUSTOM,
+     .help = "the pipelines: source -> batch -> function"},
+    {0},
+};
+
+#define P(field) offsetof(struct br_pipeline_conf, field)
+static const struct br_opt batch_opts[] = {
+    {.name = "max_records", .type = BR_OPT_INT, .def = "100",
+     .offset = P(batch_max_records), .min = 1, .max = 10000,
+     .help = "records per invocation at most"},
+    {.name = "max_bytes", .type = BR_OPT_SIZE, .def = "1MiB",
+     .offset = P(batch_max_bytes), .min = KIB, .max = 64 * MIB,
+     .help = "bytes of record values per invocation at most"},
+    {.name = "max_wait", .type = BR_OPT_DURATION, .def = "500ms",
+     .offset = P(batch_max_wait_ms), .min = 0, .max = 15 * MS_MINUTE,
+     .help = "how long a partial batch may wait for more records"},
+    {0},
+};
+
+static const struct br_opt inflight_opts[] = {
+    {.name = "records", .type = BR_OPT_INT, .def = "10000",
+     .offset = P(inflight_max_records), .min = 1, .max = 10000000,
+     .help = "records received and not yet settled; then the source pauses"},
+    {.name = "bytes", .type = BR_OPT_SIZE, .def = "64MiB",
+     .offset = P(inflight_max_bytes), .min = KIB, .max = 16 * GIB,
+     .help = "bytes received and not yet settled; then the source pauses"},
+    {0},
+};
+
+static const struct br_opt backoff_opts[] = {
+    {.name = "initial", .type = BR_OPT_DURATION, .def = "100ms",
+     .offset = P(backoff_initial_ms), .min = 0, .max = MS_HOUR,
+     .help = "delay after the first failure"},
+    {.name = "max", .type = BR_OPT_DURATION, .def = "30s",
+     .offset = P(backoff_max_ms), .min = 0, .max = MS_DAY,
+     .help = "longest delay"},
+    {.name = "multiplier", .type = BR_OPT_DOUBLE, .def = "2",
+     .offset = P(backoff_multiplier), .min = 1, .max = 100,
+     .help = "growth of the delay per attempt"},
+    {.name = "jitter", .type = BR_OPT_ENUM, .def = "full",
+     .offset = P(backoff_jitter), .enum_values = jitters,
+     .help = "full: uniform in [0, delay] | none"},
+    {0},
+};
+
+static const struct br_opt retry_opts[] = {
+    {.name = "max_attempts", .type = BR_OPT_INT, .def = "5",
+     .offset = P(retry_max_attempts), .min = 1, .max = 100000,
+     .help = "invocations of a batch, the first included"},
+    {.name = "backoff", .type = BR_OPT_SECTION, .section = backoff_opts,
+     .help = "delay between attempts"},
+    {.name = "max_record_age", .type = BR_OPT_DURATION, .def = "1h",
+     .offset = P(max_record_age_ms), .min = 1000, .max = 7 * MS_DAY,
+     .help = "records older than this are not retried"},
+    {.name = "bisect_on_error", .type = BR_OPT_BOOL, .def = "true",
+     .offset = P(bisect_on_error),
+     .help = "split a failing batch in two to isolate a poison record"},
+    {0},
+};
+
+static const struct br_opt dlq_file_opts[] = {
+    {.name = "path", .type = BR_OPT_STR, .offset = P(dlq_file_path),
+     .flags = BR_OPT_REQUIRED | BR_OPT_NONEMPTY,
+     .help = "JSON lines file, written and fsynced per failed batch"},
+    {0},
+};
+
+static const struct br_opt dlq_opts[] = {
+    {.name = "file", .type = BR_OPT_SECTION, .section = dlq_file_opts,
+     .help = "dead-letter to a local file"},
+    {0},
+};
+
+static const struct br_opt pipeline_opts[] = {
+    {.name = "name", .type = BR_OPT_STR, .offset = P(name),
+     .flags = BR_OPT_REQUIRED, .check = check_name,
+     .help = "unique name, used in logs and metrics"},
+    {.name = "source", .type = BR_OPT_SECTION,
+     .flags = BR_OPT_REQUIRED | BR_OPT_CUSTOM,
+     .help = "one source connector: {kafka: {...}}"},
+    {.name = "function", .type = BR_OPT_SECTION,
+     .flags = BR_OPT_REQUIRED | BR_OPT_CUSTOM,
+     .help = "one function target: {http: {...}}"},
+    {.name = "batch", .type = BR_OPT_SECTION, .section = batch_opts,
+     .help = "how records are grouped into invocations"},
+    {.name = "concurrency", .type = BR_OPT_INT, .def = "8",
+     .offset = P(concurrency), .min = 1, .max = 1024,
+     .help = "invocations in flight for this pipeline"},
+    {.name = "max_inflight", .type = BR_OPT_SECTION, .section = inflight_opts,
+     .help = "backpressure limits"},
+    {.name = "retry", .type = BR_OPT_SECTION, .section = retry_opts,
+     .help = "retry policy"},
+    {.name = "dead_letter", .type = BR_OPT_SECTION, .section = dlq_opts,
+     .help = "where records go when retries are exhausted"},
+    {0},
+};
+
+/* ------------------------------------------------------------- helpers */
+
+/* Formats a key path into out (PATH_LEN bytes), truncating if need be. */
+static void fmt_path(char *out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void fmt_path(char *out, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out, PATH_LEN, fmt, ap);
+    va_end(ap);
+}
+
+/* Follows keys (NULL-terminated) down from node; NULL if any is missing. */
+static const struct br_node *dig(const struct br_node *node, ...)
+{
+    va_list ap;
+    va_start(ap, node);
+    const char *key;
+    while (node && (key = va_arg(ap, const char *)))
+        node = br_node_get(node, key);
+    va_end(ap);
+    return node;
+}
+
+/* "a, b, c" from the names of a connector list. */
+static void connector_names(char *buf, size_t size, bool sources)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t i = 0;; i++) {
+        const char *name = sources ? (br_sources[i] ? br_sources[i]->name : NULL)
+                                   : (br_targets[i] ? br_targets[i]->name : NULL);
+        if (!name)
+            return;
+        int w = snprintf(buf + len, size - len, "%s%s", len ? ", " : "", name);
+        if (w < 0 || (size_t)w >= size - len)
+            return;
+        len += (size_t)w;
+    }
+}
+
+/* ------------------------------------------------------------- connectors */
+
+/* Checks that node is a mapping with exactly one key and returns its
+ * index, or -1 with an error added. `what` is "source" or "function". */
+static int pick_one(const struct br_node *node, const char *what,
+                    bool sources, const char *path, struct br_errors *errs)
+{
+    char known[256];
+    connector_names(known, sizeof known, sources);
+    if (node->type != BR_NODE_MAP) {
+        br_errors_add(errs, node, path, "must be a mapping naming one %s, "
+                      "as in {%s: {...}}; known: %s", what,
+                      sources ? br_sources[0]->name : br_targets[0]->name,
+                      known);
+        return -1;
+    }
+    if (node->n == 0) {
+        br_errors_add(errs, node, path, "needs one %s; known: %s", what, known);
+        return -1;
+    }
+    if (node->n > 1) {
+        char found[256] = "";
+        size_t len = 0;
+        for (size_t i = 0; i < node->n && len < sizeof found; i++)
+            len += (size_t)snprintf(found + len, sizeof found - len, "%s%s",
+                                    i == 0 ? "" : i + 1 == node->n ? " and "
+                                                                   : ", ",
+                                    node->keys[i]->value);
+        br_errors_add(errs, node->keys[1], path, "one %s per pipeline, found "
+                      "%s", what, found);
+        return -1;
+    }
+    return 0;
+}
+
+static void load_source(struct br_pipeline_conf *pl,
+                        const struct br_node *node, const char *path,
+                        struct br_errors *errs)
+{
+    char spath[PATH_LEN], cpath[PATH_LEN], known[256];
+    fmt_path(spath, "%s.source", path);
+    if (!node || pick_one(node, "source", true, spath, errs) < 0)
+        return;
+    const char *name = node->keys[0]->value;
+    const struct br_source_ops *ops = br_find_source(name);
+    if (!ops) {
+        connector_names(known, sizeof known, true);
+        br_errors_add(errs, node->keys[0], spath, "unknown source '%s'; "
+                      "known sources: %s", name, known);
+        return;
+    }
+    pl->source_ctx = calloc(1, ops->ctx_size ? ops->ctx_size : 1);
+    if (!pl->source_ctx) {
+        br_errors_add(errs, node, spath, "out of memory");
+        return;
+    }
+    pl->source_ops = ops;
+    fmt_path(cpath, "%s.%s", spath, name);
+    br_opts_apply(ops->opts, node->items[0], pl->source_ctx, cpath, errs);
+}
+
+static void load_target(struct br_pipeline_conf *pl,
+                        const struct br_node *node, const char *path,
+                        struct br_errors *errs)
+{
+    char fpath[PATH_LEN], cpath[PATH_LEN], known[256];
+    fmt_path(fpath, "%s.function", path);
+    if (!node || pick_one(node, "function", false, fpath, errs) < 0)
+        return;
+    const char *name = node->keys[0]->value;
+    const struct br_target_ops *ops = br_find_target(name);
+    if (!ops) {
+        connector_names(known, sizeof known, false);
+        br_errors_add(errs, node->keys[0], fpath, "unknown function target "
+                      "'%s'; known targets: %s", name, known);
+        return;
+    }
+    pl->target_ctx = calloc(1, ops->ctx_size ? ops->ctx_size : 1);
+    if (!pl->target_ctx) {
+        br_errors_add(errs, node, fpath, "out of memory");
+        return;
+    }
+    pl->target_ops = ops;
+    fmt_path(cpath, "%s.%s", fpath, name);
+    br_opts_apply(ops->opts, node->items[0], pl->target_ctx, cpath, errs);
+}
+
+/* ------------------------------------------------------------- pipelines */
+
+/* Checks between fields; run only when every field parsed. */
+static void cross_checks(const struct br_pipeline_conf *pl,
+                         const struct br_node *node, const char *path,
+                         struct br_errors *errs)
+{
+    char kpath[PATH_LEN];
+    if (pl->backoff_initial_ms > pl->backoff_max_ms) {
+        const struct br_node *at = dig(node, "retry", "backoff", "initial",
+                                       NULL);
+        fmt_path(kpath, "%s.retry.backoff.initial", path);
+        br_errors_add(errs, at ? at : node, kpath,
+                      "must not be longer than retry.backoff.max");
+    }
+    if (pl->inflight_max_records < pl->batch_max_records) {
+        const struct br_node *at = dig(node, "max_inflight", "records", NULL);
+        const char *key = "max_inflight.records";
+        if (!at && (at = dig(node, "batch", "max_records", NULL)))
+            key = "batch.max_records";
+        fmt_path(kpath, "%s.%s", path, key);
+        br_errors_add(errs, at ? at : node, kpath, "max_inflight.records "
+                      "(%lld) must be at least batch.max_records (%lld)",
+                      (long long)pl->inflight_max_records,
+                      (long long)pl->batch_max_records);
+    }
+    const struct br_node *dl = br_node_get(node, "dead_letter");
+    if (dl && dl->type == BR_NODE_MAP && !br_node_get(dl, "file")) {
+        fmt_path(kpath, "%s.dead_letter", path);
+        br_errors_add(errs, dl, kpath, "needs a sink: file: {path: ...}");
+    }
+}
+
+static void load_pipeline(struct br_pipeline_conf *pl,
+                          const struct br_node *node, const char *path,
+                          struct br_errors *errs)
+{
+    pl->line = node->line;
+    pl->col = node->col;
+    int nerr = br_opts_apply(pipeline_opts, node, pl, path, errs);
+    if (node->type != BR_NODE_MAP)
+        return;
+    load_source(pl, br_node_get(node, "source"), path, errs);
+    load_target(pl, br_node_get(node, "function"), path, errs);
+    if (nerr == 0)
+        cross_checks(pl, node, path, errs);
+}
+
+/* Names must be unique; the error names both places. */
+static void check_names(const struct br_config *cfg, const struct br_node *seq,
+                        struct br_errors *errs)
+{
+    for (size_t j = 1; j < cfg->n_pipelines; j++) {
+        for (size_t i = 0; i < j && cfg->pipelines[j].name; i++) {
+            if (!cfg->pipelines[i].name ||
+                strcmp(cfg->pipelines[i].name, cfg->pipelines[j].name) != 0)
+                continue;
+            const struct br_node *first = br_node_get(seq->items[i], "name");
+            char path[PATH_LEN];
+            fmt_path(path, "pipelines[%zu].name", j);
+            br_errors_add(errs, br_node_get(seq->items[j], "name"), path,
+                          "duplicate pipeline name '%s' (also used by "
+                          "pipelines[%zu] at line %d)", cfg->pipelines[j].name,
+                          i, first->line);
+            break;
+        }
+    }
+}
+
+static void load_pipelines(struct br_config *cfg, const struct br_node *seq,
+                           struct br_errors *errs)
+{
+    if (!seq)
+        return;             /* reported as a missing required key */
+    if (seq->type != BR_NODE_SEQ || seq->n == 0) {
+        br_errors_add(errs, seq, "pipelines", seq->type == BR_NODE_SEQ ?
+                      "must list at least one pipeline" :
+                      "must be a list of pipelines, as in [{name: ...}]");
+        return;
+    }
+    cfg->pipelines = calloc(seq->n, sizeof *cfg->pipelines);
+    if (!cfg->pipelines) {
+        br_errors_add(errs, seq, "pipelines", "out of memory");
+        return;
+    }
+    cfg->n_pipelines = seq->n;
+    for (size_t i = 0; i < seq->n; i++) {
+        char path[PATH_LEN];
+        fmt_path(path, "pipelines[%zu]", i);
+        load_pipeline(&cfg->pipelines[i], seq->items[i], path, errs);
+    }
+    check_names(cfg, seq, errs);
+}
+
+/* ------------------------------------------------------------- the config */
+
+struct br_config *br_config_load(const char *path, struct br_errors *errs)
+{
+    size_t before = errs->n;
+    if (!errs->file)
+        errs->file = path;
+    struct br_node *root = br_node_load_file(path, errs);
+    if (!root)
+        return NULL;
+    struct br_config *cfg = calloc(1, sizeof *cfg);
+    if (!cfg || !(cfg->path = strdup(path))) {
+        br_errors_add(errs, root, "", "out of memory");
+    } else if (root->type != BR_NODE_MAP) {
+        br_errors_add(errs, root, "", "the config must be a mapping of keys: "
+                      "state_dir, log, shutdown_timeout, pipelines");
+    } else {
+        br_opts_apply(config_opts, root, cfg, "", errs);
+        load_pipelines(cfg, br_node_get(root, "pipelines"), errs);
+    }
+    br_node_free(root);
+    if (errs->n > before) {
+        br_config_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+static void pipeline_free(struct br_pipeline_conf *pl)
+{
+    br_opts_free(pipeline_opts, pl);
+    if (pl->source_ops)
+        br_opts_free(pl->source_ops->opts, pl->source_ctx);
+    free(pl->source_ctx);
+    if (pl->target_ops)
+        br_opts_free(pl->target_ops->opts, pl->target_ctx);
+    free(pl->target_ctx);
+}
+
+void br_config_free(struct br_config *cfg)
+{
+    if (!cfg)
+        return;
+    for (size_t i = 0; i < cfg->n_pipelines; i++)
+        pipeline_free(&cfg->pipelines[i]);
+    free(cfg->pipelines);
+    br_opts_free(config_opts, cfg);
+    free(cfg->path);
+    free(cfg);
+}
+
+const struct br_pipeline_conf *br_config_pipeline(const struct br_config *cfg,
+                                                  const char *name)
+{
+    for (size_t i = 0; cfg && i < cfg->n_pipelines; i++)
+        if (cfg->pipelines[i].name && strcmp(cfg->pipelines[i].name, name) == 0)
+            return &cfg->pipelines[i];
+    return NULL;
+}

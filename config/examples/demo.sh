@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# demo.sh - what `make demo` runs: a local Kafka cluster (librdkafka's mock
+# cluster), a few order events, fnbridge with kafka-demo.yaml invoking
+# order_handler.py, and what the function received and returned. Stops
+# everything it started, whatever happens.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+build=${BUILD:-$here/../../build}
+export DEMO_DIR=$(mktemp -d /tmp/fnbridge-demo.XXXXXX)
+export DEMO_HANDLER=$here/order_handler.py
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+# wait_for SECONDS COMMAND...: polls until COMMAND succeeds.
+wait_for() {
+    local deadline=$((SECONDS + $1)); shift
+    until "$@"; do
+        if ((SECONDS >= deadline)); then echo "demo: timed out waiting for: $*" >&2; exit 1; fi
+        sleep 0.1
+    done
+}
+
+say "Starting a local Kafka cluster (3 brokers, topic orders with 3 partitions)"
+"$build/tools/mock_kafka" --brokers 3 --topic orders:3 >"$DEMO_DIR/mock.out" 2>"$DEMO_DIR/mock.err" &
+pids+=($!)
+wait_for 10 grep -q '^BOOTSTRAP ' "$DEMO_DIR/mock.out"
+export DEMO_BROKERS=$(sed -n 's/^BOOTSTRAP //p' "$DEMO_DIR/mock.out")
+echo "bootstrap servers: $DEMO_BROKERS"
+
+say "Producing 8 orders (one with a negative amount, which the function rejects)"
+cat >"$DEMO_DIR/orders.txt" <<'ORDERS'
+alice|{"id": 1001, "customer": "alice", "amount": 20.00, "vat": 0.2}
+bob|{"id": 1002, "customer": "bob", "amount": 5.50, "vat": 0.1}
+carol|{"id": 1003, "customer": "carol", "amount": 99.90, "vat": 0.2}
+dave|{"id": 1004, "customer": "dave", "amount": -3.00}
+alice|{"id": 1005, "customer": "alice", "amount": 12.00, "vat": 0.2}
+erin|{"id": 1006, "customer": "erin", "amount": 42.00, "vat": 0.05}
+bob|{"id": 1007, "customer": "bob", "amount": 7.25, "vat": 0.1}
+carol|{"id": 1008, "customer": "carol", "amount": 1.00, "vat": 0.2}
+ORDERS
+kcat -q -b "$DEMO_BROKERS" -t orders -P -K '|' "$DEMO_DIR/orders.txt"
+cat "$DEMO_DIR/orders.txt"
+
+say "Running: fnbridge run -c config/examples/kafka-demo.yaml"
+"$build/fnbridge" check -c "$here/kafka-demo.yaml"
+"$build/fnbridge" run -c "$here/kafka-demo.yaml" 2>"$DEMO_DIR/fnbridge.log" &
+fnbridge_pid=$!
+pids+=($fnbridge_pid)
+
+results_done() {
+    [ -f "$DEMO_DIR/results.txt" ] && [ "$(wc -l <"$DEMO_DIR/results.txt")" -ge 7 ] &&
+        [ -s "$DEMO_DIR/dlq/orders.jsonl" ]
+}
+wait_for 45 results_done
+
+say "What the function did (results.txt)"
+sort "$DEMO_DIR/results.txt"
+
+say "What was dead-lettered (state dlq/orders.jsonl, one line per failed batch)"
+python3 - "$DEMO_DIR/dlq/orders.jsonl" <<'PY'
+import base64, json, sys
+for line in open(sys.argv[1]):
+    d = json.loads(line)
+    for recs in d["payload"]["records"].values():
+        for r in recs:
+            print(f'{d["requestContext"]["condition"]} after '
+                  f'{d["requestContext"]["approximateInvokeCount"]} attempts: '
+                  f'{base64.b64decode(r["value"]).decode()} '
+                  f'(partition {r["partition"]}, offset {r["offset"]})')
+PY
+
+say "Stopping fnbridge with SIGTERM (it finishes in-flight work and commits)"
+kill -TERM "$fnbridge_pid"
+status=0
+wait "$fnbridge_pid" || status=$?
+echo "fnbridge exited with status $status; its log:"
+sed 's/^/  /' "$DEMO_DIR/fnbridge.log"
+rm -rf "$DEMO_DIR"
+exit "$status"

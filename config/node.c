@@ -1,0 +1,877 @@
+/* node.c - YAML text to struct br_node trees, through libyaml's event parser.
+ *
+ * Every node keeps the line and column it came from. Scalars get ${env:...}
+ * and ${file:...} interpolation (and are then marked secret). Aliases are
+ * deep copies, counted against a node and byte budget so an alias bomb
+ * fails fast in bounded memory. Also the br_errors collector. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yaml.h>
+
+#include "node.h"
+
+#define NODE_BUDGET 100000            /* nodes, aliases' copies included */
+#define BYTE_BUDGET (32u << 20)       /* bytes of scalar text, likewise */
+#define MAX_DEPTH 64                  /* nesting of sequences and mappings */
+#define MAX_CONFIG_BYTES (16u << 20)
+#define MAX_FILE_BYTES (1u << 20)     /* one ${file:...} */
+#define PATH_LEN 256
+
+/* ------------------------------------------------------------- errors */
+
+static char *vformat(const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    int len = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    if (len < 0)
+        return NULL;
+    char *s = malloc((size_t)len + 1);
+    if (s)
+        vsnprintf(s, (size_t)len + 1, fmt, ap);
+    return s;
+}
+
+static void errors_vadd(struct br_errors *errs, int line, int col,
+                        const char *path, const char *fmt, va_list ap)
+{
+    if (!errs)
+        return;
+    if (errs->n == errs->cap) {
+        size_t cap = errs->cap ? errs->cap * 2 : 8;
+        struct br_error *v = realloc(errs->v, cap * sizeof *v);
+        if (!v)
+            return;
+        errs->v = v;
+        errs->cap = cap;
+    }
+    struct br_error *e = &errs->v[errs->n];
+    e->line = line;
+    e->col = col;
+    e->path = strdup(path ? path : "");
+    e->message = vformat(fmt, ap);
+    if (!e->path || !e->message) {
+        free(e->path);
+        free(e->message);
+        return;
+    }
+    errs->n++;
+}
+
+void br_errors_add(struct br_errors *errs, const struct br_node *at,
+                   const char *path, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    errors_vadd(errs, at ? at->line : 0, at ? at->col : 0, path, fmt, ap);
+    va_end(ap);
+}
+
+void br_errors_add_pos(struct br_errors *errs, int line, int col,
+                       const char *path, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    errors_vadd(errs, line, col, path, fmt, ap);
+    va_end(ap);
+}
+
+/* Errors with no position (line 0) print as "FILE: path: message". */
+void br_errors_print(const struct br_errors *errs, FILE *out)
+{
+    const char *file = errs->file ? errs->file : "config";
+    for (size_t i = 0; i < errs->n; i++) {
+        const struct br_error *e = &errs->v[i];
+        if (e->line > 0)
+            fprintf(out, "%s:%d:%d: ", file, e->line, e->col);
+        else
+            fprintf(out, "%s: ", file);
+        if (e->path[0])
+            fprintf(out, "%s: ", e->path);
+        fprintf(out, "%s\n", e->message);
+    }
+}
+
+void br_errors_free(struct br_errors *errs)
+{
+    if (!errs)
+        return;
+    for (size_t i = 0; i < errs->n; i++) {
+        free(errs->v[i].path);
+        free(errs->v[i].message);
+    }
+    free(errs->v);
+    errs->v = NULL;
+    errs->n = errs->cap = 0;
+}
+
+/* ------------------------------------------------------------ buffers */
+
+struct sbuf {
+    char *p;
+    size_t n, cap;
+    bool oom;
+};
+
+static void sb_add(struct sbuf *sb, const char *s, size_t len)
+{
+    if (sb->oom)
+        return;
+    if (sb->n + len + 1 > sb->cap) {
+        size_t cap = sb->cap ? sb->cap : 64;
+        while (cap < sb->n + len + 1)
+            cap *= 2;
+        char *p = realloc(sb->p, cap);
+        if (!p) {
+            sb->oom = true;
+            return;
+        }
+        sb->p = p;
+        sb->cap = cap;
+    }
+    memcpy(sb->p + sb->n, s, len);
+    sb->n += len;
+    sb->p[sb->n] = '\0';
+}
+
+/* Reads a whole file (at most max bytes) into a NUL-terminated buffer.
+ * Returns it (caller frees), or NULL with errno set (EFBIG if too big). */
+static char *read_all(const char *path, size_t max, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    struct sbuf sb = {0};
+    char chunk[4096];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0 && sb.n <= max)
+        sb_add(&sb, chunk, got);
+    int failed = ferror(f), saved = errno;
+    fclose(f);
+    if (failed || sb.oom || sb.n > max) {
+        free(sb.p);
+        errno = failed ? saved : sb.oom ? ENOMEM : EFBIG;
+        return NULL;
+    }
+    if (!sb.p)
+        sb_add(&sb, "", 0);
+    *len = sb.n;
+    return sb.p;
+}
+
+/* ------------------------------------------------------------- loader */
+
+struct anchor {
+    char *name;
+    struct br_node *node;      /* borrowed from the tree being built */
+};
+
+struct loader {
+    yaml_parser_t parser;
+    struct br_errors *errs;
+    const char *dir;           /* base of relative ${file:} paths; NULL = cwd */
+    const char *text;          /* the YAML being parsed, for positions */
+    size_t len;
+    size_t nodes, bytes;       /* budget used */
+    struct anchor *anchors;
+    size_t n_anchors, cap_anchors;
+    bool failed;               /* some error was added */
+    bool fatal;                /* stop parsing */
+};
+
+struct start {                 /* what we keep of a start event */
+    int line, col;
+    char *anchor;
+};
+
+static void ld_error(struct loader *ld, int line, int col, const char *path,
+                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void ld_error(struct loader *ld, int line, int col, const char *path,
+                     const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    errors_vadd(ld->errs, line, col, path, fmt, ap);
+    va_end(ap);
+    ld->failed = true;
+}
+
+static void child_path(char *out, const char *path, const char *key)
+{
+    if (path[0])
+        snprintf(out, PATH_LEN, "%s.%s", path, key);
+    else
+        snprintf(out, PATH_LEN, "%s", key);
+}
+
+/* Allocates a node, counting it (and `bytes` of text) against the budget. */
+static struct br_node *new_node(struct loader *ld, enum br_node_type type,
+                                int line, int col, size_t bytes,
+                                const char *path)
+{
+    if (ld->nodes >= NODE_BUDGET || bytes > BYTE_BUDGET - ld->bytes) {
+        if (ld->nodes >= NODE_BUDGET)
+            ld_error(ld, line, col, path, "document expands beyond %d nodes "
+                     "(alias bomb?)", NODE_BUDGET);
+        else
+            ld_error(ld, line, col, path, "document expands beyond %u bytes "
+                     "(alias bomb?)", BYTE_BUDGET);
+        ld->fatal = true;
+        return NULL;
+    }
+    struct br_node *node = calloc(1, sizeof *node);
+    if (!node) {
+        ld_error(ld, line, col, path, "out of memory");
+        ld->fatal = true;
+        return NULL;
+    }
+    ld->nodes++;
+    ld->bytes += bytes;
+    node->type = type;
+    node->line = line;
+    node->col = col;
+    return node;
+}
+
+void br_node_free(struct br_node *node)
+{
+    if (!node)
+        return;
+    for (size_t i = 0; i < node->n; i++) {
+        br_node_free(node->items[i]);
+        if (node->keys)
+            br_node_free(node->keys[i]);
+    }
+    free(node->items);
+    free(node->keys);
+    free(node->value);
+    free(node);
+}
+
+const struct br_node *br_node_get(const struct br_node *map, const char *key)
+{
+    if (!map || map->type != BR_NODE_MAP)
+        return NULL;
+    for (size_t i = 0; i < map->n; i++)
+        if (strcmp(map->keys[i]->value, key) == 0)
+            return map->items[i];
+    return NULL;
+}
+
+/* Appends item (and key, for maps); cap is the caller's capacity. */
+static bool node_append(struct br_node *node, struct br_node *key,
+                        struct br_node *item, size_t *cap)
+{
+    if (node->n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 4;
+        struct br_node **items = realloc(node->items, ncap * sizeof *items);
+        if (!items)
+            return false;
+        node->items = items;
+        if (key) {
+            struct br_node **keys = realloc(node->keys, ncap * sizeof *keys);
+            if (!keys)
+                return false;
+            node->keys = keys;
+        }
+        *cap = ncap;
+    }
+    node->items[node->n] = item;
+    if (key)
+        node->keys[node->n] = key;
+    node->n++;
+    return true;
+}
+
+/* ------------------------------------------------------- interpolation */
+
+static bool valid_env_name(const char *s, size_t len)
+{
+    if (len == 0 || (s[0] >= '0' && s[0] <= '9'))
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!(s[i] == '_' || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9')))
+            return false;
+    return true;
+}
+
+struct spot {                  /* where the scalar being expanded is */
+    int line, col;
+    const char *path;
+};
+
+/* ${env:NAME} or ${env:NAME:-default}; as in the shell, the default is
+ * used when NAME is unset or empty. */
+static void expand_env(struct loader *ld, const struct spot *at,
+                       const char *expr, size_t len, struct sbuf *out)
+{
+    const char *dash = NULL;
+    for (size_t i = 0; i + 1 < len && !dash; i++)
+        if (expr[i] == ':' && expr[i + 1] == '-')
+            dash = expr + i;
+    size_t name_len = dash ? (size_t)(dash - expr) : len;
+    if (!valid_env_name(expr, name_len)) {
+        ld_error(ld, at->line, at->col, at->path, "invalid environment "
+                 "variable name in ${env:...}: use letters, digits and _");
+        return;
+    }
+    char name[256];
+    snprintf(name, sizeof name, "%.*s", (int)name_len, expr);
+    const char *val = getenv(name);
+    if (val && val[0])
+        sb_add(out, val, strlen(val));
+    else if (dash)
+        sb_add(out, dash + 2, len - name_len - 2);
+    else if (val)
+        sb_add(out, "", 0);
+    else
+        ld_error(ld, at->line, at->col, at->path,
+                 "environment variable %s is not set", name);
+}
+
+/* ${file:PATH}: the file's contents minus one trailing newline. */
+static void expand_file(struct loader *ld, const struct spot *at,
+                        const char *expr, size_t len, struct sbuf *out)
+{
+    if (len == 0) {
+        ld_error(ld, at->line, at->col, at->path, "${file:} needs a path");
+        return;
+    }
+    char path[4096];
+    if (expr[0] != '/' && ld->dir)
+        snprintf(path, sizeof path, "%s/%.*s", ld->dir, (int)len, expr);
+    else
+        snprintf(path, sizeof path, "%.*s", (int)len, expr);
+    size_t n;
+    char *text = read_all(path, MAX_FILE_BYTES, &n);
+    if (!text) {
+        ld_error(ld, at->line, at->col, at->path, "cannot read file %s: %s",
+                 path, errno == EFBIG ? "larger than 1 MiB" : strerror(errno));
+        return;
+    }
+    if (memchr(text, '\0', n))
+        ld_error(ld, at->line, at->col, at->path,
+                 "file %s contains a NUL byte", path);
+    if (n > 0 && text[n - 1] == '\n')
+        n -= (n > 1 && text[n - 2] == '\r') ? 2 : 1;
+    sb_add(out, text, n);
+    free(text);
+}
+
+static void expand_one(struct loader *ld, const struct spot *at,
+                       const char *expr, size_t len, struct sbuf *out)
+{
+    if (len >= 4 && memcmp(expr, "env:", 4) == 0) {
+        expand_env(ld, at, expr + 4, len - 4, out);
+    } else if (len >= 5 && memcmp(expr, "file:", 5) == 0) {
+        expand_file(ld, at, expr + 5, len - 5, out);
+    } else {
+        /* Name only the scheme: the rest might be something private. */
+        size_t shown = 0;
+        while (shown < len && shown < 16 && expr[shown] != ':')
+            shown++;
+        ld_error(ld, at->line, at->col, at->path, "unknown interpolation "
+                 "'${%.*s...}': use ${env:NAME}, ${env:NAME:-default} or "
+                 "${file:PATH} ($${ for a literal ${)", (int)shown, expr);
+    }
+}
+
+/* Expands s into a new string (caller frees); *used tells whether any
+ * ${...} was expanded. Errors are added to ld (result then unusable). */
+static char *interpolate(struct loader *ld, const struct spot *at,
+                         const char *s, bool *used)
+{
+    struct sbuf out = {0};
+    *used = false;
+    sb_add(&out, "", 0);
+    while (*s) {
+        if (s[0] == '$' && s[1] == '$' && s[2] == '{') {
+            sb_add(&out, "${", 2);
+            s += 3;
+        } else if (s[0] == '$' && s[1] == '{') {
+            const char *end = strchr(s + 2, '}');
+            if (!end) {
+                ld_error(ld, at->line, at->col, at->path,
+                         "unterminated ${ (missing })");
+                break;
+            }
+            expand_one(ld, at, s + 2, (size_t)(end - s - 2), &out);
+            *used = true;
+            s = end + 1;
+        } else {
+            sb_add(&out, s, 1);
+            s++;
+        }
+    }
+    if (out.oom) {
+        free(out.p);
+        return NULL;
+    }
+    return out.p;
+}
+
+/* ------------------------------------------------------------- parsing */
+
+static struct br_node *parse_node(struct loader *ld, yaml_event_t *ev,
+                                  const char *path, int depth);
+
+/* Reader errors (bad UTF-8) come with a byte offset only. */
+static void offset_to_pos(const struct loader *ld, size_t offset, int *line,
+                          int *col)
+{
+    *line = *col = 1;
+    for (size_t i = 0; i < offset && i < ld->len; i++) {
+        if (ld->text[i] == '\n') {
+            ++*line;
+            *col = 1;
+        } else if (((unsigned char)ld->text[i] & 0xC0) != 0x80) {
+            ++*col;             /* columns count characters, not bytes */
+        }
+    }
+}
+
+static void syntax_error(struct loader *ld)
+{
+    yaml_parser_t *p = &ld->parser;
+    int line = (int)p->problem_mark.line + 1;
+    int col = (int)p->problem_mark.column + 1;
+    const char *problem = p->problem ? p->problem : "unknown error";
+    if (p->error == YAML_READER_ERROR)
+        offset_to_pos(ld, p->problem_offset, &line, &col);
+    if (p->error == YAML_READER_ERROR)
+        ld_error(ld, line, col, "", "invalid YAML: %s", problem);
+    else if (p->context && p->context_mark.index == p->problem_mark.index)
+        ld_error(ld, line, col, "", "invalid YAML: %s (%s)", problem,
+                 p->context);
+    else if (p->context)
+        ld_error(ld, line, col, "", "invalid YAML: %s (%s at line %d, "
+                 "column %d)", problem, p->context,
+                 (int)p->context_mark.line + 1,
+                 (int)p->context_mark.column + 1);
+    else
+        ld_error(ld, line, col, "", "invalid YAML: %s", problem);
+    ld->fatal = true;
+}
+
+static bool next_event(struct loader *ld, yaml_event_t *ev)
+{
+    if (!yaml_parser_parse(&ld->parser, ev)) {
+        syntax_error(ld);
+        return false;
+    }
+    return true;
+}
+
+static void take_start(yaml_event_t *ev, const yaml_char_t *anchor,
+                       struct start *st)
+{
+    st->line = (int)ev->start_mark.line + 1;
+    st->col = (int)ev->start_mark.column + 1;
+    st->anchor = anchor ? strdup((const char *)anchor) : NULL;
+    yaml_event_delete(ev);
+}
+
+/* Remembers node under the anchor name (taken). Later definitions of the
+ * same name shadow earlier ones, as YAML says. */
+static void add_anchor(struct loader *ld, char *name, struct br_node *node)
+{
+    if (!name)
+        return;
+    if (ld->n_anchors == ld->cap_anchors) {
+        size_t cap = ld->cap_anchors ? ld->cap_anchors * 2 : 8;
+        struct anchor *v = realloc(ld->anchors, cap * sizeof *v);
+        if (!v) {
+            free(name);
+            return;
+        }
+        ld->anchors = v;
+        ld->cap_anchors = cap;
+    }
+    ld->anchors[ld->n_anchors++] = (struct anchor){name, node};
+}
+
+static bool is_null_text(const char *s)
+{
+    return !s[0] || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
+           strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0;
+}
+
+static struct br_node *parse_scalar(struct loader *ld, yaml_event_t *ev,
+                                    const char *path, bool is_key)
+{
+    const char *text = (const char *)ev->data.scalar.value;
+    size_t len = ev->data.scalar.length;
+    yaml_scalar_style_t style = ev->data.scalar.style;
+    struct start st;
+    struct spot at = {(int)ev->start_mark.line + 1,
+                      (int)ev->start_mark.column + 1, path};
+    struct br_node *node = new_node(ld, BR_NODE_SCALAR, at.line, at.col,
+                                    len + 1, path);
+    if (node) {
+        node->quoted = style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+                       style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+        if (memchr(text, '\0', len))
+            ld_error(ld, at.line, at.col, path, "text contains a NUL character");
+        else if (is_key)
+            node->value = strdup(text);
+        else if (!node->quoted && style != YAML_LITERAL_SCALAR_STYLE &&
+                 style != YAML_FOLDED_SCALAR_STYLE && is_null_text(text))
+            node->value = strdup("");
+        else
+            node->value = interpolate(ld, &at, text, &node->secret);
+        if (!node->value && !ld->failed)
+            ld_error(ld, at.line, at.col, path, "out of memory");
+        if (!node->value && !(node->value = strdup(""))) {
+            ld->fatal = true;
+            br_node_free(node);
+            node = NULL;
+        }
+    }
+    take_start(ev, ev->data.scalar.anchor, &st);
+    if (node)
+        add_anchor(ld, st.anchor, node);
+    else
+        free(st.anchor);
+    return node;
+}
+
+static struct br_node *parse_seq(struct loader *ld, yaml_event_t *ev,
+                                 const char *path, int depth)
+{
+    struct start st;
+    take_start(ev, ev->data.sequence_start.anchor, &st);
+    struct br_node *node = new_node(ld, BR_NODE_SEQ, st.line, st.col, 0, path);
+    size_t cap = 0;
+    while (node) {
+        yaml_event_t item_ev;
+        if (!next_event(ld, &item_ev))
+            goto fail;
+        if (item_ev.type == YAML_SEQUENCE_END_EVENT) {
+            yaml_event_delete(&item_ev);
+            add_anchor(ld, st.anchor, node);
+            return node;
+        }
+        char ipath[PATH_LEN];
+        snprintf(ipath, sizeof ipath, "%s[%zu]", path, node->n);
+        struct br_node *item = parse_node(ld, &item_ev, ipath, depth + 1);
+        if (!item)
+            goto fail;
+        if (!node_append(node, NULL, item, &cap)) {
+            br_node_free(item);
+            ld_error(ld, st.line, st.col, path, "out of memory");
+            ld->fatal = true;
+            goto fail;
+        }
+    }
+fail:
+    br_node_free(node);
+    free(st.anchor);
+    return NULL;
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+    const struct br_node *x = *(const struct br_node *const *)a;
+    const struct br_node *y = *(const struct br_node *const *)b;
+    int c = strcmp(x->value, y->value);
+    if (c)
+        return c;
+    return x->line != y->line ? x->line - y->line : x->col - y->col;
+}
+
+/* Duplicate keys, found by sorting (a map may have thousands of keys). */
+static void check_duplicates(struct loader *ld, const struct br_node *map,
+                             const char *path)
+{
+    if (map->n < 2)
+        return;
+    const struct br_node **keys = malloc(map->n * sizeof *keys);
+    if (!keys)
+        return;
+    memcpy(keys, map->keys, map->n * sizeof *keys);
+    qsort(keys, map->n, sizeof *keys, cmp_key);
+    size_t first = 0;
+    for (size_t i = 1; i < map->n; i++) {
+        if (strcmp(keys[i]->value, keys[first]->value) != 0) {
+            first = i;
+            continue;
+        }
+        ld_error(ld, keys[i]->line, keys[i]->col, path,
+                 "duplicate key '%s' (first at line %d, column %d)",
+                 keys[i]->value, keys[first]->line, keys[first]->col);
+    }
+    free(keys);
+}
+
+/* Reads one key; only scalars are accepted (fatal otherwise). */
+static struct br_node *parse_key(struct loader *ld, yaml_event_t *ev,
+                                 const char *path)
+{
+    if (ev->type != YAML_SCALAR_EVENT) {
+        ld_error(ld, (int)ev->start_mark.line + 1,
+                 (int)ev->start_mark.column + 1, path,
+                 "mapping keys must be plain strings, not %s",
+                 ev->type == YAML_ALIAS_EVENT ? "aliases" : "collections");
+        ld->fatal = true;
+        yaml_event_delete(ev);
+        return NULL;
+    }
+    bool merge = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+                 strcmp((const char *)ev->data.scalar.value, "<<") == 0;
+    struct br_node *key = parse_scalar(ld, ev, path, true);
+    if (key && merge)
+        ld_error(ld, key->line, key->col, path, "merge keys (<<) are not "
+                 "supported; repeat the keys instead");
+    return key;
+}
+
+/* Reads one key and its value into map. Returns false when fatal. */
+static bool parse_entry(struct loader *ld, yaml_event_t *key_ev,
+                        struct br_node *map, size_t *cap, const char *path,
+                        int depth)
+{
+    struct br_node *key = parse_key(ld, key_ev, path);
+    if (!key)
+        return false;
+    char kpath[PATH_LEN];
+    child_path(kpath, path, key->value);
+    yaml_event_t val_ev;
+    struct br_node *val = NULL;
+    if (next_event(ld, &val_ev))
+        val = parse_node(ld, &val_ev, kpath, depth + 1);
+    if (val && node_append(map, key, val, cap))
+        return true;
+    if (val) {
+        ld_error(ld, key->line, key->col, path, "out of memory");
+        ld->fatal = true;
+    }
+    br_node_free(key);
+    br_node_free(val);
+    return false;
+}
+
+static struct br_node *parse_map(struct loader *ld, yaml_event_t *ev,
+                                 const char *path, int depth)
+{
+    struct start st;
+    take_start(ev, ev->data.mapping_start.anchor, &st);
+    struct br_node *node = new_node(ld, BR_NODE_MAP, st.line, st.col, 0, path);
+    size_t cap = 0;
+    while (node) {
+        yaml_event_t key_ev;
+        if (!next_event(ld, &key_ev))
+            break;
+        if (key_ev.type == YAML_MAPPING_END_EVENT) {
+            yaml_event_delete(&key_ev);
+            check_duplicates(ld, node, path);
+            add_anchor(ld, st.anchor, node);
+            return node;
+        }
+        if (!parse_entry(ld, &key_ev, node, &cap, path, depth))
+            break;
+    }
+    br_node_free(node);
+    free(st.anchor);
+    return NULL;
+}
+
+/* A deep copy of src counted against the budget; errors name the alias.
+ * depth is where the copy lands, so copies of copies stay shallow too. */
+static struct br_node *copy_node(struct loader *ld, const struct br_node *src,
+                                 const struct spot *at, int depth)
+{
+    if (depth > MAX_DEPTH && src->type != BR_NODE_SCALAR) {
+        ld_error(ld, at->line, at->col, at->path, "nested deeper than %d "
+                 "levels (through aliases)", MAX_DEPTH);
+        ld->fatal = true;
+        return NULL;
+    }
+    size_t bytes = src->value ? strlen(src->value) + 1 : 0;
+    struct br_node *dst = new_node(ld, src->type, at->line, at->col, bytes,
+                                   at->path);
+    if (!dst)
+        return NULL;
+    dst->line = src->line;          /* errors in the copy point at the original */
+    dst->col = src->col;
+    dst->quoted = src->quoted;
+    dst->secret = src->secret;
+    if (src->value && !(dst->value = strdup(src->value)))
+        goto oom;
+    if (src->n == 0)
+        return dst;
+    dst->items = calloc(src->n, sizeof *dst->items);
+    if (src->keys)
+        dst->keys = calloc(src->n, sizeof *dst->keys);
+    if (!dst->items || (src->keys && !dst->keys))
+        goto oom;
+    for (size_t i = 0; i < src->n; i++) {
+        dst->items[i] = copy_node(ld, src->items[i], at, depth + 1);
+        if (dst->items[i] && src->keys)
+            dst->keys[i] = copy_node(ld, src->keys[i], at, depth + 1);
+        dst->n = i + 1;             /* br_node_free skips NULL slots */
+        if (!dst->items[i] || (src->keys && !dst->keys[i]))
+            goto fail;
+    }
+    return dst;
+oom:
+    ld_error(ld, at->line, at->col, at->path, "out of memory");
+    ld->fatal = true;
+fail:
+    br_node_free(dst);
+    return NULL;
+}
+
+static struct br_node *parse_alias(struct loader *ld, yaml_event_t *ev,
+                                   const char *path, int depth)
+{
+    struct spot at = {(int)ev->start_mark.line + 1,
+                      (int)ev->start_mark.column + 1, path};
+    const char *name = (const char *)ev->data.alias.anchor;
+    const struct anchor *a = NULL;
+    for (size_t i = ld->n_anchors; i-- > 0 && !a;)
+        if (strcmp(ld->anchors[i].name, name) == 0)
+            a = &ld->anchors[i];
+    struct br_node *node;
+    if (a) {
+        node = copy_node(ld, a->node, &at, depth);
+        if (node) {
+            node->line = at.line;
+            node->col = at.col;
+        }
+    } else {
+        ld_error(ld, at.line, at.col, path, "unknown anchor '*%s' (an alias "
+                 "must follow its &anchor, outside of it)", name);
+        node = new_node(ld, BR_NODE_SCALAR, at.line, at.col, 1, path);
+        if (node && !(node->value = strdup(""))) {
+            br_node_free(node);
+            node = NULL;
+            ld->fatal = true;
+        }
+    }
+    yaml_event_delete(ev);
+    return node;
+}
+
+/* Takes ownership of ev (a node's first event). Returns NULL when fatal. */
+static struct br_node *parse_node(struct loader *ld, yaml_event_t *ev,
+                                  const char *path, int depth)
+{
+    int line = (int)ev->start_mark.line + 1;
+    int col = (int)ev->start_mark.column + 1;
+    if (depth > MAX_DEPTH && (ev->type == YAML_SEQUENCE_START_EVENT ||
+                              ev->type == YAML_MAPPING_START_EVENT)) {
+        ld_error(ld, line, col, path, "nested deeper than %d levels",
+                 MAX_DEPTH);
+        ld->fatal = true;
+        yaml_event_delete(ev);
+        return NULL;
+    }
+    switch (ev->type) {
+    case YAML_SCALAR_EVENT:
+        return parse_scalar(ld, ev, path, false);
+    case YAML_SEQUENCE_START_EVENT:
+        return parse_seq(ld, ev, path, depth);
+    case YAML_MAPPING_START_EVENT:
+        return parse_map(ld, ev, path, depth);
+    case YAML_ALIAS_EVENT:
+        return parse_alias(ld, ev, path, depth);
+    default:
+        ld_error(ld, line, col, path, "invalid YAML: unexpected event");
+        ld->fatal = true;
+        yaml_event_delete(ev);
+        return NULL;
+    }
+}
+
+/* Expects an event of type want; on anything else adds msg (if given). */
+static bool expect(struct loader *ld, yaml_event_type_t want, const char *msg)
+{
+    yaml_event_t ev;
+    if (!next_event(ld, &ev))
+        return false;
+    bool ok = ev.type == want;
+    if (!ok && msg)
+        ld_error(ld, (int)ev.start_mark.line + 1,
+                 (int)ev.start_mark.column + 1, "", "%s", msg);
+    yaml_event_delete(&ev);
+    return ok;
+}
+
+/* stream-start, document-start, root node, document-end, stream-end. */
+static struct br_node *load_document(struct loader *ld)
+{
+    yaml_event_t ev;
+    if (!expect(ld, YAML_STREAM_START_EVENT, "invalid YAML: no stream") ||
+        !next_event(ld, &ev))
+        return NULL;
+    if (ev.type == YAML_STREAM_END_EVENT) {
+        yaml_event_delete(&ev);
+        ld_error(ld, 1, 1, "", "the config file is empty");
+        return NULL;
+    }
+    yaml_event_delete(&ev);         /* document start */
+    if (!next_event(ld, &ev))
+        return NULL;
+    struct br_node *root = parse_node(ld, &ev, "", 0);
+    if (root && (!expect(ld, YAML_DOCUMENT_END_EVENT, NULL) ||
+                 !expect(ld, YAML_STREAM_END_EVENT, "only one YAML document "
+                         "is allowed in a config file")))
+        ld->failed = true;
+    return root;
+}
+
+static struct br_node *load_text(const char *text, size_t len,
+                                 const char *dir, struct br_errors *errs)
+{
+    struct loader ld = {.errs = errs, .dir = dir, .text = text, .len = len};
+    if (!yaml_parser_initialize(&ld.parser)) {
+        br_errors_add_pos(errs, 0, 0, "", "out of memory");
+        return NULL;
+    }
+    yaml_parser_set_input_string(&ld.parser, (const unsigned char *)text, len);
+    struct br_node *root = load_document(&ld);
+    yaml_parser_delete(&ld.parser);
+    for (size_t i = 0; i < ld.n_anchors; i++)
+        free(ld.anchors[i].name);
+    free(ld.anchors);
+    if (ld.failed) {
+        br_node_free(root);
+        return NULL;
+    }
+    return root;
+}
+
+struct br_node *br_node_load_string(const char *text, size_t len,
+                                    struct br_errors *errs)
+{
+    return load_text(text, len, NULL, errs);
+}
+
+struct br_node *br_node_load_file(const char *path, struct br_errors *errs)
+{
+    if (errs && !errs->file)
+        errs->file = path;
+    size_t len;
+    char *text = read_all(path, MAX_CONFIG_BYTES, &len);
+    if (!text) {
+        br_errors_add_pos(errs, 0, 0, "", "cannot read the config file: %s",
+                          errno == EFBIG ? "larger than 16 MiB"
+                                         : strerror(errno));
+        return NULL;
+    }
+    char *dir = NULL;
+    const char *slash = strrchr(path, '/');
+    if (slash)
+        dir = slash == path ? strdup("/")
+                            : strndup(path, (size_t)(slash - path));
+    struct br_node *root = load_text(text, len, dir, errs);
+    free(dir);
+    free(text);
+    return root;
+}

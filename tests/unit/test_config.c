@@ -1,0 +1,680 @@
+/* test_config.c - the config loader (config/node.c, opts.c, config.c):
+ * a table of bad configs, each with the exact line:col, key path and
+ * message expected; a config using every key; defaults; interpolation;
+ * the alias-bomb budget; duration and size parsing. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../bridge/log.h"
+#include "../../config/config.h"
+#include "../../connectors/source_kafka.h"
+#include "../../connectors/target_exec.h"
+#include "../../connectors/target_http.h"
+#include "unit.h"
+
+#define SECRET "hunter2-s3cr3t-value"
+
+/* A valid pipeline, for cases whose mistake lies elsewhere (4 lines). */
+#define PIPE                                                                 \
+    "pipelines:\n"                                                           \
+    "  - name: orders\n"                                                     \
+    "    source: {kafka: {brokers: \"k:9092\", topics: [t], group_id: g}}\n" \
+    "    function: {http: {url: \"http://127.0.0.1:8080/fn\"}}\n"
+/* The same, without the closing function line (3 lines), to add keys. */
+#define PIPE_HEAD                                                            \
+    "pipelines:\n"                                                           \
+    "  - name: orders\n"                                                     \
+    "    source: {kafka: {brokers: \"k:9092\", topics: [t], group_id: g}}\n"
+#define FN "    function: {http: {url: \"http://127.0.0.1:8080/fn\"}}\n"
+#define KAFKA_HEAD "pipelines:\n  - name: orders\n    source:\n      kafka:\n"
+
+/* Writes text to a new temp file; returns its malloc'd path. */
+static char *write_temp(const char *text)
+{
+    char *path = strdup("/tmp/fnbridge-test-XXXXXX");
+    int fd = mkstemp(path);
+    if (fd < 0) {
+        perror("mkstemp");
+        exit(1);
+    }
+    size_t len = strlen(text);
+    if (write(fd, text, len) != (ssize_t)len) {
+        perror("write");
+        exit(1);
+    }
+    close(fd);
+    return path;
+}
+
+static char *errors_text(const struct br_errors *errs)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    br_errors_print(errs, f);
+    fclose(f);
+    return buf;
+}
+
+/* ------------------------------------------------------------ bad configs */
+
+struct bad {
+    const char *yaml;
+    int line, col;
+    const char *path;       /* exact */
+    const char *msg;        /* substring */
+    const char *forbid;     /* must not appear in the printed errors */
+};
+
+#define L16 "[[[[[[[[[[[[[[[["
+#define Z16 "[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]"
+
+static const struct bad bad_cases[] = {
+    /* unknown keys */
+    {"logg: {level: info}\n" PIPE, 1, 1, "",
+     "unknown key 'logg'; did you mean 'log'?", NULL},
+    {"state_dir: ./s\nwhatever: 1\n" PIPE, 2, 1, "",
+     "unknown key 'whatever'; valid keys: state_dir, log, shutdown_timeout, "
+     "pipelines", NULL},
+    {PIPE "    batchh: {max_records: 5}\n", 5, 5, "pipelines[0]",
+     "unknown key 'batchh'; did you mean 'batch'?", NULL},
+    {KAFKA_HEAD "        brokers: \"k:9092\"\n        topics: [t]\n"
+     "        group_id: g\n        bogus_option: 1\n" FN, 8, 9,
+     "pipelines[0].source.kafka",
+     "unknown key 'bogus_option'; valid keys: brokers, topics, group_id", NULL},
+    {KAFKA_HEAD "        broker: \"k:9092\"\n        topics: [t]\n"
+     "        group_id: g\n" FN, 5, 9, "pipelines[0].source.kafka",
+     "did you mean 'brokers'?", NULL},
+    {PIPE_HEAD FN "    batch: {max_recordz: 5}\n", 5, 13, "pipelines[0].batch",
+     "unknown key 'max_recordz'; did you mean 'max_records'?", NULL},
+    /* wrong types */
+    {KAFKA_HEAD "        brokers: \"k:9092\"\n        topics: orders\n"
+     "        group_id: g\n" FN, 6, 17, "pipelines[0].source.kafka.topics",
+     "must be a list of strings", NULL},
+    {PIPE "    batch: [1, 2]\n", 5, 12, "pipelines[0].batch",
+     "must be a mapping", NULL},
+    {PIPE "    concurrency: [4]\n", 5, 18, "pipelines[0].concurrency",
+     "must be an integer, not a list", NULL},
+    {PIPE "    retry: {bisect_on_error: yes}\n", 5, 30,
+     "pipelines[0].retry.bisect_on_error", "must be true or false, got 'yes'", NULL},
+    {PIPE "    batch: {max_records: 1.5}\n", 5, 26,
+     "pipelines[0].batch.max_records", "must be an integer, got '1.5'", NULL},
+    {PIPE "    name: [a]\n", 5, 5, "pipelines[0]", "duplicate key 'name'", NULL},
+    {"state_dir: {a: 1}\n" PIPE, 1, 12, "state_dir",
+     "must be a string, not a mapping", NULL},
+    {KAFKA_HEAD "        brokers: \"k:9092\"\n        topics: [t]\n"
+     "        group_id: g\n        librdkafka: {x: [1]}\n" FN, 8, 25,
+     "pipelines[0].source.kafka.librdkafka.x",
+     "must be a string, number or boolean", NULL},
+    {"- a\n- b\n", 1, 1, "", "the config must be a mapping", NULL},
+    /* out of range */
+    {PIPE "    concurrency: 0\n", 5, 18, "pipelines[0].concurrency",
+     "must be between 1 and 1024, got '0'", NULL},
+    {PIPE "    batch: {max_records: 99999999999999999999}\n", 5, 26,
+     "pipelines[0].batch.max_records", "must be between 1 and 10000", NULL},
+    {PIPE "    batch: {max_wait: 16m}\n", 5, 23, "pipelines[0].batch.max_wait",
+     "must be between 0s and 15m, got '16m'", NULL},
+    {PIPE "    batch: {max_bytes: 100MiB}\n", 5, 24,
+     "pipelines[0].batch.max_bytes", "must be between 1KiB and 64MiB", NULL},
+    {PIPE "    max_inflight: {bytes: 17GiB}\n", 5, 27,
+     "pipelines[0].max_inflight.bytes", "must be between 1KiB and 16GiB", NULL},
+    {"shutdown_timeout: 2h\n" PIPE, 1, 19, "shutdown_timeout",
+     "must be between 0s and 1h", NULL},
+    {PIPE "    retry: {max_record_age: 500ms}\n", 5, 29,
+     "pipelines[0].retry.max_record_age", "must be between 1s and 7d", NULL},
+    {PIPE "    retry: {backoff: {multiplier: 0.5}}\n", 5, 35,
+     "pipelines[0].retry.backoff.multiplier", "must be between 1 and 100", NULL},
+    /* bad durations and sizes */
+    {PIPE "    batch: {max_wait: 500}\n", 5, 23, "pipelines[0].batch.max_wait",
+     "needs a unit: 250ms, 30s, 5m, 1h or 1d", NULL},
+    {PIPE "    batch: {max_wait: 5 minutes}\n", 5, 23,
+     "pipelines[0].batch.max_wait", "must be a duration such as 250ms", NULL},
+    {PIPE "    batch: {max_bytes: 1XB}\n", 5, 24, "pipelines[0].batch.max_bytes",
+     "must be a size such as 512KiB", NULL},
+    /* missing required keys */
+    {KAFKA_HEAD "        topics: [t]\n        group_id: g\n" FN, 5, 9,
+     "pipelines[0].source.kafka.brokers", "missing required key 'brokers'", NULL},
+    {PIPE_HEAD "    function: {http: {format: json}}\n", 4, 22,
+     "pipelines[0].function.http.url", "missing required key 'url'", NULL},
+    {"state_dir: ./s\n", 1, 1, "pipelines", "missing required key 'pipelines'", NULL},
+    {"pipelines:\n  - source: {kafka: {brokers: \"k:9092\", topics: [t], "
+     "group_id: g}}\n" FN, 2, 5, "pipelines[0].name",
+     "missing required key 'name'", NULL},
+    {"pipelines:\n  - name: x\n", 2, 5, "pipelines[0].source",
+     "missing required key 'source'", NULL},
+    {"pipelines: []\n", 1, 12, "pipelines", "must list at least one pipeline", NULL},
+    {PIPE "    dead_letter: {file: {}}\n", 5, 25,
+     "pipelines[0].dead_letter.file.path", "missing required key 'path'", NULL},
+    {PIPE_HEAD "    function: {exec: {command: []}}\n", 4, 32,
+     "pipelines[0].function.exec.command", "must not be empty", NULL},
+    /* pipelines and connectors */
+    {PIPE "  - name: orders\n"
+     "    source: {kafka: {brokers: \"k:9092\", topics: [u], group_id: h}}\n" FN,
+     5, 11, "pipelines[1].name",
+     "duplicate pipeline name 'orders' (also used by pipelines[0] at line 2)", NULL},
+    {"pipelines:\n  - name: orders pipeline\n"
+     "    source: {kafka: {brokers: \"k:9092\", topics: [t], group_id: g}}\n" FN,
+     2, 11, "pipelines[0].name", "must be 1 to 64 characters", NULL},
+    {"pipelines:\n  - name: orders\n    source:\n      kafka: {brokers: "
+     "\"k:9092\", topics: [t], group_id: g}\n      mqtt: {url: x}\n" FN,
+     5, 7, "pipelines[0].source",
+     "one source per pipeline, found kafka and mqtt", NULL},
+    {"pipelines:\n  - name: orders\n    source: {mqtt: {url: x}}\n" FN, 3, 14,
+     "pipelines[0].source", "unknown source 'mqtt'; known sources: kafka", NULL},
+    {"pipelines:\n  - name: orders\n    source: {}\n" FN, 3, 13,
+     "pipelines[0].source", "needs one source; known: kafka", NULL},
+    {PIPE_HEAD "    function: {lambda: {name: f}}\n", 4, 16,
+     "pipelines[0].function",
+     "unknown function target 'lambda'; known targets: http, exec", NULL},
+    /* enums and connector checks */
+    {"log: {level: verbose}\n" PIPE, 1, 14, "log.level",
+     "must be one of: debug, info, warn, error, got 'verbose'", NULL},
+    {PIPE "    retry: {backoff: {jitter: half}}\n", 5, 31,
+     "pipelines[0].retry.backoff.jitter", "must be one of: full, none", NULL},
+    {KAFKA_HEAD "        brokers: \"k:9092\"\n        topics: [t]\n"
+     "        group_id: g\n        start: yesterday\n" FN, 8, 16,
+     "pipelines[0].source.kafka.start",
+     "must be earliest, latest or timestamp:<unix-ms>", NULL},
+    {PIPE_HEAD "    function: {http: {url: \"ftp://example.com/f\"}}\n", 4, 28,
+     "pipelines[0].function.http.url", "must be an http:// or https:// URL", NULL},
+    /* cross-field checks */
+    {PIPE "    retry: {backoff: {initial: 1m, max: 30s}}\n", 5, 32,
+     "pipelines[0].retry.backoff.initial",
+     "must not be longer than retry.backoff.max", NULL},
+    {PIPE "    max_inflight: {records: 50}\n", 5, 29,
+     "pipelines[0].max_inflight.records",
+     "max_inflight.records (50) must be at least batch.max_records (100)", NULL},
+    /* interpolation */
+    {PIPE_HEAD "    function: {http: {url: \"${env:FNB_TEST_UNSET}\"}}\n", 4,
+     28, "pipelines[0].function.http.url",
+     "environment variable FNB_TEST_UNSET is not set", NULL},
+    {"state_dir: ${file:/nonexistent/fnbridge/secret}\n" PIPE, 1, 12,
+     "state_dir", "cannot read file /nonexistent/fnbridge/secret: No such "
+     "file or directory", NULL},
+    {"state_dir: \"${vault:kv/x}\"\n" PIPE, 1, 12, "state_dir",
+     "unknown interpolation '${vault...}'", NULL},
+    {"state_dir: \"${env:HOME\"\n" PIPE, 1, 12, "state_dir",
+     "unterminated ${", NULL},
+    {"state_dir: \"${env:1BAD}\"\n" PIPE, 1, 12, "state_dir",
+     "invalid environment variable name", NULL},
+    {"log: {level: \"${env:FNB_TEST_SECRET}\"}\n" PIPE, 1, 14, "log.level",
+     "must be one of: debug, info, warn, error", SECRET},
+    {PIPE_HEAD "    function: {http: {url: \"x${env:FNB_TEST_SECRET}\"}}\n", 4,
+     28, "pipelines[0].function.http.url", "must be an http", SECRET},
+    {PIPE "    concurrency: \"${env:FNB_TEST_SECRET}\"\n", 5, 18,
+     "pipelines[0].concurrency", "must be an integer", SECRET},
+    /* YAML itself */
+    {"a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n"
+     "b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+     "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+     "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+     "e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
+     "f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
+     "g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\n"
+     "h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]\n"
+     "i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]\n", 6, 8, "f[0]",
+     "document expands beyond 100000 nodes (alias bomb?)", NULL},
+    {PIPE "    batch: {max_records: 5, max_records: 6}\n", 5, 29,
+     "pipelines[0].batch", "duplicate key 'max_records' (first at line 5, "
+     "column 13)", NULL},
+    {"state_dir: a: b\n" PIPE, 1, 13, "",
+     "invalid YAML: mapping values are not allowed in this context", NULL},
+    {"pipelines: [\n", 2, 1, "", "invalid YAML: did not find expected node "
+     "content (while parsing a flow node", NULL},
+    {"", 1, 1, "", "the config file is empty", NULL},
+    {"# only a comment\n", 1, 1, "", "the config file is empty", NULL},
+    {PIPE "---\nstate_dir: x\n", 5, 1, "", "only one YAML document", NULL},
+    {"base: &b {max_records: 5}\n" PIPE "    batch: {<<: *b}\n", 6, 13,
+     "pipelines[0].batch", "merge keys (<<) are not supported", NULL},
+    {PIPE "    batch: *nope\n", 5, 12, "pipelines[0].batch",
+     "unknown anchor '*nope'", NULL},
+    {"a: &a " L16 L16 L16 "[[[[[[[[[[[[x]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
+     "]]]]]]]]]]]]]]]]]]]]\nb: [[[[[[[[[[[[*a]]]]]]]]]]]]\n", 2, 16,
+     "b[0][0][0][0][0][0][0][0][0][0][0][0]",
+     "nested deeper than 64 levels (through aliases)", NULL},
+    {"state_dir: \"caf\xc3\xa9\"\nlog: \xff\n" PIPE, 2, 6, "",
+     "invalid YAML: invalid leading UTF-8 octet", NULL},
+    {"state_dir: x\n\tlog: {}\n" PIPE, 2, 1, "",
+     "invalid YAML: found a tab character that violates indentation", NULL},
+    /* 65 nested lists: the 65th '[' (column 12 + 64) is one too deep */
+    {"state_dir: " L16 L16 L16 L16 "[\n", 1, 76,
+     "state_dir" Z16 Z16 Z16 Z16, "nested deeper than 64 levels", NULL},
+};
+
+static bool has_error(const struct br_errors *errs, const struct bad *c)
+{
+    for (size_t i = 0; i < errs->n; i++) {
+        const struct br_error *e = &errs->v[i];
+        if (e->line == c->line && e->col == c->col &&
+            strcmp(e->path, c->path) == 0 && strstr(e->message, c->msg))
+            return true;
+    }
+    return false;
+}
+
+static void run_bad(size_t idx, const struct bad *c)
+{
+    char *path = write_temp(c->yaml);
+    struct br_errors errs = {0};
+    struct br_config *cfg = br_config_load(path, &errs);
+    CHECK_MSG(cfg == NULL, "bad case %zu loaded", idx);
+    CHECK_MSG(errs.n > 0, "bad case %zu: no errors", idx);
+    char *text = errors_text(&errs);
+    CHECK_MSG(has_error(&errs, c), "bad case %zu: want %d:%d: %s: %s\n"
+              "got:\n%s", idx, c->line, c->col, c->path, c->msg, text);
+    if (c->forbid)
+        CHECK_MSG(!strstr(text, c->forbid), "bad case %zu: secret leaked:\n%s",
+                  idx, text);
+    free(text);
+    br_config_free(cfg);
+    br_errors_free(&errs);
+    unlink(path);
+    free(path);
+}
+
+static void test_bad_configs(void)
+{
+    setenv("FNB_TEST_SECRET", SECRET, 1);
+    unsetenv("FNB_TEST_UNSET");
+    size_t n = sizeof bad_cases / sizeof bad_cases[0];
+    for (size_t i = 0; i < n; i++)
+        run_bad(i, &bad_cases[i]);
+}
+
+/* The alias bomb must fail fast: the budget bounds work and memory. */
+static void test_alias_bomb_is_fast(void)
+{
+    const struct bad *bomb = NULL;
+    for (size_t i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++)
+        if (strstr(bad_cases[i].msg, "alias bomb"))
+            bomb = &bad_cases[i];
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct br_errors errs = {0};
+    struct br_node *root = br_node_load_string(bomb->yaml, strlen(bomb->yaml),
+                                               &errs);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) +
+                  (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    CHECK(root == NULL);
+    CHECK_INT(errs.n, 1);
+    CHECK_MSG(secs < 1.0, "alias bomb took %.3fs", secs);
+    br_errors_free(&errs);
+}
+
+/* All problems are reported, not only the first. */
+static void test_collects_all_errors(void)
+{
+    char *path = write_temp("logg: 1\nshutdown_timeout: 5\n" PIPE
+                            "    concurrency: 0\n"
+                            "    batch: {max_wait: 1y}\n");
+    struct br_errors errs = {0};
+    CHECK(br_config_load(path, &errs) == NULL);
+    CHECK_INT(errs.n, 4);
+    br_errors_free(&errs);
+    unlink(path);
+    free(path);
+}
+
+static void test_errors_print(void)
+{
+    struct br_errors errs = {.file = "f.yaml"};
+    br_errors_add_pos(&errs, 3, 7, "pipelines[0].batch", "must be %s", "x");
+    br_errors_add_pos(&errs, 1, 1, "", "the config file is empty");
+    char *text = errors_text(&errs);
+    CHECK_STR(text, "f.yaml:3:7: pipelines[0].batch: must be x\n"
+                    "f.yaml:1:1: the config file is empty\n");
+    free(text);
+    br_errors_free(&errs);
+}
+
+/* ------------------------------------------------------------ good configs */
+
+static char *secret_file;     /* basename of a temp file next to the config */
+
+static const char *good_yaml =
+    "state_dir: /var/lib/fnbridge\n"
+    "log: {level: debug, format: json}\n"
+    "shutdown_timeout: 45s\n"
+    "pipelines:\n"
+    "  - name: orders.v2_main-1\n"
+    "    source:\n"
+    "      kafka:\n"
+    "        brokers: \"k1:9092,k2:9092\"\n"
+    "        topics: [orders, refunds]\n"
+    "        group_id: fnbridge-orders\n"
+    "        start: \"timestamp:1700000000000\"\n"
+    "        ordering: key\n"
+    "        librdkafka: {security.protocol: SASL_SSL,\n"
+    "                     session.timeout.ms: 10000,\n"
+    "                     enable.partition.eof: true}\n"
+    "    batch: {max_records: 50, max_bytes: 2MiB, max_wait: 2s}\n"
+    "    function:\n"
+    "      http:\n"
+    "        url: http://127.0.0.1:8080/function/orders\n"
+    "        format: json\n"
+    "        timeout: 10s\n"
+    "        max_payload: 1MiB\n"
+    "        headers:\n"
+    "          Authorization: \"Bearer ${env:FNB_TEST_TOKEN}\"\n"
+    "          X-Literal: \"$${not_interpolated}\"\n"
+    "          X-Count: 3\n"
+    "    concurrency: 16\n"
+    "    max_inflight: {records: 500, bytes: 128MiB}\n"
+    "    retry:\n"
+    "      max_attempts: 7\n"
+    "      backoff: {initial: 250ms, max: 1m, multiplier: 1.5, jitter: none}\n"
+    "      max_record_age: 2h\n"
+    "      bisect_on_error: false\n"
+    "    dead_letter:\n"
+    "      file: {path: ./state/dlq/orders.jsonl}\n"
+    "  - name: local\n"
+    "    source: {kafka: {brokers: \"localhost:9092\", topics: [t], "
+    "group_id: g}}\n"
+    "    function:\n"
+    "      exec:\n"
+    "        command: [python3, handler.py, \"--x=${env:FNB_TEST_UNSET:-dflt}\"]\n"
+    "        env: {TABLE: orders, PASSWORD: \"${file:%s}\", RETRIES: 3}\n"
+    "        cwd: /srv/fn\n";
+
+static void check_kafka(const struct br_pipeline_conf *pl)
+{
+    CHECK_STR(pl->source_ops->name, "kafka");
+    const struct kafka_options *k = pl->source_ctx;
+    CHECK_STR(k->brokers, "k1:9092,k2:9092");
+    CHECK_INT(k->topics.n, 2);
+    CHECK_STR(k->topics.v[0], "orders");
+    CHECK_STR(k->topics.v[1], "refunds");
+    CHECK_STR(k->group_id, "fnbridge-orders");
+    CHECK_STR(k->start, "timestamp:1700000000000");
+    CHECK_INT(k->ordering, KAFKA_ORDER_KEY);
+    CHECK_INT(k->librdkafka.n, 3);
+    CHECK_STR(k->librdkafka.keys[0], "security.protocol");
+    CHECK_STR(k->librdkafka.values[0], "SASL_SSL");
+    CHECK_STR(k->librdkafka.keys[1], "session.timeout.ms");
+    CHECK_STR(k->librdkafka.values[1], "10000");
+    CHECK_STR(k->librdkafka.keys[2], "enable.partition.eof");
+    CHECK_STR(k->librdkafka.values[2], "true");
+}
+
+static void check_http(const struct br_pipeline_conf *pl)
+{
+    CHECK_STR(pl->target_ops->name, "http");
+    const struct http_options *h = pl->target_ctx;
+    CHECK_STR(h->url, "http://127.0.0.1:8080/function/orders");
+    CHECK_INT(h->common.format, 1);
+    CHECK_INT(h->common.timeout_ms, 10000);
+    CHECK_INT(h->common.max_payload, 1048576);
+    CHECK_INT(h->headers.n, 3);
+    CHECK_STR(h->headers.keys[0], "Authorization");
+    CHECK_STR(h->headers.values[0], "Bearer tok-123");
+    CHECK_STR(h->headers.keys[1], "X-Literal");
+    CHECK_STR(h->headers.values[1], "${not_interpolated}");
+    CHECK_STR(h->headers.keys[2], "X-Count");
+    CHECK_STR(h->headers.values[2], "3");
+}
+
+static void check_core(const struct br_pipeline_conf *pl)
+{
+    CHECK_STR(pl->name, "orders.v2_main-1");
+    CHECK_INT(pl->line, 5);
+    CHECK_INT(pl->col, 5);
+    CHECK_INT(pl->batch_max_records, 50);
+    CHECK_INT(pl->batch_max_bytes, 2 * 1048576);
+    CHECK_INT(pl->batch_max_wait_ms, 2000);
+    CHECK_INT(pl->concurrency, 16);
+    CHECK_INT(pl->inflight_max_records, 500);
+    CHECK_INT(pl->inflight_max_bytes, 128 * 1048576);
+    CHECK_INT(pl->retry_max_attempts, 7);
+    CHECK_INT(pl->backoff_initial_ms, 250);
+    CHECK_INT(pl->backoff_max_ms, 60000);
+    CHECK(pl->backoff_multiplier == 1.5);
+    CHECK_INT(pl->backoff_jitter, 1);
+    CHECK_INT(pl->max_record_age_ms, 7200000);
+    CHECK(pl->bisect_on_error == false);
+    CHECK_STR(pl->dlq_file_path, "./state/dlq/orders.jsonl");
+}
+
+/* The second pipeline: exec target, and every core default. */
+static void check_exec_and_defaults(const struct br_pipeline_conf *pl)
+{
+    CHECK_STR(pl->name, "local");
+    CHECK_STR(pl->target_ops->name, "exec");
+    const struct exec_options *x = pl->target_ctx;
+    CHECK_INT(x->command.n, 3);
+    CHECK_STR(x->command.v[0], "python3");
+    CHECK_STR(x->command.v[1], "handler.py");
+    CHECK_STR(x->command.v[2], "--x=dflt");
+    CHECK_INT(x->mode, EXEC_MODE_STDIO);
+    CHECK_INT(x->env.n, 3);
+    CHECK_STR(x->env.keys[1], "PASSWORD");
+    CHECK_STR(x->env.values[1], "file-secret");
+    CHECK_STR(x->env.values[2], "3");
+    CHECK_STR(x->cwd, "/srv/fn");
+    CHECK_INT(x->common.format, -1);
+    CHECK_INT(x->common.timeout_ms, 30000);
+    CHECK_INT(x->common.max_payload, 6 * 1048576);
+    const struct kafka_options *k = pl->source_ctx;
+    CHECK_STR(k->start, "earliest");
+    CHECK_INT(k->ordering, KAFKA_ORDER_PARTITION);
+    CHECK_INT(k->librdkafka.n, 0);
+    CHECK_INT(pl->batch_max_records, 100);
+    CHECK_INT(pl->batch_max_bytes, 1048576);
+    CHECK_INT(pl->batch_max_wait_ms, 500);
+    CHECK_INT(pl->concurrency, 8);
+    CHECK_INT(pl->inflight_max_records, 10000);
+    CHECK_INT(pl->inflight_max_bytes, 64 * 1048576);
+    CHECK_INT(pl->retry_max_attempts, 5);
+    CHECK_INT(pl->backoff_initial_ms, 100);
+    CHECK_INT(pl->backoff_max_ms, 30000);
+    CHECK(pl->backoff_multiplier == 2.0);
+    CHECK_INT(pl->backoff_jitter, 0);
+    CHECK_INT(pl->max_record_age_ms, 3600000);
+    CHECK(pl->bisect_on_error == true);
+    CHECK(pl->dlq_file_path == NULL);
+}
+
+static void test_good_config(void)
+{
+    setenv("FNB_TEST_TOKEN", "tok-123", 1);
+    unsetenv("FNB_TEST_UNSET");
+    char *secret_path = write_temp("file-secret\n");
+    secret_file = strrchr(secret_path, '/') + 1;   /* relative to the config */
+    char yaml[4096];
+    snprintf(yaml, sizeof yaml, good_yaml, secret_file);
+    char *path = write_temp(yaml);
+    struct br_errors errs = {0};
+    struct br_config *cfg = br_config_load(path, &errs);
+    char *text = errors_text(&errs);
+    CHECK_MSG(cfg != NULL, "good config refused:\n%s", text);
+    if (cfg) {
+        CHECK_STR(cfg->path, path);
+        CHECK_STR(cfg->state_dir, "/var/lib/fnbridge");
+        CHECK_INT(cfg->log_level, BR_LOG_DEBUG);
+        CHECK_INT(cfg->log_format, BR_LOG_JSON);
+        CHECK_INT(cfg->shutdown_timeout_ms, 45000);
+        CHECK_INT(cfg->n_pipelines, 2);
+        check_core(&cfg->pipelines[0]);
+        check_kafka(&cfg->pipelines[0]);
+        check_http(&cfg->pipelines[0]);
+        check_exec_and_defaults(&cfg->pipelines[1]);
+        CHECK(br_config_pipeline(cfg, "local") == &cfg->pipelines[1]);
+        CHECK(br_config_pipeline(cfg, "nope") == NULL);
+    }
+    free(text);
+    br_config_free(cfg);
+    br_errors_free(&errs);
+    unlink(path);
+    unlink(secret_path);
+    free(path);
+    free(secret_path);
+}
+
+static void test_top_level_defaults(void)
+{
+    /* null values keep the defaults, as if the keys were absent */
+    char *path = write_temp("state_dir: ~\nshutdown_timeout:\nlog: {level: "
+                            "null}\n" PIPE);
+    struct br_errors errs = {0};
+    struct br_config *cfg = br_config_load(path, &errs);
+    CHECK(cfg != NULL);
+    if (cfg) {
+        CHECK_STR(cfg->state_dir, "./state");
+        CHECK_INT(cfg->log_level, 1);
+        CHECK_INT(cfg->log_format, 0);
+        CHECK_INT(cfg->shutdown_timeout_ms, 30000);
+        CHECK_INT(cfg->n_pipelines, 1);
+    }
+    br_config_free(cfg);
+    br_errors_free(&errs);
+    unlink(path);
+    free(path);
+}
+
+/* ------------------------------------------------------------ nodes */
+
+static void test_nodes(void)
+{
+    setenv("FNB_TEST_TOKEN", "tok-123", 1);
+    const char *y = "a: 1\nb: 'q'\nc:\nd: ~\ne: null\n"
+                    "f: \"${env:FNB_TEST_TOKEN}\"\ng: ${env:FNB_TEST_UNSET:-x}\n"
+                    "h: [x, {k: v}]\ni: a$b$${c}\nj: &j {z: 1}\nk: *j\n";
+    unsetenv("FNB_TEST_UNSET");
+    struct br_errors errs = {0};
+    struct br_node *root = br_node_load_string(y, strlen(y), &errs);
+    CHECK(root != NULL && root->type == BR_NODE_MAP && root->n == 11);
+    if (!root)
+        return;
+    const struct br_node *n = br_node_get(root, "b");
+    CHECK(n->quoted && !n->secret && n->line == 2 && n->col == 4);
+    CHECK(root->keys[1]->line == 2 && root->keys[1]->col == 1);
+    n = br_node_get(root, "c");
+    CHECK(n->type == BR_NODE_SCALAR && !n->quoted && n->value[0] == '\0');
+    CHECK_STR(br_node_get(root, "d")->value, "");
+    CHECK_STR(br_node_get(root, "e")->value, "");
+    n = br_node_get(root, "f");
+    CHECK(n->secret && n->quoted);
+    CHECK_STR(n->value, "tok-123");
+    CHECK(br_node_get(root, "g")->secret);
+    CHECK_STR(br_node_get(root, "g")->value, "x");
+    n = br_node_get(root, "h");
+    CHECK(n->type == BR_NODE_SEQ && n->n == 2 && n->items[1]->line == 8 &&
+          n->items[1]->col == 8);
+    CHECK_STR(br_node_get(n->items[1], "k")->value, "v");
+    CHECK_STR(br_node_get(root, "i")->value, "a$b${c}");
+    CHECK(!br_node_get(root, "i")->secret);
+    n = br_node_get(root, "k");
+    CHECK(n->type == BR_NODE_MAP && n->line == 11 && n->col == 4);
+    CHECK_STR(br_node_get(n, "z")->value, "1");
+    CHECK(br_node_get(root, "zz") == NULL);
+    CHECK_INT(errs.n, 0);
+    br_node_free(root);
+    br_errors_free(&errs);
+}
+
+/* ------------------------------------------------------------ opts */
+
+struct two_a { int64_t n; char *s; };
+struct two_b { bool on; struct br_strlist l; };
+
+static const struct br_opt two_a_opts[] = {
+    {.name = "n", .type = BR_OPT_INT, .def = "7",
+     .offset = offsetof(struct two_a, n)},
+    {.name = "s", .type = BR_OPT_STR, .def = "dflt",
+     .offset = offsetof(struct two_a, s)},
+    {0},
+};
+static const struct br_opt two_b_opts[] = {
+    {.name = "on", .type = BR_OPT_BOOL, .offset = offsetof(struct two_b, on)},
+    {.name = "l", .type = BR_OPT_STRLIST, .offset = offsetof(struct two_b, l),
+     .flags = BR_OPT_REQUIRED},
+    {0},
+};
+
+static void test_opts_multi(void)
+{
+    const char *y = "s: given\non: true\nl: [p, q]\n";
+    struct br_errors errs = {0};
+    struct br_node *root = br_node_load_string(y, strlen(y), &errs);
+    struct two_a a = {0};
+    struct two_b b = {0};
+    const struct br_opt *const tables[] = {two_a_opts, two_b_opts};
+    void *const bases[] = {&a, &b};
+    CHECK_INT(br_opts_apply_multi(tables, bases, 2, root, "x", &errs), 0);
+    CHECK_INT(a.n, 7);
+    CHECK_STR(a.s, "given");
+    CHECK(b.on);
+    CHECK(b.l.n == 2 && strcmp(b.l.v[1], "q") == 0);
+    br_opts_free(two_a_opts, &a);
+    br_opts_free(two_b_opts, &b);
+    CHECK(a.s == NULL && b.l.v == NULL);
+    /* NULL map: all defaults, and the missing required key is reported */
+    CHECK_INT(br_opts_apply(two_b_opts, NULL, &b, "y", &errs), 1);
+    CHECK_STR(errs.v[0].path, "y.l");
+    br_opts_free(two_b_opts, &b);
+    br_node_free(root);
+    br_errors_free(&errs);
+}
+
+/* ------------------------------------------------------------ parsers */
+
+struct parse_case {
+    const char *text;
+    int rc;
+    int64_t want;
+};
+
+static const struct parse_case durations[] = {
+    {"250ms", 0, 250}, {"30s", 0, 30000}, {"5m", 0, 300000},
+    {"1h", 0, 3600000}, {"1d", 0, 86400000}, {"0s", 0, 0}, {"0ms", 0, 0},
+    {"007s", 0, 7000}, {"106751991167d", 0, 106751991167LL * 86400000},
+    {"", -1, 0}, {"5", -1, 0}, {"s", -1, 0}, {"-1s", -1, 0},
+    {"1.5s", -1, 0}, {"5 s", -1, 0}, {" 5s", -1, 0}, {"5S", -1, 0},
+    {"1w", -1, 0}, {"1sm", -1, 0}, {"99999999999999999999s", -1, 0},
+    {"106751991168d", -1, 0}, {"9223372036854775807ms", 0, INT64_MAX},
+};
+
+static const struct parse_case sizes[] = {
+    {"0", 0, 0}, {"100", 0, 100}, {"100B", 0, 100}, {"512KiB", 0, 524288},
+    {"1MiB", 0, 1048576}, {"1GiB", 0, 1073741824}, {"1KB", 0, 1000},
+    {"2MB", 0, 2000000}, {"1GB", 0, 1000000000},
+    {"16GiB", 0, 17179869184LL}, {"", -1, 0}, {"1.5MiB", -1, 0},
+    {"-1", -1, 0}, {"1kib", -1, 0}, {"MiB", -1, 0}, {"1 MiB", -1, 0},
+    {"9223372036854775807GiB", -1, 0}, {"1TiB", -1, 0},
+};
+
+static void test_parsers(void)
+{
+    for (size_t i = 0; i < sizeof durations / sizeof durations[0]; i++) {
+        int64_t v = -7;
+        int rc = br_parse_duration(durations[i].text, &v);
+        CHECK_MSG(rc == durations[i].rc, "duration '%s': rc %d",
+                  durations[i].text, rc);
+        if (rc == 0)
+            CHECK_INT(v, durations[i].want);
+    }
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        int64_t v = -7;
+        int rc = br_parse_size(sizes[i].text, &v);
+        CHECK_MSG(rc == sizes[i].rc, "size '%s': rc %d", sizes[i].text, rc);
+        if (rc == 0)
+            CHECK_INT(v, sizes[i].want);
+    }
+}
+
+int main(void)
+{
+    test_parsers();
+    test_errors_print();
+    test_nodes();
+    test_opts_multi();
+    test_bad_configs();
+    test_alias_bomb_is_fast();
+    test_collects_all_errors();
+    test_good_config();
+    test_top_level_defaults();
+    return UNIT_DONE("config");
+}

@@ -1,0 +1,474 @@
+/* test_format.c - the lambda and json event formats: conformance with the
+ * AWS sample event, grouping by partition, key/value/header encodings,
+ * the strict JSON detection of the json format, escaping, the cap, and
+ * br_format_record_bound. Run from the repo top level (reads ../shared). */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "../../bridge/format.h"
+#include "unit.h"
+
+#define SAMPLE "../shared/conformance/lambda-events/kafka-event.json"
+
+static const struct br_event_ctx ev = {
+    .pipeline = "orders", .source_kind = "kafka", .origin = "k1:9092,k2:9092",
+};
+
+static struct br_record *mkrec(const char *topic, int32_t part, int64_t off,
+                               const char *key, const void *value, size_t value_len)
+{
+    struct br_record_init init = {
+        .topic = topic, .partition = part, .offset = off,
+        .timestamp_ms = 1595035749700, .timestamp_type = BR_TS_CREATE,
+        .key = key, .key_len = key ? strlen(key) : 0,
+        .value = value, .value_len = value_len,
+    };
+    return br_record_create(&init);
+}
+
+static void free_recs(struct br_record **recs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        br_record_free(recs[i]);
+}
+
+/* Encodes and parses the event; *raw gets the text (caller frees). */
+static json_t *encode(enum br_format fmt, struct br_record **recs, size_t n,
+                      char **raw)
+{
+    struct br_buf out;
+    br_buf_init(&out, 0);
+    CHECK(br_format_encode(fmt, &ev, recs, n, &out) == 0);
+    json_error_t err;
+    json_t *root = json_loadb(out.data, out.len, 0, &err);
+    CHECK_MSG(root, "event is not JSON: %s: %s", err.text, out.data);
+    if (raw)
+        *raw = br_buf_steal(&out, NULL);
+    br_buf_free(&out);
+    return root;
+}
+
+/* The records array of a lambda event's group "<topic>-<partition>". */
+static json_t *lambda_group(json_t *root, const char *key)
+{
+    return json_object_get(json_object_get(root, "records"), key);
+}
+
+/* ------------------------------------------------------------ conformance */
+
+/* got must have the keys of want (minus `except`), no others, with the
+ * same JSON types, recursively (arrays: element by element). */
+static bool same_shape(const json_t *got, const json_t *want, const char *except)
+{
+    if (json_typeof(got) != json_typeof(want))
+        return false;
+    if (json_is_array(want)) {
+        if (json_array_size(got) != json_array_size(want))
+            return false;
+        for (size_t i = 0; i < json_array_size(want); i++)
+            if (!same_shape(json_array_get(got, i), json_array_get(want, i), except))
+                return false;
+        return true;
+    }
+    if (!json_is_object(want))
+        return true;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)want, k, v) {
+        if (except && strcmp(k, except) == 0)
+            continue;
+        const json_t *g = json_object_get(got, k);
+        if (!g || !same_shape(g, v, except))
+            return false;
+    }
+    json_object_foreach((json_t *)got, k, v)
+        if (!json_object_get(want, k))
+            return false;
+    return true;
+}
+
+static void test_lambda_matches_aws_sample(void)
+{
+    json_error_t err;
+    json_t *sample = json_load_file(SAMPLE, 0, &err);
+    CHECK_MSG(sample, "cannot read %s: %s", SAMPLE, err.text);
+    if (!sample)
+        return;
+    static const char uuid[] = "8d5596b4-1813-4238-b24b-6dad8e3d1c0c";
+    static const unsigned char hval[] = { 118, 220, 0, 127, 128 };
+    struct br_header hdr = { "headerKey", hval, sizeof(hval) };
+    struct br_record_init init = {
+        .topic = "AWSKafkaTopic", .partition = 0, .offset = 0,
+        .timestamp_ms = 1595035749700, .timestamp_type = BR_TS_CREATE,
+        .key = uuid, .key_len = strlen(uuid), .value = uuid, .value_len = strlen(uuid),
+        .headers = &hdr, .n_headers = 1,
+    };
+    struct br_record *rec = br_record_create(&init);
+    json_t *got = encode(BR_FORMAT_LAMBDA, &rec, 1, NULL);
+
+    CHECK(same_shape(got, sample, "eventSourceArn"));
+    CHECK_STR(json_string_value(json_object_get(got, "eventSource")), "SelfManagedKafka");
+    CHECK(!json_object_get(got, "eventSourceArn"));
+    CHECK_STR(json_string_value(json_object_get(got, "bootstrapServers")), ev.origin);
+    json_t *want_recs = lambda_group(sample, "AWSKafkaTopic-0");
+    json_t *got_recs = lambda_group(got, "AWSKafkaTopic-0");
+    CHECK(json_array_size(got_recs) == 1);
+    CHECK(json_equal(json_array_get(got_recs, 0), json_array_get(want_recs, 0)));
+    json_decref(got);
+    json_decref(sample);
+    br_record_free(rec);
+}
+
+/* ---------------------------------------------------------- lambda format */
+
+static void test_lambda_fields(void)
+{
+    static const unsigned char bytes[] = { 0, 1, 127, 128, 129, 200, 255 };
+    struct br_header hdrs[] = {
+        { "h1", bytes, sizeof(bytes) }, { "nullv", NULL, 0 }, { "empty", bytes, 0 },
+    };
+    struct br_record_init with_hdrs = {
+        .topic = "t", .partition = 1, .offset = 7, .timestamp_ms = 5,
+        .timestamp_type = BR_TS_LOG_APPEND, .value = "", .value_len = 0,
+        .headers = hdrs, .n_headers = 3,
+    };
+    struct br_record *recs[] = {
+        mkrec("t", 1, 5, NULL, "hi", 2),        /* no key, no headers */
+        mkrec("t", 1, 6, "k", NULL, 0),         /* tombstone */
+        br_record_create(&with_hdrs),           /* empty value, headers */
+    };
+    recs[1]->timestamp_type = BR_TS_NONE;
+    recs[1]->timestamp_ms = -1;
+    json_t *root = encode(BR_FORMAT_LAMBDA, recs, 3, NULL);
+    json_t *g = lambda_group(root, "t-1");
+    json_t *r0 = json_array_get(g, 0), *r1 = json_array_get(g, 1), *r2 = json_array_get(g, 2);
+    CHECK(json_array_size(g) == 3);
+
+    CHECK(!json_object_get(r0, "key"));
+    CHECK_STR(json_string_value(json_object_get(r0, "value")), "aGk=");
+    CHECK(json_is_array(json_object_get(r0, "headers")) &&
+          json_array_size(json_object_get(r0, "headers")) == 0);
+
+    CHECK_STR(json_string_value(json_object_get(r1, "key")), "aw==");
+    CHECK(!json_object_get(r1, "value"));
+    CHECK_STR(json_string_value(json_object_get(r1, "timestampType")), "NO_TIMESTAMP_TYPE");
+    CHECK_INT(json_integer_value(json_object_get(r1, "timestamp")), -1);
+
+    CHECK_STR(json_string_value(json_object_get(r2, "value")), "");
+    CHECK_STR(json_string_value(json_object_get(r2, "timestampType")), "LOG_APPEND_TIME");
+    json_t *h = json_object_get(r2, "headers");
+    static const int want_signed[] = { 0, 1, 127, -128, -127, -56, -1 };
+    json_t *h1 = json_object_get(json_array_get(h, 0), "h1");
+    CHECK_INT(json_array_size(h1), 7);
+    for (size_t i = 0; i < 7; i++)
+        CHECK_INT(json_integer_value(json_array_get(h1, i)), want_signed[i]);
+    json_t *nullv = json_object_get(json_array_get(h, 1), "nullv");
+    CHECK(json_is_array(nullv) && json_array_size(nullv) == 0);
+    CHECK(json_array_size(json_object_get(json_array_get(h, 2), "empty")) == 0);
+    json_decref(root);
+    free_recs(recs, 3);
+}
+
+/* Groups in order of first appearance, records in input order. */
+static void test_lambda_grouping(void)
+{
+    struct br_record *recs[] = {
+        mkrec("a", 0, 1, NULL, "x", 1), mkrec("b", 1, 7, NULL, "x", 1),
+        mkrec("a", 0, 2, NULL, "x", 1), mkrec("a", 1, 9, NULL, "x", 1),
+        mkrec("b", 1, 8, NULL, "x", 1), mkrec("a", 0, 3, NULL, "x", 1),
+    };
+    char *raw;
+    json_t *root = encode(BR_FORMAT_LAMBDA, recs, 6, &raw);
+    const char *pa0 = strstr(raw, "\"a-0\":"), *pb1 = strstr(raw, "\"b-1\":");
+    const char *pa1 = strstr(raw, "\"a-1\":");
+    CHECK(pa0 && pb1 && pa1 && pa0 < pb1 && pb1 < pa1);
+    CHECK_INT(json_object_size(json_object_get(root, "records")), 3);
+    static const struct { const char *key; int64_t offs[3]; size_t n; } want[] = {
+        { "a-0", { 1, 2, 3 }, 3 }, { "b-1", { 7, 8 }, 2 }, { "a-1", { 9 }, 1 },
+    };
+    for (size_t i = 0; i < 3; i++) {
+        json_t *g = lambda_group(root, want[i].key);
+        CHECK_INT(json_array_size(g), want[i].n);
+        for (size_t j = 0; j < want[i].n; j++)
+            CHECK_INT(json_integer_value(json_object_get(json_array_get(g, j), "offset")),
+                      want[i].offs[j]);
+    }
+    json_decref(root);
+    free(raw);
+    free_recs(recs, 6);
+}
+
+/* A big interleaved batch (the hash path past the stack arrays). */
+static void test_lambda_grouping_large(void)
+{
+    enum { N = 10000, PARTS = 37 };
+    struct br_record **recs = calloc(N, sizeof(*recs));
+    for (int i = 0; i < N; i++)
+        recs[i] = mkrec(i % 2 ? "odd" : "even", (i * 7) % PARTS, i, NULL, "v", 1);
+    json_t *root = encode(BR_FORMAT_LAMBDA, recs, N, NULL);
+    json_t *groups = json_object_get(root, "records");
+    size_t total = 0;
+    bool ordered = true, placed = true;
+    const char *key;
+    json_t *g;
+    json_object_foreach(groups, key, g) {
+        int64_t prev = -1;
+        for (size_t j = 0; j < json_array_size(g); j++) {
+            json_t *r = json_array_get(g, j);
+            int64_t off = json_integer_value(json_object_get(r, "offset"));
+            char want_key[64];
+            snprintf(want_key, sizeof(want_key), "%s-%lld",
+                     json_string_value(json_object_get(r, "topic")),
+                     json_integer_value(json_object_get(r, "partition")));
+            placed &= strcmp(want_key, key) == 0;
+            ordered &= off > prev;
+            prev = off;
+            total++;
+        }
+    }
+    CHECK_INT(total, N);
+    CHECK(placed);
+    CHECK(ordered);
+    json_decref(root);
+    free_recs(recs, N);
+    free(recs);
+}
+
+static void test_lambda_empty_batch(void)
+{
+    json_t *root = encode(BR_FORMAT_LAMBDA, NULL, 0, NULL);
+    CHECK(json_is_object(json_object_get(root, "records")) &&
+          json_object_size(json_object_get(root, "records")) == 0);
+    json_decref(root);
+}
+
+/* ------------------------------------------------------------ json format */
+
+static void test_json_fields(void)
+{
+    static const char doc[] = " {\"a\":[1,2.5e3,\"\xc3\xa9\"],\"b\":null} ";
+    static const unsigned char bin[] = { 0xff, 0x00, 0x10 };
+    static const unsigned char hv[] = { 'v' };
+    struct br_header hdrs[] = { { "h", hv, 1 }, { "n", NULL, 0 } };
+    struct br_record_init binary = {
+        .topic = "t", .partition = 3, .offset = 3, .timestamp_ms = -1,
+        .value = bin, .value_len = sizeof(bin), .headers = hdrs, .n_headers = 2,
+    };
+    struct br_record *recs[] = {
+        mkrec("t", 0, 1, "42", doc, strlen(doc)),       /* JSON key and value */
+        mkrec("t", 0, 2, "plain key", "hello", 5),      /* text: base64 */
+        br_record_create(&binary),                      /* binary, no key */
+        mkrec("t", 3, 4, NULL, NULL, 0),                /* tombstone */
+    };
+    char *raw;
+    json_t *root = encode(BR_FORMAT_JSON, recs, 4, &raw);
+    CHECK_STR(json_string_value(json_object_get(root, "source")), "kafka");
+    CHECK_STR(json_string_value(json_object_get(root, "pipeline")), "orders");
+    json_t *list = json_object_get(root, "records");
+    CHECK_INT(json_array_size(list), 4);
+    json_t *r0 = json_array_get(list, 0), *r1 = json_array_get(list, 1);
+    json_t *r2 = json_array_get(list, 2), *r3 = json_array_get(list, 3);
+
+    CHECK(strstr(raw, "\"value\": {\"a\":[1,2.5e3,\"\xc3\xa9\"],\"b\":null} ,") != NULL);
+    CHECK_STR(json_string_value(json_object_get(r0, "id")), "t-0-1");
+    CHECK_INT(json_integer_value(json_object_get(r0, "key")), 42);
+    CHECK_STR(json_string_value(json_object_get(r0, "keyEncoding")), "json");
+    CHECK_STR(json_string_value(json_object_get(r0, "valueEncoding")), "json");
+    CHECK_INT(json_integer_value(json_object_get(r0, "timestamp")), 1595035749700);
+
+    CHECK_STR(json_string_value(json_object_get(r1, "key")), "cGxhaW4ga2V5");
+    CHECK_STR(json_string_value(json_object_get(r1, "keyEncoding")), "base64");
+    CHECK_STR(json_string_value(json_object_get(r1, "value")), "aGVsbG8=");
+    CHECK_STR(json_string_value(json_object_get(r1, "valueEncoding")), "base64");
+    CHECK(json_object_size(json_object_get(r1, "headers")) == 0);
+
+    CHECK(!json_object_get(r2, "key") && !json_object_get(r2, "keyEncoding"));
+    CHECK_STR(json_string_value(json_object_get(r2, "value")), "/wAQ");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(r2, "headers"), "h")), "dg==");
+    CHECK(json_is_null(json_object_get(json_object_get(r2, "headers"), "n")));
+    CHECK_INT(json_integer_value(json_object_get(r2, "partition")), 3);
+
+    CHECK(!json_object_get(r3, "value") && !json_object_get(r3, "valueEncoding"));
+    json_decref(root);
+    free(raw);
+    free_recs(recs, 4);
+}
+
+/* The strict detector, seen through the json format: "json" embeds the
+ * bytes verbatim, "base64" does not. */
+static void test_json_detection(void)
+{
+    static const struct { const char *in; bool json; } cases[] = {
+        { "{}", true },              { "[]", true },             { "[[]]", true },
+        { "0", true },               { "-0.5e-3", true },        { "1E+9", true },
+        { "true", true },            { "false", true },          { "null", true },
+        { "\"s\"", true },           { " \t\r\n[1 , 2]\n", true },
+        { "{\"a\":{\"b\":[null,{}]}}", true },
+        { "\"\\u00e9\\n\\/\\\"\"", true },
+        { "\"\\ud83d\\ude00\"", true },                 /* surrogate pair */
+        { "\"\xf0\x9f\x98\x80 \xe2\x82\xac \xc3\xa9\"", true },
+        { "", false },               { "   ", false },           { "NaN", false },
+        { "Infinity", false },       { "-", false },             { "01", false },
+        { "1.", false },             { ".5", false },            { "1e", false },
+        { "+1", false },             { "tru", false },           { "nulll", false },
+        { "{\"a\":1} x", false },    { "{} {}", false },         { "[1,]", false },
+        { "[,1]", false },           { "{\"a\"}", false },       { "{\"a\":}", false },
+        { "{a:1}", false },          { "{\"a\":1,}", false },    { "[1 2]", false },
+        { "[1", false },             { "{", false },             { "\"abc", false },
+        { "'s'", false },            { "\"\\x\"", false },       { "\"\\u12\"", false },
+        { "\"\t\"", false },         { "hello", false },
+        { "\"\\ud800\"", false },    { "\"\\udc00\"", false },   /* lone surrogates */
+        { "\"\\ud800\\u0041\"", false },
+        { "\"\xc3\x28\"", false },   { "\"\xc0\xaf\"", false },  /* bad, overlong */
+        { "\"\xe0\x80\xaf\"", false }, { "\"\xed\xa0\x80\"", false }, /* surrogate */
+        { "\"\xf4\x90\x80\x80\"", false }, { "\"\xf8\x88\x80\x80\x80\"", false },
+        { "\"\xe2\x82\"", false },   { "\xef\xbb\xbf{}", false }, /* BOM */
+        { "[1]\x00", false },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t len = strlen(cases[i].in) + (i == sizeof(cases) / sizeof(cases[0]) - 1);
+        struct br_record *rec = mkrec("t", 0, 0, NULL, cases[i].in, len);
+        json_t *root = encode(BR_FORMAT_JSON, &rec, 1, NULL);
+        json_t *r = json_array_get(json_object_get(root, "records"), 0);
+        const char *enc = json_string_value(json_object_get(r, "valueEncoding"));
+        CHECK_MSG(enc && strcmp(enc, cases[i].json ? "json" : "base64") == 0,
+                  "case %zu (%s): encoding %s", i, cases[i].in, enc ? enc : "(none)");
+        json_decref(root);
+        br_record_free(rec);
+    }
+}
+
+/* Deep nesting: fine up to the limit, base64 beyond (512). */
+static void test_json_nesting(void)
+{
+    static const struct { size_t depth; const char *want; } cases[] = {
+        { 100, "json" }, { 512, "json" }, { 513, "base64" }, { 5000, "base64" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t d = cases[i].depth;
+        char *doc = malloc(2 * d);
+        memset(doc, '[', d);
+        memset(doc + d, ']', d);
+        struct br_record *rec = mkrec("t", 0, 0, NULL, doc, 2 * d);
+        struct br_buf out;
+        br_buf_init(&out, 0);
+        CHECK(br_format_encode(BR_FORMAT_JSON, &ev, &rec, 1, &out) == 0);
+        char want[64];
+        snprintf(want, sizeof(want), "\"valueEncoding\":\"%s\"", cases[i].want);
+        CHECK_MSG(strstr(out.data, want), "depth %zu: want %s", d, cases[i].want);
+        br_buf_free(&out);
+        br_record_free(rec);
+        free(doc);
+    }
+}
+
+/* ------------------------------------------------------ escaping, limits */
+
+static void test_odd_topic_names(void)
+{
+    static const char *topics[] = { "we\"ird\\topic", "new\nline\x01", "caf\xc3\xa9-1" };
+    for (size_t i = 0; i < 3; i++) {
+        struct br_record *rec = mkrec(topics[i], 3, 9, NULL, "v", 1);
+        char want_key[64], want_id[64];
+        snprintf(want_key, sizeof(want_key), "%s-3", topics[i]);
+        snprintf(want_id, sizeof(want_id), "%s-3-9", topics[i]);
+        json_t *root = encode(BR_FORMAT_LAMBDA, &rec, 1, NULL);
+        json_t *g = lambda_group(root, want_key);
+        CHECK_MSG(g, "topic %zu: no group key", i);
+        CHECK_STR(json_string_value(json_object_get(json_array_get(g, 0), "topic")),
+                  topics[i]);
+        json_decref(root);
+        root = encode(BR_FORMAT_JSON, &rec, 1, NULL);
+        json_t *r = json_array_get(json_object_get(root, "records"), 0);
+        CHECK_STR(json_string_value(json_object_get(r, "id")), want_id);
+        CHECK_STR(json_string_value(json_object_get(r, "topic")), topics[i]);
+        json_decref(root);
+        br_record_free(rec);
+    }
+}
+
+/* Fits exactly at the cap; one byte less returns -1 and leaves the buffer
+ * as it was (here with a prefix already in it). */
+static void test_cap(void)
+{
+    struct br_record *recs[] = {
+        mkrec("a", 0, 1, "k", "value", 5), mkrec("b", 2, 1, NULL, "{}", 2),
+    };
+    for (int fmt = BR_FORMAT_LAMBDA; fmt <= BR_FORMAT_JSON; fmt++) {
+        struct br_buf out;
+        br_buf_init(&out, 0);
+        CHECK(br_format_encode(fmt, &ev, recs, 2, &out) == 0);
+        size_t need = out.len;
+        br_buf_free(&out);
+        bool all_ok = true;
+        for (size_t max = 8; max <= need + 4; max++) {
+            br_buf_init(&out, max);
+            br_buf_puts(&out, "pre:");
+            int rc = br_format_encode(fmt, &ev, recs, 2, &out);
+            bool ok = max >= need + 4 ? rc == 0 && out.len == need + 4
+                                      : rc == -1 && out.len == 4 &&
+                                            strcmp(out.data, "pre:") == 0;
+            if (!ok)
+                fprintf(stderr, "fmt %d max %zu: rc %d len %zu\n", fmt, max, rc, out.len);
+            all_ok &= ok;
+            br_buf_free(&out);
+        }
+        CHECK_MSG(all_ok, "format %d: cap not honoured exactly", fmt);
+    }
+    free_recs(recs, 2);
+}
+
+/* The bound covers what a record really adds, for nasty records too. */
+static void test_record_bound(void)
+{
+    static unsigned char high[300];
+    memset(high, 0x80, sizeof(high));
+    struct br_header hdrs[] = { { "\x01\x02\x03", high, sizeof(high) },
+                                { "n", NULL, 0 } };
+    struct br_record_init nasty = {
+        .topic = "\x01\x02\x03\x04\x05\x06\x07\x08", .partition = INT32_MIN,
+        .offset = INT64_MIN, .timestamp_ms = INT64_MIN, .timestamp_type = BR_TS_NONE,
+        .key = high, .key_len = 1, .value = high, .value_len = 2,
+        .headers = hdrs, .n_headers = 2,
+    };
+    struct br_record *recs[] = {
+        mkrec("t", 0, 1, NULL, "{}", 2), mkrec("a-much-longer-topic", 1, 2, "k", high, 256),
+        br_record_create(&nasty),
+    };
+    for (int fmt = BR_FORMAT_LAMBDA; fmt <= BR_FORMAT_JSON; fmt++) {
+        for (size_t i = 0; i < 3; i++) {
+            struct br_buf empty, one;
+            br_buf_init(&empty, 0);
+            br_buf_init(&one, 0);
+            br_format_encode(fmt, &ev, NULL, 0, &empty);
+            br_format_encode(fmt, &ev, &recs[i], 1, &one);
+            size_t adds = one.len - empty.len;
+            size_t bound = br_format_record_bound(fmt, recs[i]);
+            CHECK_MSG(bound >= adds, "fmt %d rec %zu: bound %zu < %zu", fmt, i, bound, adds);
+            br_buf_free(&empty);
+            br_buf_free(&one);
+        }
+    }
+    free_recs(recs, 3);
+}
+
+int main(void)
+{
+    test_lambda_matches_aws_sample();
+    test_lambda_fields();
+    test_lambda_grouping();
+    test_lambda_grouping_large();
+    test_lambda_empty_batch();
+    test_json_fields();
+    test_json_detection();
+    test_json_nesting();
+    test_odd_topic_names();
+    test_cap();
+    test_record_bound();
+    return UNIT_DONE("format");
+}

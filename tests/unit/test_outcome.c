@@ -1,0 +1,173 @@
+/* test_outcome.c - HTTP status classes and Lambda partial-batch responses
+ * (batchItemFailures) matched against a batch. */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../bridge/buf.h"
+#include "../../bridge/outcome.h"
+#include "../../bridge/record.h"
+#include "unit.h"
+
+static void test_http_status(void)
+{
+    static const struct { long status; enum br_result_kind want; } cases[] = {
+        { 200, BR_RES_OK },        { 202, BR_RES_OK },        { 204, BR_RES_OK },
+        { 299, BR_RES_OK },        { 100, BR_RES_RETRY },     { 302, BR_RES_RETRY },
+        { 304, BR_RES_RETRY },     { 400, BR_RES_PERMANENT }, { 401, BR_RES_PERMANENT },
+        { 403, BR_RES_PERMANENT }, { 404, BR_RES_PERMANENT }, { 408, BR_RES_RETRY },
+        { 413, BR_RES_TOO_LARGE }, { 422, BR_RES_PERMANENT }, { 425, BR_RES_RETRY },
+        { 429, BR_RES_RETRY },     { 499, BR_RES_PERMANENT }, { 500, BR_RES_RETRY },
+        { 502, BR_RES_RETRY },     { 503, BR_RES_RETRY },     { 504, BR_RES_RETRY },
+        { 599, BR_RES_RETRY },     { 0, BR_RES_RETRY },       { 600, BR_RES_RETRY },
+        { -1, BR_RES_RETRY },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        CHECK_MSG(br_outcome_from_http(cases[i].status) == cases[i].want,
+                  "status %ld", cases[i].status);
+}
+
+/* The batch: orders-0 offsets 10..12, my-topic-2 (a dashed name) 5..6. */
+#define NREC 5
+static struct br_record *recs[NREC];
+
+static void batch_create(void)
+{
+    static const struct { const char *topic; int part; long off; } coords[NREC] = {
+        { "orders", 0, 10 }, { "orders", 0, 11 }, { "orders", 0, 12 },
+        { "my-topic", 2, 5 }, { "my-topic", 2, 6 },
+    };
+    for (int i = 0; i < NREC; i++) {
+        struct br_record_init init = {
+            .topic = coords[i].topic, .partition = coords[i].part,
+            .offset = coords[i].off, .timestamp_ms = -1, .value = "v", .value_len = 1,
+        };
+        recs[i] = br_record_create(&init);
+    }
+}
+
+static void batch_free(void)
+{
+    for (int i = 0; i < NREC; i++)
+        br_record_free(recs[i]);
+}
+
+/* want_failed: one char per record, 'x' failed, '.' not. */
+static void test_partial(void)
+{
+    static const struct {
+        const char *body;
+        enum br_partial want;
+        const char *want_failed;
+    } cases[] = {
+        /* full success */
+        { "", BR_PARTIAL_ALL_OK, "....." },
+        { " \n\t ", BR_PARTIAL_ALL_OK, "....." },
+        { "null", BR_PARTIAL_ALL_OK, "....." },
+        { "not json at all", BR_PARTIAL_ALL_OK, "....." },
+        { "\"a string result\"", BR_PARTIAL_ALL_OK, "....." },
+        { "[1,2,3]", BR_PARTIAL_ALL_OK, "....." },
+        { "{\"statusCode\":200}", BR_PARTIAL_ALL_OK, "....." },
+        { "{\"batchItemFailures\":null}", BR_PARTIAL_ALL_OK, "....." },
+        { "{\"batchItemFailures\":[]}", BR_PARTIAL_ALL_OK, "....." },
+        /* Kafka identifiers, number or numeric-string offsets */
+        { "{\"batchItemFailures\":[{\"itemIdentifier\":{\"partition\":\"orders-0\","
+          "\"offset\":11}}]}", BR_PARTIAL_SOME_FAILED, ".x..." },
+        { "{\"batchItemFailures\":[{\"itemIdentifier\":{\"partition\":\"orders-0\","
+          "\"offset\":\"12\"}},{\"itemIdentifier\":{\"partition\":\"my-topic-2\","
+          "\"offset\":5}}]}", BR_PARTIAL_SOME_FAILED, "..xx." },
+        { "{\"batchItemFailures\":[{\"itemIdentifier\":{\"partition\":\"orders-0\","
+          "\"offset\":10.0}}]}", BR_PARTIAL_SOME_FAILED, "x...." },
+        { "{\"batchItemFailures\":[{\"itemIdentifier\":{\"partition\":\"orders-0\","
+          "\"offset\":10.5}}]}", BR_PARTIAL_ALL_FAILED, "xxxxx" },
+        /* generic id strings */
+        { "{\"batchItemFailures\":[{\"itemIdentifier\":\"my-topic-2-6\"}]}",
+          BR_PARTIAL_SOME_FAILED, "....x" },
+        { "{\"batchItemFailures\":[{\"itemIdentifier\":\"orders-0-10\"},"
+          "{\"itemIdentifier\":\"orders-0-10\"}]}", BR_PARTIAL_SOME_FAILED, "x...." },
+        /* names no record of the batch: the whole batch failed */
+        { "{\"batchItemFailures\":[{\"itemIdentifier\":{\"partition\":\"orders-0\","
+          "\"offset\":99}}]}", BR_PARTIAL_ALL_FAILED, "xxxxx" },
+        { "{\"batchItemFailures\":[{\"itemIdentifier\":{\"partition\":\"orders-1\","
+          "\"offset\":10}}]}", BR_PARTIAL_ALL_FAILED, "xxxxx" },
+        { "{\"batchItemFailures\":[{\"itemIdentifier\":\"orders-0-11\"},"
+          "{\"itemIdentifier\":\"nope-0-1\"}]}", BR_PARTIAL_ALL_FAILED, "xxxxx" },
+        { "{\"batchItemFailures\":[{\"itemIdentifier\":\"\"}]}",
+          BR_PARTIAL_ALL_FAILED, "xxxxx" },
+        /* malformed lists */
+        { "{\"batchItemFailures\":{}}", BR_PARTIAL_ALL_FAILED, "xxxxx" },
+        { "{\"batchItemFailures\":\"orders-0-10\"}", BR_PARTIAL_ALL_FAILED, "xxxxx" },
+        { "{\"batchItemFailures\":[{}]}", BR_PARTIAL_ALL_FAILED, "xxxxx" },
+        { "{\"batchItemFailures\":[{\"itemIdentifier\":null}]}",
+          BR_PARTIAL_ALL_FAILED, "xxxxx" },
+        { "{\"batchItemFailures\":[\"orders-0-10\"]}", BR_PARTIAL_ALL_FAILED, "xxxxx" },
+        { "{\"batchItemFailures\":[{\"itemIdentifier\":{\"partition\":\"orders-0\","
+          "\"offset\":\"1x\"}}]}", BR_PARTIAL_ALL_FAILED, "xxxxx" },
+        { "{\"batchItemFailures\":[{\"itemIdentifier\":{\"partition\":\"orders-0\","
+          "\"offset\":-1}}]}", BR_PARTIAL_ALL_FAILED, "xxxxx" },
+        { "{\"batchItemFailures\":[{\"itemIdentifier\":{\"partition\":\"orders\","
+          "\"offset\":10}}]}", BR_PARTIAL_ALL_FAILED, "xxxxx" },
+        { "{\"batchItemFailures\":[{\"itemIdentifier\":{\"partition\":0,"
+          "\"offset\":10}}]}", BR_PARTIAL_ALL_FAILED, "xxxxx" },
+        { "{\"batchItemFailures\":[{\"itemIdentifier\":{\"partition\":\"orders-0\","
+          "\"offset\":99999999999999999999}}]}", BR_PARTIAL_ALL_FAILED, "xxxxx" },
+        { "{\"batchItemFailures\":[{\"itemIdentifier\":\"orders-0-99999999999999999999\"}]}",
+          BR_PARTIAL_ALL_FAILED, "xxxxx" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        bool failed[NREC];
+        enum br_partial got = br_outcome_partial(cases[i].body, strlen(cases[i].body),
+                                                 recs, NREC, failed);
+        char marks[NREC + 1] = { 0 };
+        for (int r = 0; r < NREC; r++)
+            marks[r] = failed[r] ? 'x' : '.';
+        CHECK_MSG(got == cases[i].want, "case %zu: got %d, want %d (%s)", i, got,
+                  cases[i].want, cases[i].body);
+        CHECK_MSG(strcmp(marks, cases[i].want_failed) == 0,
+                  "case %zu: failed %s, want %s", i, marks, cases[i].want_failed);
+    }
+    bool none[1];
+    CHECK(br_outcome_partial(NULL, 0, recs, 0, none) == BR_PARTIAL_ALL_OK);
+}
+
+/* A large batch with many partitions: every other record fails. */
+static void test_partial_large(void)
+{
+    enum { N = 10000 };
+    struct br_record **big = calloc(N, sizeof(*big));
+    bool *failed = calloc(N, sizeof(*failed));
+    struct br_buf body;
+    br_buf_init(&body, 0);
+    br_buf_puts(&body, "{\"batchItemFailures\":[");
+    for (int i = 0; i < N; i++) {
+        struct br_record_init init = { .topic = "t-x", .partition = i % 16,
+                                       .offset = 1000 + i / 16, .timestamp_ms = -1 };
+        big[i] = br_record_create(&init);
+        if (i % 2)
+            br_buf_printf(&body, "%s{\"itemIdentifier\":{\"partition\":\"t-x-%d\","
+                          "\"offset\":\"%d\"}}", i > 1 ? "," : "", i % 16, 1000 + i / 16);
+    }
+    br_buf_puts(&body, "]}");
+    CHECK(br_outcome_partial(body.data, body.len, big, N, failed) ==
+          BR_PARTIAL_SOME_FAILED);
+    int right = 1;
+    for (int i = 0; i < N; i++)
+        right &= failed[i] == (i % 2 == 1);
+    CHECK(right);
+    for (int i = 0; i < N; i++)
+        br_record_free(big[i]);
+    br_buf_free(&body);
+    free(big);
+    free(failed);
+}
+
+int main(void)
+{
+    test_http_status();
+    batch_create();
+    test_partial();
+    batch_free();
+    test_partial_large();
+    return UNIT_DONE("outcome");
+}
