@@ -410,6 +410,7 @@ static char *interpolate(struct loader *ld, const struct spot *at,
         }
     }
     if (out.oom) {
+        ld_error(ld, at->line, at->col, at->path, "out of memory");
         free(out.p);
         return NULL;
     }
@@ -502,37 +503,48 @@ static bool is_null_text(const char *s)
            strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0;
 }
 
+/* The text of a scalar: keys verbatim, null as "", values interpolated.
+ * Returns a new string (after adding an error if need be: "" then). */
+static char *scalar_value(struct loader *ld, const yaml_event_t *ev,
+                          const struct spot *at, bool is_key,
+                          struct br_node *node)
+{
+    const char *text = (const char *)ev->data.scalar.value;
+    yaml_scalar_style_t style = ev->data.scalar.style;
+    char *value = NULL;
+    if (memchr(text, '\0', ev->data.scalar.length))
+        ld_error(ld, at->line, at->col, at->path, "text contains a NUL "
+                 "character");
+    else if (is_key)
+        value = strdup(text);
+    else if (style == YAML_PLAIN_SCALAR_STYLE && is_null_text(text))
+        value = strdup("");
+    else
+        value = interpolate(ld, at, text, &node->secret);
+    if (!value && !(value = strdup("")))
+        ld_error(ld, at->line, at->col, at->path, "out of memory");
+    return value;
+}
+
 static struct br_node *parse_scalar(struct loader *ld, yaml_event_t *ev,
                                     const char *path, bool is_key)
 {
-    const char *text = (const char *)ev->data.scalar.value;
-    size_t len = ev->data.scalar.length;
-    yaml_scalar_style_t style = ev->data.scalar.style;
-    struct start st;
     struct spot at = {(int)ev->start_mark.line + 1,
                       (int)ev->start_mark.column + 1, path};
+    yaml_scalar_style_t style = ev->data.scalar.style;
     struct br_node *node = new_node(ld, BR_NODE_SCALAR, at.line, at.col,
-                                    len + 1, path);
+                                    ev->data.scalar.length + 1, path);
     if (node) {
         node->quoted = style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
                        style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
-        if (memchr(text, '\0', len))
-            ld_error(ld, at.line, at.col, path, "text contains a NUL character");
-        else if (is_key)
-            node->value = strdup(text);
-        else if (!node->quoted && style != YAML_LITERAL_SCALAR_STYLE &&
-                 style != YAML_FOLDED_SCALAR_STYLE && is_null_text(text))
-            node->value = strdup("");
-        else
-            node->value = interpolate(ld, &at, text, &node->secret);
-        if (!node->value && !ld->failed)
-            ld_error(ld, at.line, at.col, path, "out of memory");
-        if (!node->value && !(node->value = strdup(""))) {
+        node->value = scalar_value(ld, ev, &at, is_key, node);
+        if (!node->value) {
             ld->fatal = true;
             br_node_free(node);
             node = NULL;
         }
     }
+    struct start st;
     take_start(ev, ev->data.scalar.anchor, &st);
     if (node)
         add_anchor(ld, st.anchor, node);
@@ -681,6 +693,33 @@ static struct br_node *parse_map(struct loader *ld, yaml_event_t *ev,
     return NULL;
 }
 
+static struct br_node *copy_node(struct loader *ld, const struct br_node *src,
+                                 const struct spot *at, int depth);
+
+/* Copies src's items (and keys) into dst; false when fatal. */
+static bool copy_children(struct loader *ld, struct br_node *dst,
+                          const struct br_node *src, const struct spot *at,
+                          int depth)
+{
+    dst->items = calloc(src->n, sizeof *dst->items);
+    if (src->keys)
+        dst->keys = calloc(src->n, sizeof *dst->keys);
+    if (!dst->items || (src->keys && !dst->keys)) {
+        ld_error(ld, at->line, at->col, at->path, "out of memory");
+        ld->fatal = true;
+        return false;
+    }
+    for (size_t i = 0; i < src->n; i++) {
+        dst->items[i] = copy_node(ld, src->items[i], at, depth + 1);
+        if (dst->items[i] && src->keys)
+            dst->keys[i] = copy_node(ld, src->keys[i], at, depth + 1);
+        dst->n = i + 1;             /* br_node_free skips NULL slots */
+        if (!dst->items[i] || (src->keys && !dst->keys[i]))
+            return false;
+    }
+    return true;
+}
+
 /* A deep copy of src counted against the budget; errors name the alias.
  * depth is where the copy lands, so copies of copies stay shallow too. */
 static struct br_node *copy_node(struct loader *ld, const struct br_node *src,
@@ -697,32 +736,16 @@ static struct br_node *copy_node(struct loader *ld, const struct br_node *src,
                                    at->path);
     if (!dst)
         return NULL;
-    dst->line = src->line;          /* errors in the copy point at the original */
+    dst->line = src->line;      /* errors in the copy point at the original */
     dst->col = src->col;
     dst->quoted = src->quoted;
     dst->secret = src->secret;
-    if (src->value && !(dst->value = strdup(src->value)))
-        goto oom;
-    if (src->n == 0)
+    if (src->value && !(dst->value = strdup(src->value))) {
+        ld_error(ld, at->line, at->col, at->path, "out of memory");
+        ld->fatal = true;
+    } else if (src->n == 0 || copy_children(ld, dst, src, at, depth)) {
         return dst;
-    dst->items = calloc(src->n, sizeof *dst->items);
-    if (src->keys)
-        dst->keys = calloc(src->n, sizeof *dst->keys);
-    if (!dst->items || (src->keys && !dst->keys))
-        goto oom;
-    for (size_t i = 0; i < src->n; i++) {
-        dst->items[i] = copy_node(ld, src->items[i], at, depth + 1);
-        if (dst->items[i] && src->keys)
-            dst->keys[i] = copy_node(ld, src->keys[i], at, depth + 1);
-        dst->n = i + 1;             /* br_node_free skips NULL slots */
-        if (!dst->items[i] || (src->keys && !dst->keys[i]))
-            goto fail;
     }
-    return dst;
-oom:
-    ld_error(ld, at->line, at->col, at->path, "out of memory");
-    ld->fatal = true;
-fail:
     br_node_free(dst);
     return NULL;
 }
@@ -734,9 +757,9 @@ static struct br_node *parse_alias(struct loader *ld, yaml_event_t *ev,
                       (int)ev->start_mark.column + 1, path};
     const char *name = (const char *)ev->data.alias.anchor;
     const struct anchor *a = NULL;
-    for (size_t i = ld->n_anchors; i-- > 0 && !a;)
-        if (strcmp(ld->anchors[i].name, name) == 0)
-            a = &ld->anchors[i];
+    for (size_t i = ld->n_anchors; i > 0 && !a; i--)
+        if (strcmp(ld->anchors[i - 1].name, name) == 0)
+            a = &ld->anchors[i - 1];
     struct br_node *node;
     if (a) {
         node = copy_node(ld, a->node, &at, depth);

@@ -49,7 +49,9 @@ void br_errors_add(struct br_errors *errs, const struct br_node *at,
 void br_errors_add_pos(struct br_errors *errs, int line, int col,
                        const char *path, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
-/* Prints each error as "FILE:LINE:COL: path: message\n". */
+/* Prints each error as "FILE:LINE:COL: path: message\n"; with an empty
+ * path "FILE:LINE:COL: message"; with line 0 (no position: `at` was NULL,
+ * or the file could not be read) "FILE: path: message". */
 void br_errors_print(const struct br_errors *errs, FILE *out);
 void br_errors_free(struct br_errors *errs);
 
@@ -57,7 +59,8 @@ void br_errors_free(struct br_errors *errs);
  * NULL with errors added (syntax errors, interpolation failures, alias
  * bombs). The caller owns the tree (br_node_free). */
 struct br_node *br_node_load_file(const char *path, struct br_errors *errs);
-/* Same, from a buffer; `name` is used in errors. For tests. */
+/* Same, from a buffer (errs->file names it in errors; relative
+ * ${file:...} paths are relative to the working directory). For tests. */
 struct br_node *br_node_load_string(const char *text, size_t len,
                                     struct br_errors *errs);
 void br_node_free(struct br_node *node);
