@@ -99,10 +99,12 @@ static bool proc_exited(struct exec_proc *p)
 static int proc_reap(struct exec_proc *p)
 {
     int st;
+    pid_t rc;
     kill(-p->pid, SIGKILL);
-    if (waitpid(p->pid, &st, 0) != p->pid)
-        return -1;
-    return st;
+    /* Does not block: only called once waitid saw the exit. */
+    while ((rc = waitpid(p->pid, &st, 0)) < 0 && errno == EINTR)
+        ;
+    return rc == p->pid ? st : -1;
 }
 
 /* For cancel and destroy: kill and reap without stalling shutdown on a
@@ -401,6 +403,19 @@ static int exec_check_cwd(const char *cwd, char *err, size_t errlen)
     return 0;
 }
 
+/* What init made; also run when init fails (the core then calls no
+ * destroy). */
+static void exec_free_state(struct exec_ctx *ctx)
+{
+    exec_strv_free(ctx->envp);
+    free(ctx->argv);          /* the strings belong to the options */
+    free(ctx->prog);
+    free(ctx->cmdline);
+    ctx->envp = NULL;
+    ctx->argv = NULL;
+    ctx->prog = ctx->cmdline = NULL;
+}
+
 static int exec_init(struct br_target *tgt, char *err, size_t errlen)
 {
     struct exec_ctx *ctx = tgt->ctx;
@@ -418,16 +433,20 @@ static int exec_init(struct br_target *tgt, char *err, size_t errlen)
     ctx->prog = exec_resolve(cmd->v[0], exec_env_get(ctx->envp, "PATH"),
                              ctx->opts.cwd, err, errlen);
     if (!ctx->prog)
-        return -1;        /* destroy frees what init made */
+        goto out_free;
     ctx->argv = exec_argv_build(cmd->v, cmd->n);
     ctx->cmdline = exec_join(cmd->v, cmd->n);
     if (!ctx->argv || !ctx->cmdline) {
         snprintf(err, errlen, "out of memory");
-        return -1;
+        goto out_free;
     }
     tgt->name_for_dlq = ctx->cmdline;
     br_debug(tgt->scope, "exec target %s (program %s)", ctx->cmdline, ctx->prog);
     return 0;
+
+out_free:
+    exec_free_state(ctx);
+    return -1;
 }
 
 static void exec_destroy(struct br_target *tgt)
@@ -441,13 +460,7 @@ static void exec_destroy(struct br_target *tgt)
         proc_reap_bounded(p);
         proc_free(p);
     }
-    exec_strv_free(ctx->envp);
-    free(ctx->argv);          /* the strings belong to the options */
-    free(ctx->prog);
-    free(ctx->cmdline);
-    ctx->envp = NULL;
-    ctx->argv = NULL;
-    ctx->prog = ctx->cmdline = NULL;
+    exec_free_state(ctx);
 }
 
 const struct br_target_ops br_target_exec = {

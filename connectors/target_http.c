@@ -407,7 +407,8 @@ static int http_init(struct br_target *tgt, char *err, size_t errlen)
         return -1;
     }
     tgt->name_for_dlq = ctx->opts.url;
-    br_debug(tgt->scope, "http target url=%s headers=%zu", ctx->opts.url,
+    /* Neither the URL (it may carry a token) nor header values are logged. */
+    br_debug(tgt->scope, "http target ready, %zu extra header(s)",
              ctx->opts.headers.n);
     return 0;
 }
