@@ -161,7 +161,7 @@ static int lambda_record(struct br_buf *out, const struct br_record *rec)
  * first, no allocation); otherwise a small open-addressing hash of
  * (topic, partition) -> group chains the records in O(n). */
 #define NONE UINT32_MAX
-#define SMALL_BATCH 64
+#define SMALL_BATCH 128     /* batches up to this size use the stack */
 
 struct groups {
     size_t count;
@@ -171,7 +171,7 @@ struct groups {
     uint32_t *slots;    /* hash slots: group index + 1, 0 when empty */
     size_t mask;
     void *heap;         /* the arrays' block when not on the stack */
-    uint32_t small[SMALL_BATCH * 3 + SMALL_BATCH * 2];
+    uint32_t small[SMALL_BATCH * 3 + SMALL_BATCH * 2];  /* 3 arrays + table */
 };
 
 static bool same_partition(const struct br_record *a, const struct br_record *b)
@@ -229,6 +229,8 @@ static void groups_add(struct groups *g, struct br_record *const *recs, uint32_t
     g->first[gi] = g->last[gi] = i;
 }
 
+/* Fails only when out of memory for a large mixed batch; the caller then
+ * sees -1 like a full buffer and retries with smaller batches. */
 static int groups_build(struct groups *g, struct br_record *const *recs, size_t n)
 {
     if (n >= NONE || groups_alloc(g, n) < 0)
@@ -408,11 +410,31 @@ static bool scan_escape(struct jscan *s)
            c == 'n' || c == 'r' || c == 't';
 }
 
+/* True when none of 8 bytes needs a closer look in a string: no control
+ * byte, quote, backslash or non-ASCII byte (the classic "has zero byte" /
+ * "has byte less than" word tricks, exact as yes/no answers when no byte
+ * has its high bit set, which the last term checks). */
+static bool plain8(const unsigned char *p)
+{
+    const uint64_t ones = 0x0101010101010101ULL, high = ones * 0x80;
+    uint64_t x, q, bs;
+    memcpy(&x, p, 8);
+    q = x ^ (ones * '"');
+    bs = x ^ (ones * '\\');
+    uint64_t special = ((x - ones * 0x20) & ~x) | ((q - ones) & ~q) |
+                       ((bs - ones) & ~bs) | x;
+    return (special & high) == 0;
+}
+
 /* A string at s->p (the opening quote). */
 static bool scan_string(struct jscan *s)
 {
     s->p++;
     while (s->p < s->end) {
+        while (s->end - s->p >= 8 && plain8(s->p))
+            s->p += 8;
+        if (s->p >= s->end)
+            break;
         unsigned char c = *s->p;
         if (c == '"') {
             s->p++;

@@ -3,7 +3,6 @@
  * {"batchItemFailures":[{"itemIdentifier":...}]} matched against the
  * batch's records (DESIGN section 5). Bodies are small: jansson parses. */
 #include <ctype.h>
-#include <inttypes.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

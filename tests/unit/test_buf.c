@@ -104,10 +104,52 @@ static void test_base64(void)
     br_buf_free(&b);
 }
 
+/* Bit-by-bit reference encoder, to check the table-driven fast loops on
+ * every length and tail. */
+static void ref_base64(const unsigned char *p, size_t n, char *out)
+{
+    static const char a[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t o = 0, bits = 0;
+    uint32_t acc = 0;
+    for (size_t i = 0; i < n; i++) {
+        acc = acc << 8 | p[i];
+        for (bits += 8; bits >= 6; bits -= 6)
+            out[o++] = a[(acc >> (bits - 6)) & 63];
+    }
+    if (bits)
+        out[o++] = a[(acc << (6 - bits)) & 63];
+    while (o % 4)
+        out[o++] = '=';
+    out[o] = '\0';
+}
+
+static void test_base64_lengths(void)
+{
+    unsigned char in[300];
+    char want[404];
+    uint32_t x = 12345;
+    for (size_t i = 0; i < sizeof(in); i++) {
+        x = x * 1103515245 + 12345;
+        in[i] = (unsigned char)(x >> 16);
+    }
+    int all_ok = 1;
+    for (size_t n = 0; n <= sizeof(in); n++) {
+        struct br_buf b;
+        br_buf_init(&b, 0);
+        ref_base64(in, n, want);
+        all_ok &= br_buf_put_base64(&b, in, n) == 0 && b.len == strlen(want) &&
+                  strcmp(b.data, want) == 0;
+        br_buf_free(&b);
+    }
+    CHECK_MSG(all_ok, "base64 differs from the reference for some length");
+}
+
 static void test_i64(void)
 {
     static const struct { int64_t v; const char *want; } cases[] = {
-        { 0, "0" }, { 7, "7" }, { -1, "-1" }, { 1595035749700, "1595035749700" },
+        { 0, "0" }, { 7, "7" }, { -1, "-1" }, { 10, "10" }, { 99, "99" },
+        { 100, "100" }, { -10, "-10" }, { 1005, "1005" }, { 1595035749700, "1595035749700" },
         { INT64_MAX, "9223372036854775807" }, { INT64_MIN, "-9223372036854775808" },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -142,6 +184,7 @@ int main(void)
     test_cap_refusal();
     test_json_escaping();
     test_base64();
+    test_base64_lengths();
     test_i64();
     test_steal();
     return UNIT_DONE("buf");

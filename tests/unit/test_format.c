@@ -328,6 +328,10 @@ static void test_json_detection(void)
         { "\"\xe0\x80\xaf\"", false }, { "\"\xed\xa0\x80\"", false }, /* surrogate */
         { "\"\xf4\x90\x80\x80\"", false }, { "\"\xf8\x88\x80\x80\x80\"", false },
         { "\"\xe2\x82\"", false },   { "\xef\xbb\xbf{}", false }, /* BOM */
+        { "\"long plain ascii text with \\\"escapes\\\" and \xc3\xa9 inside it\"", true },
+        { "\"long plain ascii text with a raw \x7f delete byte, allowed\"", true },
+        { "\"long plain ascii text, then a bad byte \xff here\"", false },
+        { "\"long plain ascii text, then a truncated \xe2\x82\"", false },
         { "[1]\x00", false },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -341,6 +345,34 @@ static void test_json_detection(void)
         json_decref(root);
         br_record_free(rec);
     }
+}
+
+/* Every byte value at every position of a long string (the detector
+ * skips plain runs 8 bytes at a time): only printable ASCII other than
+ * quote and backslash may stand alone in a string. */
+static void test_json_detection_bytes(void)
+{
+    char doc[32];
+    bool all_ok = true;
+    for (int c = 0; c < 256; c++) {
+        for (size_t pos = 1; pos < 24; pos++) {
+            memset(doc, 'a', 25);
+            doc[0] = doc[25] = '"';
+            doc[pos] = (char)c;
+            bool want = c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+            struct br_record *rec = mkrec("t", 0, 0, NULL, doc, 26);
+            struct br_buf out;
+            br_buf_init(&out, 0);
+            br_format_encode(BR_FORMAT_JSON, &ev, &rec, 1, &out);
+            bool got = strstr(out.data, "\"valueEncoding\":\"json\"") != NULL;
+            if (got != want)
+                fprintf(stderr, "byte 0x%02x at %zu: json %d\n", c, pos, got);
+            all_ok &= got == want;
+            br_buf_free(&out);
+            br_record_free(rec);
+        }
+    }
+    CHECK_MSG(all_ok, "string byte classification");
 }
 
 /* Deep nesting: fine up to the limit, base64 beyond (512). */
@@ -466,6 +498,7 @@ int main(void)
     test_lambda_empty_batch();
     test_json_fields();
     test_json_detection();
+    test_json_detection_bytes();
     test_json_nesting();
     test_odd_topic_names();
     test_cap();
