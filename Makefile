@@ -86,6 +86,12 @@ demo: deps
 	$(MAKE) all tools
 	BUILD=$(abspath $(BUILD)) config/examples/demo.sh
 
+bench: deps
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || \
+	  { echo "bench: needs wrk (apt-get install wrk)"; exit 1; }
+	$(MAKE) all tools
+	FNBRIDGE=$(abspath $(BUILD)/fnbridge) TOOLS=$(abspath $(BUILD)/tools) $(PYTHON) tests/bench/bench.py
+
 install: $(BUILD)/fnbridge
 	install -D -m 0755 $(BUILD)/fnbridge $(DESTDIR)$(PREFIX)/bin/fnbridge
 

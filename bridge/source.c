@@ -11,6 +11,7 @@
 #include "pipeline.h"
 
 #define WAIT_SLICE_MS 20
+#define SOFT_STALL_MS 1000
 
 int br_source_shard(struct br_source *src, const char *topic, int32_t partition)
 {
@@ -88,22 +89,47 @@ static void apply_acks(struct br_source *src)
     }
 }
 
+static bool over_limit(const struct br_pipeline *pl)
+{
+    const struct br_pipeline_conf *c = pl->conf;
+    return pl->inflight_records >= (size_t)c->inflight_max_records ||
+           pl->inflight_bytes >= (size_t)c->inflight_max_bytes;
+}
+
+static bool below_resume_mark(const struct br_pipeline *pl)
+{
+    const struct br_pipeline_conf *c = pl->conf;
+    return pl->inflight_records <= (size_t)c->inflight_max_records / 2 &&
+           pl->inflight_bytes <= (size_t)c->inflight_max_bytes / 2;
+}
+
+static void wait_for_acks(struct br_pipeline *pl);
+
+/* Over max_inflight the source first just stops taking records and waits
+ * for acks: a short stall costs nothing. Only a stall longer than
+ * SOFT_STALL_MS pauses the source through the connector (for Kafka that
+ * discards the client's prefetched records, so it is kept for real
+ * backlogs), and the connector keeps polling to stay in its group. */
 static void apply_backpressure(struct br_source *src)
 {
     struct br_pipeline *pl = src->pl;
-    const struct br_pipeline_conf *c = pl->conf;
-    bool over = pl->inflight_records >= (size_t)c->inflight_max_records ||
-                pl->inflight_bytes >= (size_t)c->inflight_max_bytes;
-    bool low = pl->inflight_records <= (size_t)c->inflight_max_records / 2 &&
-               pl->inflight_bytes <= (size_t)c->inflight_max_bytes / 2;
-    if (!pl->paused && over) {
+    if (pl->paused) {
+        if (below_resume_mark(pl)) {
+            pl->paused = false;
+            br_debug(src->scope, "resuming: %zu records in flight", pl->inflight_records);
+            src->ops->resume(src);
+        }
+        return;
+    }
+    int64_t stall_end = br_now_ms() + SOFT_STALL_MS;
+    while (over_limit(pl) && !br_source_stopping(src) && br_now_ms() < stall_end) {
+        wait_for_acks(pl);
+        apply_acks(src);
+    }
+    if (over_limit(pl) && !br_source_stopping(src)) {
         pl->paused = true;
         br_debug(src->scope, "pausing: %zu records in flight", pl->inflight_records);
         src->ops->pause(src);
-    } else if (pl->paused && low) {
-        pl->paused = false;
-        br_debug(src->scope, "resuming: %zu records in flight", pl->inflight_records);
-        src->ops->resume(src);
     }
 }
 

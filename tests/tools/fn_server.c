@@ -504,6 +504,7 @@ static void decide(struct server *srv, struct request *req, struct MHD_Connectio
         if (err) {
             fprintf(stderr, "fn_server: 400: %s\n", err);
             set_outcome(req, 400, error_body(err));
+            free_records(&req->records);    /* half-read: log none of them */
             return;
         }
         n_records = req->records.n;
@@ -782,10 +783,10 @@ static void on_request_done(void *cls, struct MHD_Connection *conn, void **con_c
 static void log_mhd_error(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
-    if (strstr(fmt, "Application reported internal error"))
-        return;
-    fputs("fn_server: libmicrohttpd: ", stderr);
-    vfprintf(stderr, fmt, ap);
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    if (!strstr(line, "Application reported internal error"))
+        fprintf(stderr, "fn_server: libmicrohttpd: %s", line);
 }
 
 static struct MHD_Daemon *start_daemon(struct server *srv)
@@ -794,13 +795,18 @@ static struct MHD_Daemon *start_daemon(struct server *srv)
                                .sin_port = htons((uint16_t)srv->opts.port)};
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    /* A pool of one is refused with a warning: then no pool option at all. */
+    struct MHD_OptionItem pool[] = {
+        {srv->opts.threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
+         (intptr_t)srv->opts.threads, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
     return MHD_start_daemon(flags, (uint16_t)srv->opts.port, NULL, NULL, on_request, srv,
+                            MHD_OPTION_EXTERNAL_LOGGER, log_mhd_error, NULL, /* first */
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                            /* 0: the one internal thread, no pool */
-                            MHD_OPTION_THREAD_POOL_SIZE, srv->opts.threads > 1 ? srv->opts.threads : 0u,
-                            MHD_OPTION_EXTERNAL_LOGGER, log_mhd_error, NULL,
                             MHD_OPTION_NOTIFY_COMPLETED, on_request_done, srv,
                             MHD_OPTION_CONNECTION_TIMEOUT, 0u,
+                            MHD_OPTION_ARRAY, pool,
                             MHD_OPTION_END);
 }
 

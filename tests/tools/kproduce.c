@@ -177,8 +177,10 @@ static size_t build_value(const struct options *o, long long seq,
         break;
     }
     size_t tail = o->value_kind == VALUE_JSON ? 2 : 0;   /* "} */
-    while (len + tail < o->size)
-        buf[len++] = 'x';
+    if (len + tail < o->size) {
+        memset(buf + len, 'x', o->size - tail - len);
+        len = o->size - tail;
+    }
     if (tail) {
         buf[len++] = '"';
         buf[len++] = '}';
