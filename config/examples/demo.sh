@@ -12,6 +12,7 @@ pids=()
 cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
+    rm -rf "$DEMO_DIR"
 }
 trap cleanup EXIT
 
@@ -44,7 +45,7 @@ erin|{"id": 1006, "customer": "erin", "amount": 42.00, "vat": 0.05}
 bob|{"id": 1007, "customer": "bob", "amount": 7.25, "vat": 0.1}
 carol|{"id": 1008, "customer": "carol", "amount": 1.00, "vat": 0.2}
 ORDERS
-kcat -q -b "$DEMO_BROKERS" -t orders -P -K '|' "$DEMO_DIR/orders.txt"
+kcat -q -b "$DEMO_BROKERS" -t orders -P -K '|' <"$DEMO_DIR/orders.txt"
 cat "$DEMO_DIR/orders.txt"
 
 say "Running: fnbridge run -c config/examples/kafka-demo.yaml"
@@ -59,8 +60,13 @@ results_done() {
 }
 wait_for 45 results_done
 
-say "What the function did (results.txt)"
-sort "$DEMO_DIR/results.txt"
+say "What the function did (results.txt; count of times it saw each order)"
+sort "$DEMO_DIR/results.txt" | uniq -c
+cat <<'NOTE'
+   Order 1004 failed, so it and the orders after it in its partition were
+   retried (order is kept per partition, and delivery is at-least-once);
+   retries and bisection then isolated 1004 alone, which was dead-lettered.
+NOTE
 
 say "What was dead-lettered (state dlq/orders.jsonl, one line per failed batch)"
 python3 - "$DEMO_DIR/dlq/orders.jsonl" <<'PY'
@@ -81,5 +87,4 @@ status=0
 wait "$fnbridge_pid" || status=$?
 echo "fnbridge exited with status $status; its log:"
 sed 's/^/  /' "$DEMO_DIR/fnbridge.log"
-rm -rf "$DEMO_DIR"
 exit "$status"
