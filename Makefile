@@ -38,20 +38,34 @@ DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev \
 
 all: $(BUILD)/fnbridge
 
+# Compiler lines are long; show one short line per file (V=1 shows all).
+ifeq ($(V),1)
+Q :=
+say = @true
+else
+Q := @
+say = @echo "  $(1) $(2)"
+endif
+MAKEFLAGS += --no-print-directory
+
 $(BUILD)/fnbridge: $(MAIN_OBJ) $(LIB_OBJ)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/obj/%.o: %.c $(wildcard bridge/*.h connectors/*.h config/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
 $(BUILD)/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(TOOL_CFLAGS) -o $@ $< $(TOOL_LIBS)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CFLAGS) $(TOOL_CFLAGS) -o $@ $< $(TOOL_LIBS)
 
 tools: $(TOOL_BIN)
 
@@ -80,7 +94,7 @@ test: deps
 
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	  LDLIBS_EXTRA= unit e2e
+	  unit e2e
 
 demo: deps
 	$(MAKE) all tools

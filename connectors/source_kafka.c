@@ -398,6 +398,12 @@ static int build_conf(struct kafka_ctx *ctx, char *err, size_t errlen)
         {"auto.commit.interval.ms", "1000"},
         {"enable.partition.eof", "false"},
         {"auto.offset.reset", reset},
+        /* Prefetch bounds: librdkafka's defaults (64 MiB queue, 50 MiB
+         * fetch responses) alone would take 80 MB of RSS here. Smaller
+         * than these, 2.0.2's fixed one-second fetch backoff on a full
+         * queue starts to throttle throughput. */
+        {"queued.max.messages.kbytes", "16384"},
+        {"fetch.max.bytes", "4194304"},
     };
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
         if (conf_set(ctx->conf, defaults[i][0], defaults[i][1], err, errlen) < 0)
