@@ -1,9 +1,9 @@
 /* node.c - YAML text to struct br_node trees, through libyaml's event parser.
  *
  * Every node keeps the line and column it came from. Scalars get ${env:...}
- * and ${file:...} interpolation (and are then marked secret). Aliases are
- * deep copies, counted against a node and byte budget so an alias bomb
- * fails fast in bounded memory. Also the br_errors collector. */
+ * and ${file:...} interpolation (interp.c; they are then marked secret).
+ * Aliases are deep copies, counted against a node and byte budget so an
+ * alias bomb fails fast in bounded memory. Also the br_errors collector. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -12,13 +12,13 @@
 
 #include <yaml.h>
 
+#include "interp.h"
 #include "node.h"
 
 #define NODE_BUDGET 100000            /* nodes, aliases' copies included */
 #define BYTE_BUDGET (32u << 20)       /* bytes of scalar text, likewise */
 #define MAX_DEPTH 64                  /* nesting of sequences and mappings */
 #define MAX_CONFIG_BYTES (16u << 20)
-#define MAX_FILE_BYTES (1u << 20)     /* one ${file:...} */
 #define PATH_LEN 256
 
 /* ------------------------------------------------------------- errors */
@@ -110,60 +110,6 @@ void br_errors_free(struct br_errors *errs)
     errs->n = errs->cap = 0;
 }
 
-/* ------------------------------------------------------------ buffers */
-
-struct sbuf {
-    char *p;
-    size_t n, cap;
-    bool oom;
-};
-
-static void sb_add(struct sbuf *sb, const char *s, size_t len)
-{
-    if (sb->oom)
-        return;
-    if (sb->n + len + 1 > sb->cap) {
-        size_t cap = sb->cap ? sb->cap : 64;
-        while (cap < sb->n + len + 1)
-            cap *= 2;
-        char *p = realloc(sb->p, cap);
-        if (!p) {
-            sb->oom = true;
-            return;
-        }
-        sb->p = p;
-        sb->cap = cap;
-    }
-    memcpy(sb->p + sb->n, s, len);
-    sb->n += len;
-    sb->p[sb->n] = '\0';
-}
-
-/* Reads a whole file (at most max bytes) into a NUL-terminated buffer.
- * Returns it (caller frees), or NULL with errno set (EFBIG if too big). */
-static char *read_all(const char *path, size_t max, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    struct sbuf sb = {0};
-    char chunk[4096];
-    size_t got;
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0 && sb.n <= max)
-        sb_add(&sb, chunk, got);
-    int failed = ferror(f), saved = errno;
-    fclose(f);
-    if (failed || sb.oom || sb.n > max) {
-        free(sb.p);
-        errno = failed ? saved : sb.oom ? ENOMEM : EFBIG;
-        return NULL;
-    }
-    if (!sb.p)
-        sb_add(&sb, "", 0);
-    *len = sb.n;
-    return sb.p;
-}
-
 /* ------------------------------------------------------------- loader */
 
 struct anchor {
@@ -187,6 +133,11 @@ struct loader {
 struct start {                 /* what we keep of a start event */
     int line, col;
     char *anchor;
+};
+
+struct spot {                  /* where the node being built is, for errors */
+    int line, col;
+    const char *path;
 };
 
 static void ld_error(struct loader *ld, int line, int col, const char *path,
@@ -288,135 +239,6 @@ static bool node_append(struct br_node *node, struct br_node *key,
     return true;
 }
 
-/* ------------------------------------------------------- interpolation */
-
-static bool valid_env_name(const char *s, size_t len)
-{
-    if (len == 0 || (s[0] >= '0' && s[0] <= '9'))
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (!(s[i] == '_' || (s[i] >= 'A' && s[i] <= 'Z') ||
-              (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9')))
-            return false;
-    return true;
-}
-
-struct spot {                  /* where the scalar being expanded is */
-    int line, col;
-    const char *path;
-};
-
-/* ${env:NAME} or ${env:NAME:-default}; as in the shell, the default is
- * used when NAME is unset or empty. */
-static void expand_env(struct loader *ld, const struct spot *at,
-                       const char *expr, size_t len, struct sbuf *out)
-{
-    const char *dash = NULL;
-    for (size_t i = 0; i + 1 < len && !dash; i++)
-        if (expr[i] == ':' && expr[i + 1] == '-')
-            dash = expr + i;
-    size_t name_len = dash ? (size_t)(dash - expr) : len;
-    if (!valid_env_name(expr, name_len)) {
-        ld_error(ld, at->line, at->col, at->path, "invalid environment "
-                 "variable name in ${env:...}: use letters, digits and _");
-        return;
-    }
-    char name[256];
-    snprintf(name, sizeof name, "%.*s", (int)name_len, expr);
-    const char *val = getenv(name);
-    if (val && val[0])
-        sb_add(out, val, strlen(val));
-    else if (dash)
-        sb_add(out, dash + 2, len - name_len - 2);
-    else if (val)
-        sb_add(out, "", 0);
-    else
-        ld_error(ld, at->line, at->col, at->path,
-                 "environment variable %s is not set", name);
-}
-
-/* ${file:PATH}: the file's contents minus one trailing newline. */
-static void expand_file(struct loader *ld, const struct spot *at,
-                        const char *expr, size_t len, struct sbuf *out)
-{
-    if (len == 0) {
-        ld_error(ld, at->line, at->col, at->path, "${file:} needs a path");
-        return;
-    }
-    char path[4096];
-    if (expr[0] != '/' && ld->dir)
-        snprintf(path, sizeof path, "%s/%.*s", ld->dir, (int)len, expr);
-    else
-        snprintf(path, sizeof path, "%.*s", (int)len, expr);
-    size_t n;
-    char *text = read_all(path, MAX_FILE_BYTES, &n);
-    if (!text) {
-        ld_error(ld, at->line, at->col, at->path, "cannot read file %s: %s",
-                 path, errno == EFBIG ? "larger than 1 MiB" : strerror(errno));
-        return;
-    }
-    if (memchr(text, '\0', n))
-        ld_error(ld, at->line, at->col, at->path,
-                 "file %s contains a NUL byte", path);
-    if (n > 0 && text[n - 1] == '\n')
-        n -= (n > 1 && text[n - 2] == '\r') ? 2 : 1;
-    sb_add(out, text, n);
-    free(text);
-}
-
-static void expand_one(struct loader *ld, const struct spot *at,
-                       const char *expr, size_t len, struct sbuf *out)
-{
-    if (len >= 4 && memcmp(expr, "env:", 4) == 0) {
-        expand_env(ld, at, expr + 4, len - 4, out);
-    } else if (len >= 5 && memcmp(expr, "file:", 5) == 0) {
-        expand_file(ld, at, expr + 5, len - 5, out);
-    } else {
-        /* Name only the scheme: the rest might be something private. */
-        size_t shown = 0;
-        while (shown < len && shown < 16 && expr[shown] != ':')
-            shown++;
-        ld_error(ld, at->line, at->col, at->path, "unknown interpolation "
-                 "'${%.*s...}': use ${env:NAME}, ${env:NAME:-default} or "
-                 "${file:PATH} ($${ for a literal ${)", (int)shown, expr);
-    }
-}
-
-/* Expands s into a new string (caller frees); *used tells whether any
- * ${...} was expanded. Errors are added to ld (result then unusable). */
-static char *interpolate(struct loader *ld, const struct spot *at,
-                         const char *s, bool *used)
-{
-    struct sbuf out = {0};
-    *used = false;
-    sb_add(&out, "", 0);
-    while (*s) {
-        if (s[0] == '$' && s[1] == '$' && s[2] == '{') {
-            sb_add(&out, "${", 2);
-            s += 3;
-        } else if (s[0] == '$' && s[1] == '{') {
-            const char *end = strchr(s + 2, '}');
-            if (!end) {
-                ld_error(ld, at->line, at->col, at->path,
-                         "unterminated ${ (missing })");
-                break;
-            }
-            expand_one(ld, at, s + 2, (size_t)(end - s - 2), &out);
-            *used = true;
-            s = end + 1;
-        } else {
-            sb_add(&out, s, 1);
-            s++;
-        }
-    }
-    if (out.oom) {
-        ld_error(ld, at->line, at->col, at->path, "out of memory");
-        free(out.p);
-        return NULL;
-    }
-    return out.p;
-}
-
 /* ------------------------------------------------------------- parsing */
 
 static struct br_node *parse_node(struct loader *ld, yaml_event_t *ev,
@@ -501,6 +323,18 @@ static bool is_null_text(const char *s)
 {
     return !s[0] || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
            strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0;
+}
+
+/* Interpolates a scalar's text (interp.h); any error there fails the load. */
+static char *interpolate(struct loader *ld, const struct spot *at,
+                         const char *text, bool *used)
+{
+    struct br_interp ip = {ld->errs, ld->dir, at->line, at->col, at->path,
+                           false};
+    char *value = br_interp_expand(&ip, text, used);
+    if (ip.failed)
+        ld->failed = true;
+    return value;
 }
 
 /* The text of a scalar: keys verbatim, null as "", values interpolated.
@@ -881,7 +715,7 @@ struct br_node *br_node_load_file(const char *path, struct br_errors *errs)
     if (errs && !errs->file)
         errs->file = path;
     size_t len;
-    char *text = read_all(path, MAX_CONFIG_BYTES, &len);
+    char *text = br_interp_read_file(path, MAX_CONFIG_BYTES, &len);
     if (!text) {
         br_errors_add_pos(errs, 0, 0, "", "cannot read the config file: %s",
                           errno == EFBIG ? "larger than 16 MiB"

@@ -1,0 +1,189 @@
+/* interp.c - ${env:...}, ${env:NAME:-default}, ${file:PATH} and $${ in
+ * config scalars, for the loader in node.c. Errors go to the caller's
+ * br_errors at the scalar's position. Also the bounded whole-file reader
+ * that ${file:} and the loader share. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "interp.h"
+
+#define MAX_FILE_BYTES (1u << 20)     /* one ${file:...} */
+
+/* Adds an error at the scalar's position and marks the expansion failed.
+ * A macro so the format is still checked: br_errors has no va_list form. */
+#define interp_error(ip, ...)                                               \
+    ((ip)->failed = true,                                                   \
+     br_errors_add_pos((ip)->errs, (ip)->line, (ip)->col, (ip)->path,       \
+                       __VA_ARGS__))
+
+/* ------------------------------------------------------------ buffers */
+
+struct sbuf {
+    char *p;
+    size_t n, cap;
+    bool oom;
+};
+
+static void sb_add(struct sbuf *sb, const char *s, size_t len)
+{
+    if (sb->oom)
+        return;
+    if (sb->n + len + 1 > sb->cap) {
+        size_t cap = sb->cap ? sb->cap : 64;
+        while (cap < sb->n + len + 1)
+            cap *= 2;
+        char *p = realloc(sb->p, cap);
+        if (!p) {
+            sb->oom = true;
+            return;
+        }
+        sb->p = p;
+        sb->cap = cap;
+    }
+    memcpy(sb->p + sb->n, s, len);
+    sb->n += len;
+    sb->p[sb->n] = '\0';
+}
+
+char *br_interp_read_file(const char *path, size_t max, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    struct sbuf sb = {0};
+    char chunk[4096];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0 && sb.n <= max)
+        sb_add(&sb, chunk, got);
+    int failed = ferror(f), saved = errno;
+    fclose(f);
+    if (failed || sb.oom || sb.n > max) {
+        free(sb.p);
+        errno = failed ? saved : sb.oom ? ENOMEM : EFBIG;
+        return NULL;
+    }
+    if (!sb.p)
+        sb_add(&sb, "", 0);
+    *len = sb.n;
+    return sb.p;
+}
+
+/* ------------------------------------------------------- interpolation */
+
+static bool valid_env_name(const char *s, size_t len)
+{
+    if (len == 0 || (s[0] >= '0' && s[0] <= '9'))
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!(s[i] == '_' || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9')))
+            return false;
+    return true;
+}
+
+/* ${env:NAME} or ${env:NAME:-default}; as in the shell, the default is
+ * used when NAME is unset or empty. */
+static void expand_env(struct br_interp *ip, const char *expr, size_t len,
+                       struct sbuf *out)
+{
+    const char *dash = NULL;
+    for (size_t i = 0; i + 1 < len && !dash; i++)
+        if (expr[i] == ':' && expr[i + 1] == '-')
+            dash = expr + i;
+    size_t name_len = dash ? (size_t)(dash - expr) : len;
+    if (!valid_env_name(expr, name_len)) {
+        interp_error(ip, "invalid environment variable name in ${env:...}: "
+                     "use letters, digits and _");
+        return;
+    }
+    char name[256];
+    snprintf(name, sizeof name, "%.*s", (int)name_len, expr);
+    const char *val = getenv(name);
+    if (val && val[0])
+        sb_add(out, val, strlen(val));
+    else if (dash)
+        sb_add(out, dash + 2, len - name_len - 2);
+    else if (val)
+        sb_add(out, "", 0);
+    else
+        interp_error(ip, "environment variable %s is not set", name);
+}
+
+/* ${file:PATH}: the file's contents minus one trailing newline. */
+static void expand_file(struct br_interp *ip, const char *expr, size_t len,
+                        struct sbuf *out)
+{
+    if (len == 0) {
+        interp_error(ip, "${file:} needs a path");
+        return;
+    }
+    char path[4096];
+    if (expr[0] != '/' && ip->dir)
+        snprintf(path, sizeof path, "%s/%.*s", ip->dir, (int)len, expr);
+    else
+        snprintf(path, sizeof path, "%.*s", (int)len, expr);
+    size_t n;
+    char *text = br_interp_read_file(path, MAX_FILE_BYTES, &n);
+    if (!text) {
+        interp_error(ip, "cannot read file %s: %s", path,
+                     errno == EFBIG ? "larger than 1 MiB" : strerror(errno));
+        return;
+    }
+    if (memchr(text, '\0', n))
+        interp_error(ip, "file %s contains a NUL byte", path);
+    if (n > 0 && text[n - 1] == '\n')
+        n -= (n > 1 && text[n - 2] == '\r') ? 2 : 1;
+    sb_add(out, text, n);
+    free(text);
+}
+
+static void expand_one(struct br_interp *ip, const char *expr, size_t len,
+                       struct sbuf *out)
+{
+    if (len >= 4 && memcmp(expr, "env:", 4) == 0) {
+        expand_env(ip, expr + 4, len - 4, out);
+    } else if (len >= 5 && memcmp(expr, "file:", 5) == 0) {
+        expand_file(ip, expr + 5, len - 5, out);
+    } else {
+        /* Name only the scheme: the rest might be something private. */
+        size_t shown = 0;
+        while (shown < len && shown < 16 && expr[shown] != ':')
+            shown++;
+        interp_error(ip, "unknown interpolation '${%.*s...}': use "
+                     "${env:NAME}, ${env:NAME:-default} or ${file:PATH} "
+                     "($${ for a literal ${)", (int)shown, expr);
+    }
+}
+
+char *br_interp_expand(struct br_interp *ip, const char *s, bool *used)
+{
+    struct sbuf out = {0};
+    *used = false;
+    sb_add(&out, "", 0);
+    while (*s) {
+        if (s[0] == '$' && s[1] == '$' && s[2] == '{') {
+            sb_add(&out, "${", 2);
+            s += 3;
+        } else if (s[0] == '$' && s[1] == '{') {
+            const char *end = strchr(s + 2, '}');
+            if (!end) {
+                interp_error(ip, "unterminated ${ (missing })");
+                break;
+            }
+            expand_one(ip, s + 2, (size_t)(end - s - 2), &out);
+            *used = true;
+            s = end + 1;
+        } else {
+            sb_add(&out, s, 1);
+            s++;
+        }
+    }
+    if (out.oom) {
+        interp_error(ip, "out of memory");
+        free(out.p);
+        return NULL;
+    }
+    return out.p;
+}
