@@ -173,7 +173,7 @@ def fnbridge_run(work, bootstrap, port):
 def main():
     work = tempfile.mkdtemp(prefix="fnbridge-bench-")
     try:
-        mock = start([f"{TOOLS}/mock_kafka", "--topic", f"bench:{PARTITIONS}",
+        mock = start([f"{TOOLS}/mock_kafka", "--brokers", "3", "--topic", f"bench:{PARTITIONS}",
                       "--topic", "idle:1"])
         bootstrap = first_line(mock, "BOOTSTRAP ")
         subprocess.run([f"{TOOLS}/kproduce", "--bootstrap", bootstrap, "--topic",
