@@ -67,6 +67,10 @@ $(BUILD)/tools/%: tests/tools/%.c
 	$(call say,CC,$<)
 	$(Q)$(CC) $(CFLAGS) $(TOOL_CFLAGS) -o $@ $< $(TOOL_LIBS)
 
+# test_oom fails chosen allocations of the core (not those of libc or the
+# libraries it links): it wraps the allocator of the objects linked in.
+$(BUILD)/tests/test_oom: LDLIBS += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
+
 tools: $(TOOL_BIN)
 
 deps:

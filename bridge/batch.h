@@ -82,6 +82,9 @@ size_t br_batcher_lane(const struct br_batcher *bt, const struct br_record *rec)
 
 /* Encodes (if needed) and starts the invocation. */
 void br_batch_start(struct br_batch *b, int64_t now);
+/* Returns the records of revoked shards (unsettled); true if any remain.
+ * Not for a batch in flight: its event is borrowed by the target. */
+bool br_batch_drop_stale(struct br_batch *b);
 /* Dead-letters the batch right away (condition as in DESIGN section 5). */
 void br_batch_dead_letter(struct br_batch *b, const char *condition);
 

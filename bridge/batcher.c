@@ -146,10 +146,23 @@ static int ready_pop(struct br_batcher *bt)
     return idx;
 }
 
+static void abandon(struct br_batcher *bt, struct br_record *rec)
+{
+    rec->settle = BR_SETTLE_ABANDONED;
+    br_record_list_push(&bt->acks, rec);
+}
+
 void br_batcher_intake(struct br_batcher *bt, struct br_record_list *recs)
 {
     struct br_record *rec;
     while ((rec = br_record_list_pop(recs))) {
+        /* Revoked while on its way here: the purge for this revoke may
+         * already have run, so it goes back now rather than waiting in a
+         * lane (and the revoke waiting for it). */
+        if (br_pipeline_record_stale(bt->pl, rec)) {
+            abandon(bt, rec);
+            continue;
+        }
         size_t idx = lane_of(bt, rec);
         br_record_list_push(&bt->lanes[idx].pending, rec);
         bt->queued_records++;
@@ -234,12 +247,6 @@ static bool batch_due(struct br_batcher *bt, int64_t now, int64_t *wait_ms)
     return false;
 }
 
-static void abandon(struct br_batcher *bt, struct br_record *rec)
-{
-    rec->settle = BR_SETTLE_ABANDONED;
-    br_record_list_push(&bt->acks, rec);
-}
-
 struct fill {
     struct br_record **recs;
     size_t n, max, bytes, payload;
@@ -276,6 +283,23 @@ static void fill_from_lane(struct br_batcher *bt, struct lane *ln, struct fill *
         f->full = true;
 }
 
+/* Puts a record taken by fill_from_lane back at the head of its lane;
+ * called in reverse order, this restores the lanes as they were. */
+static void lane_unpop(struct br_batcher *bt, struct br_record *rec)
+{
+    size_t idx = lane_of(bt, rec);
+    struct lane *ln = &bt->lanes[idx];
+    rec->next = ln->pending.head;
+    ln->pending.head = rec;
+    if (!ln->pending.tail)
+        ln->pending.tail = rec;
+    ln->pending.count++;
+    ln->pending.bytes += rec->size;
+    ln->held--;
+    bt->queued_records++;
+    ready_push(bt, idx);
+}
+
 static struct br_batch *form_batch(struct br_batcher *bt)
 {
     struct fill f = {.max = (size_t)bt->pl->conf->batch_max_records};
@@ -292,8 +316,11 @@ static struct br_batch *form_batch(struct br_batcher *bt)
         return NULL;
     }
     struct br_batch *b = br_batch_create(bt->pl, f.recs, f.n);
-    if (!b)
-        free(f.recs);   /* records stay held: the lane stalls, nothing is lost */
+    if (!b) {           /* out of memory: the records wait in their lanes */
+        while (f.n)
+            lane_unpop(bt, f.recs[--f.n]);
+        free(f.recs);
+    }
     return b;
 }
 
@@ -310,6 +337,37 @@ static void promote_waiting(struct br_batcher *bt, int64_t now)
                 br_batcher_run_now(bt, b);
         }
         b = next;
+    }
+}
+
+/* Drops the records of revoked shards from the successors of b, freeing
+ * those left empty (b itself may be in flight). */
+static void drop_stale_successors(struct br_batch *b)
+{
+    for (struct br_batch **sp = &b->successor; *sp;) {
+        struct br_batch *s = *sp;
+        if (br_batch_drop_stale(s)) {
+            sp = &s->successor;
+            continue;
+        }
+        *sp = s->successor;
+        s->successor = NULL;
+        br_batch_free(s);
+    }
+}
+
+/* Batches waiting for a retry, or behind a bisected half, are not in
+ * flight: their records of revoked shards go back now too. Of a batch in
+ * flight only the successors are looked at. */
+static void purge_stale_batches(struct br_batcher *bt, struct br_batch_list *l)
+{
+    for (struct br_batch *b = l->head, *next; b; b = next) {
+        next = b->next;
+        drop_stale_successors(b);
+        if (l != &bt->flight && !br_batch_drop_stale(b)) {
+            br_batch_list_remove(l, b);
+            br_batcher_finished(bt, b);
+        }
     }
 }
 
@@ -334,6 +392,9 @@ static void purge_stale(struct br_batcher *bt)
         }
         bt->lanes[i].pending = keep;
     }
+    purge_stale_batches(bt, &bt->flight);
+    purge_stale_batches(bt, &bt->waiting);
+    purge_stale_batches(bt, &bt->runnable);
 }
 
 void br_batcher_pump(struct br_batcher *bt, int64_t now)

@@ -79,7 +79,7 @@ const char *br_deadletter_path(const struct br_deadletter *dl)
     return dl->path;
 }
 
-static void put_timestamp(struct br_buf *out)
+static int put_timestamp(struct br_buf *out)
 {
     int64_t ms = br_wall_ms();
     time_t secs = (time_t)(ms / 1000);
@@ -88,10 +88,10 @@ static void put_timestamp(struct br_buf *out)
     gmtime_r(&secs, &tm);
     size_t n = strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(text + n, sizeof(text) - n, ".%03dZ", (int)(ms % 1000));
-    br_buf_put_json_str(out, text, strlen(text));
+    return br_buf_put_json_str(out, text, strlen(text));
 }
 
-static void put_request_id(struct br_buf *out)
+static int put_request_id(struct br_buf *out)
 {
     unsigned char r[16];
     FILE *f = fopen("/dev/urandom", "rb");
@@ -102,19 +102,21 @@ static void put_request_id(struct br_buf *out)
         fclose(f);
     r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);   /* UUID version 4 */
     r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
-    br_buf_printf(out, "\"%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-                       "%02x%02x%02x%02x%02x%02x\"",
-                  r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
-                  r[10], r[11], r[12], r[13], r[14], r[15]);
+    return br_buf_printf(out, "\"%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+                              "%02x%02x%02x%02x%02x%02x\"",
+                         r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
+                         r[10], r[11], r[12], r[13], r[14], r[15]);
 }
 
 /* One entry per topic-partition: offsets and count of the batch's records. */
-static void put_source(struct br_buf *out, const struct br_batch *b)
+static int put_source(struct br_buf *out, const struct br_batch *b)
 {
-    br_buf_printf(out, "{\"type\":\"%s\",\"partitions\":[", b->pl->src.ops->name);
+    int rc = br_buf_printf(out, "{\"type\":\"%s\",\"partitions\":[", b->pl->src.ops->name);
     bool *done = calloc(b->n, sizeof(*done));
     bool first = true;
-    for (size_t i = 0; done && i < b->n; i++) {
+    if (!done)
+        return -1;
+    for (size_t i = 0; i < b->n; i++) {
         if (done[i])
             continue;
         const struct br_record *r = b->recs[i];
@@ -129,61 +131,63 @@ static void put_source(struct br_buf *out, const struct br_batch *b)
             lo = o->offset < lo ? o->offset : lo;
             hi = o->offset > hi ? o->offset : hi;
         }
-        br_buf_puts(out, first ? "{\"topic\":" : ",{\"topic\":");
+        rc |= br_buf_puts(out, first ? "{\"topic\":" : ",{\"topic\":");
         first = false;
-        br_buf_put_json_str(out, r->topic, strlen(r->topic));
-        br_buf_printf(out, ",\"partition\":%d,\"startOffset\":%lld,"
-                           "\"endOffset\":%lld,\"batchSize\":%zu}",
-                      (int)r->partition, (long long)lo, (long long)hi, count);
+        rc |= br_buf_put_json_str(out, r->topic, strlen(r->topic));
+        rc |= br_buf_printf(out, ",\"partition\":%d,\"startOffset\":%lld,"
+                                 "\"endOffset\":%lld,\"batchSize\":%zu}",
+                            (int)r->partition, (long long)lo, (long long)hi, count);
     }
     free(done);
-    br_buf_puts(out, "]}");
+    return rc | br_buf_puts(out, "]}");
 }
 
-static void put_response(struct br_buf *out, const struct br_batch *b)
+static int put_response(struct br_buf *out, const struct br_batch *b)
 {
-    br_buf_puts(out, "\"responseContext\":{\"statusCode\":");
+    int rc = br_buf_puts(out, "\"responseContext\":{\"statusCode\":");
     if (b->attempts)
-        br_buf_put_i64(out, b->last_status);
+        rc |= br_buf_put_i64(out, b->last_status);
     else
-        br_buf_puts(out, "null");
-    br_buf_puts(out, ",\"functionError\":");
+        rc |= br_buf_puts(out, "null");
+    rc |= br_buf_puts(out, ",\"functionError\":");
     if (b->attempts && b->last_error[0])
-        br_buf_put_json_str(out, b->last_error, strlen(b->last_error));
+        rc |= br_buf_put_json_str(out, b->last_error, strlen(b->last_error));
     else
-        br_buf_puts(out, "null");
-    br_buf_puts(out, ",\"body\":");
+        rc |= br_buf_puts(out, "null");
+    rc |= br_buf_puts(out, ",\"body\":");
     if (b->last_body)
-        br_buf_put_json_str(out, b->last_body, strlen(b->last_body));
+        rc |= br_buf_put_json_str(out, b->last_body, strlen(b->last_body));
     else
-        br_buf_puts(out, "null");
-    br_buf_puts(out, "},");
+        rc |= br_buf_puts(out, "null");
+    return rc | br_buf_puts(out, "},");
 }
 
+/* Returns -1 if any part could not be appended (out of memory): a line
+ * with a part missing must not count as the records' durable copy. */
 static int format_record(struct br_buf *out, const struct br_batch *b,
                          const char *condition)
 {
     const char *fn = b->pl->tgt.name_for_dlq ? b->pl->tgt.name_for_dlq : "";
     br_buf_reset(out);
-    br_buf_puts(out, "{\"version\":\"1.0\",\"timestamp\":");
-    put_timestamp(out);
-    br_buf_puts(out, ",\"requestContext\":{\"requestId\":");
-    put_request_id(out);
-    br_buf_puts(out, ",\"functionArn\":");
-    br_buf_put_json_str(out, fn, strlen(fn));
-    br_buf_printf(out, ",\"condition\":\"%s\",\"approximateInvokeCount\":%d},",
-                  condition, b->attempts);
-    put_response(out, b);
-    br_buf_puts(out, "\"pipeline\":");
-    br_buf_put_json_str(out, b->pl->conf->name, strlen(b->pl->conf->name));
-    br_buf_puts(out, ",\"source\":");
-    put_source(out, b);
-    br_buf_puts(out, ",\"payload\":");
+    int rc = br_buf_puts(out, "{\"version\":\"1.0\",\"timestamp\":");
+    rc |= put_timestamp(out);
+    rc |= br_buf_puts(out, ",\"requestContext\":{\"requestId\":");
+    rc |= put_request_id(out);
+    rc |= br_buf_puts(out, ",\"functionArn\":");
+    rc |= br_buf_put_json_str(out, fn, strlen(fn));
+    rc |= br_buf_printf(out, ",\"condition\":\"%s\",\"approximateInvokeCount\":%d},",
+                        condition, b->attempts);
+    rc |= put_response(out, b);
+    rc |= br_buf_puts(out, "\"pipeline\":");
+    rc |= br_buf_put_json_str(out, b->pl->conf->name, strlen(b->pl->conf->name));
+    rc |= br_buf_puts(out, ",\"source\":");
+    rc |= put_source(out, b);
+    rc |= br_buf_puts(out, ",\"payload\":");
     if (b->body.len)
-        br_buf_append(out, b->body.data, b->body.len);
+        rc |= br_buf_append(out, b->body.data, b->body.len);
     else
-        br_buf_puts(out, "null");
-    return br_buf_puts(out, "}\n");
+        rc |= br_buf_puts(out, "null");
+    return rc | br_buf_puts(out, "}\n");
 }
 
 static int write_all(int fd, const char *p, size_t n)
@@ -204,7 +208,10 @@ int br_deadletter_write(struct br_deadletter *dl, const struct br_batch *b,
                         const char *condition)
 {
     if (format_record(&dl->line, b, condition) < 0) {
-        br_error(dl->scope, "dead-letter record too large to build");
+        if (!dl->failing)
+            br_error(dl->scope, "out of memory building a dead-letter record; "
+                     "holding the records and retrying");
+        dl->failing = true;
         return -1;
     }
     off_t before = lseek(dl->fd, 0, SEEK_END);

@@ -12,13 +12,12 @@
 #include "log.h"
 #include "pipeline.h"
 
-#define MAX_PIPELINES 64
 #define MAX_EXTRA_FDS 256
 #define IDLE_WAIT_MS 1000
 
 struct br_dispatcher {
     CURLM *multi;
-    struct br_pipeline *pls[MAX_PIPELINES];
+    struct br_pipeline *pls[BR_DISPATCHER_MAX_PIPELINES];
     size_t n_pls;
     pthread_t thread;
     bool started;
@@ -48,7 +47,7 @@ void br_dispatcher_destroy(struct br_dispatcher *disp)
 
 int br_dispatcher_add(struct br_dispatcher *disp, struct br_pipeline *pl)
 {
-    if (disp->n_pls == MAX_PIPELINES)
+    if (disp->n_pls == BR_DISPATCHER_MAX_PIPELINES)
         return -1;
     disp->pls[disp->n_pls++] = pl;
     pl->disp = disp;

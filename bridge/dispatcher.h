@@ -12,7 +12,11 @@ struct br_dispatcher;
 
 struct br_dispatcher *br_dispatcher_create(char *err, size_t errlen);
 void br_dispatcher_destroy(struct br_dispatcher *disp);
-/* Registers a pipeline (before start). Sets pl->disp and pl->tgt.disp. */
+#define BR_DISPATCHER_MAX_PIPELINES 64
+
+/* Registers a pipeline (before start). Sets pl->disp and pl->tgt.disp.
+ * Returns -1 past BR_DISPATCHER_MAX_PIPELINES: the pipeline would never
+ * be served. */
 int br_dispatcher_add(struct br_dispatcher *disp, struct br_pipeline *pl);
 int br_dispatcher_start(struct br_dispatcher *disp);
 /* Thread-safe: makes the dispatcher look at its queues now. */

@@ -88,8 +88,7 @@ static void settle_all(struct br_batch *b, enum br_settle how)
     br_batcher_finished(b->pl->batcher, b);
 }
 
-/* Records of revoked shards are returned unsettled; true if any remain. */
-static bool drop_stale(struct br_batch *b)
+bool br_batch_drop_stale(struct br_batch *b)
 {
     size_t stale = 0;
     for (size_t i = 0; i < b->n; i++)
@@ -144,7 +143,7 @@ void br_batch_start(struct br_batch *b, int64_t now)
 {
     struct br_pipeline *pl = b->pl;
     (void)now;
-    if (!drop_stale(b)) {
+    if (!br_batch_drop_stale(b)) {
         br_batcher_finished(pl->batcher, b);
         return;
     }
@@ -171,16 +170,17 @@ void br_batch_start(struct br_batch *b, int64_t now)
         br_invocation_done(&b->inv);
 }
 
-static void remember_response(struct br_batch *b, const struct br_result *res)
+static void remember_response(struct br_batch *b, const struct br_result *res,
+                              const char *body, size_t body_len)
 {
     b->last_status = res->status;
     snprintf(b->last_error, sizeof(b->last_error), "%s", res->error);
     free(b->last_body);
     b->last_body = NULL;
-    if (res->body) {
-        size_t n = res->body_len < LAST_BODY_MAX ? res->body_len : LAST_BODY_MAX;
+    if (body) {
+        size_t n = body_len < LAST_BODY_MAX ? body_len : LAST_BODY_MAX;
         if ((b->last_body = malloc(n + 1))) {
-            memcpy(b->last_body, res->body, n);
+            memcpy(b->last_body, body, n);
             b->last_body[n] = '\0';
         }
     }
@@ -202,14 +202,24 @@ static uint64_t random_u64(void)
 static void failed(struct br_batch *b, int64_t retry_after_ms)
 {
     const struct br_pipeline_conf *c = b->pl->conf;
+    /* Records of a shard revoked meanwhile will not be committed: they go
+     * back now, so the revoke need not wait for a retry. */
+    if (!br_batch_drop_stale(b)) {
+        br_batcher_finished(b->pl->batcher, b);
+        return;
+    }
     int64_t now = br_now_ms();
     int64_t age = now - b->oldest_ms;
     if (b->attempts < c->retry_max_attempts && age < c->max_record_age_ms) {
         struct br_backoff bo = {c->backoff_initial_ms, c->backoff_max_ms,
                                 c->backoff_multiplier, (enum br_jitter)c->backoff_jitter};
         int64_t delay = br_backoff_delay(&bo, b->attempts, random_u64());
+        /* Retry-After is honoured within the record age budget: a huge
+         * value neither overflows the due time nor parks the records past
+         * max_record_age (then they are retried once more and given up). */
+        int64_t budget = c->max_record_age_ms - age;
         if (retry_after_ms > delay)
-            delay = retry_after_ms;
+            delay = retry_after_ms < budget ? retry_after_ms : budget;
         atomic_fetch_add(&b->pl->stats.retries, 1);
         br_debug(b->pl->scope, "retrying %zu records in %lld ms (attempt %d failed)",
                  b->n, (long long)delay, b->attempts);
@@ -233,7 +243,9 @@ static void mark_retry(struct br_batch *b, const bool *failed_ids, bool *retry)
     size_t n_lanes = br_batcher_lanes(b->pl->batcher);
     bool *lane_failed = ordered ? calloc(n_lanes, sizeof(*lane_failed)) : NULL;
     for (size_t i = 0; i < b->n; i++) {
-        retry[i] = failed_ids[i];
+        /* Out of memory with ordered lanes: retry everything rather than
+         * count a later record of a failed one's lane as done. */
+        retry[i] = failed_ids[i] || (ordered && !lane_failed);
         if (!lane_failed)
             continue;
         size_t lane = br_batcher_lane(b->pl->batcher, b->recs[i]);
@@ -244,15 +256,14 @@ static void mark_retry(struct br_batch *b, const bool *failed_ids, bool *retry)
     free(lane_failed);
 }
 
-static void handle_ok(struct br_batch *b, const struct br_result *res)
+static void handle_ok(struct br_batch *b, const char *body, size_t body_len)
 {
     bool *flags = calloc(2 * b->n, sizeof(*flags));
     if (!flags) {
         failed(b, -1);
         return;
     }
-    enum br_partial p = br_outcome_partial(res->body, res->body_len, b->recs,
-                                           b->n, flags);
+    enum br_partial p = br_outcome_partial(body, body_len, b->recs, b->n, flags);
     if (p == BR_PARTIAL_ALL_OK) {
         atomic_fetch_add(&b->pl->stats.delivered, b->n);
         settle_all(b, BR_SETTLE_DELIVERED);
@@ -273,8 +284,14 @@ void br_invocation_done(struct br_invocation *inv)
 {
     struct br_batch *b = inv->core;
     struct br_result *res = &inv->result;
+    /* Only its first 4 KiB (last_body) outlive this call: a batch waiting
+     * for a retry must not hold a response body of up to 6 MiB. */
+    char *body = res->body;
+    size_t body_len = res->body_len;
+    res->body = NULL;
+    res->body_len = 0;
     br_batcher_track_flight(b->pl->batcher, b, false);
-    remember_response(b, res);
+    remember_response(b, res, body, body_len);
     bool ok = res->kind == BR_RES_OK;
     atomic_fetch_add(ok ? &b->pl->stats.invocations_ok
                         : &b->pl->stats.invocations_failed, 1);
@@ -283,7 +300,7 @@ void br_invocation_done(struct br_invocation *inv)
                  b->n, res->status, res->error);
     switch (res->kind) {
     case BR_RES_OK:
-        handle_ok(b, res);
+        handle_ok(b, body, body_len);
         break;
     case BR_RES_TOO_LARGE:
         if (b->n > 1)
@@ -298,16 +315,18 @@ void br_invocation_done(struct br_invocation *inv)
         failed(b, res->retry_after_ms);
         break;
     }
+    free(body);
 }
 
 void br_batch_dead_letter(struct br_batch *b, const char *condition)
 {
     struct br_pipeline *pl = b->pl;
-    if (!b->body.len) {
+    if (!b->body.len)
         b->body.max = 0;   /* the record keeps the whole event, however big */
-        encode(b);
-    }
-    if (br_deadletter_write(pl->dlq, b, condition) < 0) {
+    /* Without its event (out of memory) the line would not hold the
+     * records: like a failed write, nothing is acked and it is retried. */
+    if ((!b->body.len && encode(b) < 0) ||
+        br_deadletter_write(pl->dlq, b, condition) < 0) {
         /* Nothing is acked until the sink holds the records: the lanes of
          * this batch stay blocked and the write is tried again. */
         b->dlq_condition = condition;

@@ -155,7 +155,12 @@ static int build(struct runtime *rt)
             return -1;
         }
         rt->n++;
-        br_dispatcher_add(rt->disp, rt->pls[i]);
+        if (br_dispatcher_add(rt->disp, rt->pls[i]) < 0) {
+            fprintf(stderr, "%s: pipeline %s: more pipelines than one process "
+                    "runs (%d); split them over several configs\n", rt->cfg->path,
+                    rt->cfg->pipelines[i].name, BR_DISPATCHER_MAX_PIPELINES);
+            return -1;
+        }
     }
     return 0;
 }

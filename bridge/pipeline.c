@@ -125,8 +125,12 @@ static void *source_thread(void *arg)
 
 int br_pipeline_start(struct br_pipeline *pl, struct br_dispatcher *disp)
 {
-    pl->disp = disp;
-    pl->tgt.disp = disp;
+    /* Normally set by br_dispatcher_add already: the dispatcher thread runs
+     * and reads tgt.disp, so it is not written again. */
+    if (pl->disp != disp) {
+        pl->disp = disp;
+        pl->tgt.disp = disp;
+    }
     if (pthread_create(&pl->thread, NULL, source_thread, pl) != 0) {
         br_error(pl->scope, "cannot start the source thread");
         return -1;

@@ -34,18 +34,23 @@ void br_source_assign(struct br_source *src, int shard)
         atomic_fetch_add(&src->pl->shard_gen[shard], 1);
 }
 
-void br_source_emit(struct br_source *src, int shard, struct br_record *rec)
+int br_source_emit(struct br_source *src, int shard, struct br_record *rec)
 {
     struct br_pipeline *pl = src->pl;
+    /* An untracked record would let the commit of a later one pass it. */
+    uint64_t seq = br_ackset_track(pl->ackset, shard, rec->offset);
+    if (seq == UINT64_MAX)
+        return -1;
     rec->shard = shard;
     rec->shard_gen = atomic_load_explicit(&pl->shard_gen[shard], memory_order_relaxed);
-    rec->shard_seq = br_ackset_track(pl->ackset, shard, rec->offset);
+    rec->shard_seq = seq;
     rec->received_ms = br_now_ms();
     rec->settle = BR_SETTLE_NONE;
     pl->shards[shard].held++;
     pl->inflight_records++;
     pl->inflight_bytes += rec->size;
     br_record_list_push(&pl->emitted, rec);
+    return 0;
 }
 
 /* Gives the emitted records to the dispatcher in one locked splice. */

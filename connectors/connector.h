@@ -72,8 +72,12 @@ void br_source_assign(struct br_source *src, int shard);
  * owner). */
 void br_source_revoke(struct br_source *src, int shard, int64_t timeout_ms);
 /* Takes ownership of rec: tracks it in the ackset and queues it for the
- * dispatcher (handed over at the next br_source_service / flush). */
-void br_source_emit(struct br_source *src, int shard, struct br_record *rec);
+ * dispatcher (handed over at the next br_source_service / flush). Returns
+ * -1 when out of memory: rec stays the caller's, and the source must emit
+ * nothing more of that shard (stop), or a later record could be committed
+ * past this one. */
+__attribute__((warn_unused_result))
+int br_source_emit(struct br_source *src, int shard, struct br_record *rec);
 /* Hands emitted records to the dispatcher, applies acks that came back
  * (ackset -> ops->commit), and pauses/resumes the source against
  * max_inflight (ops->pause / ops->resume). */

@@ -151,13 +151,13 @@ static int emit_message(struct kafka_ctx *ctx, const rd_kafka_message_t *rkm)
     if (shard < 0 || !ctx->shards[shard].owned || ctx->draining)
         return 0;
     struct br_record *rec = make_record(ctx, topic, rkm);
-    if (!rec) {
+    if (!rec || br_source_emit(ctx->src, shard, rec) < 0) {
+        br_record_free(rec);
         br_error(ctx->src->scope, "out of memory reading %s-%d; stopping",
                  topic, (int)rkm->partition);
         atomic_store(&ctx->fatal, true);
         return -1;
     }
-    br_source_emit(ctx->src, shard, rec);
     return 0;
 }
 

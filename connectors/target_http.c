@@ -217,9 +217,11 @@ static void http_result_ok(struct http_call *call, struct br_result *res)
     curl_off_t ra = 0;
     curl_easy_getinfo(call->req.easy, CURLINFO_RESPONSE_CODE, &res->status);
     res->kind = br_outcome_from_http(res->status);
+    /* Saturated: a function may send any number of seconds (the core
+     * bounds the wait by max_record_age). */
     if (call->has_retry_after &&
         curl_easy_getinfo(call->req.easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK)
-        res->retry_after_ms = (int64_t)ra * 1000;
+        res->retry_after_ms = ra > INT64_MAX / 1000 ? INT64_MAX : (int64_t)ra * 1000;
     /* Lambda-compatible endpoints answer 200 to a failed function and say
      * so in a header. */
     if (res->kind == BR_RES_OK && call->fn_error[0]) {

@@ -364,6 +364,145 @@ static void test_ordering_none_runs_one_partition_in_parallel(struct br_pipeline
     CHECK_INT(a.delivered, 15);
 }
 
+
+/* ------------------------------------------------------- regressions */
+
+/* Revoke race: the dispatcher purged the lanes for a new revoke epoch just
+ * before taking in records of the revoked shard that the source had handed
+ * over earlier. They must go back at once, not wait for max_wait (10 min
+ * here) while the revoke waits for them. */
+static void test_stale_records_taken_in_after_the_purge_go_back_at_once(struct br_pipeline *pl)
+{
+    struct acks a = {0};
+    atomic_fetch_add(&pl->shard_gen[6], 1);
+    atomic_fetch_add(&pl->revoke_epoch, 1);
+    br_batcher_pump(pl->batcher, br_now_ms());      /* purge: lanes empty */
+    feed(pl, 6, 0, 3, 10);                          /* handed over before */
+    br_batcher_pump(pl->batcher, br_now_ms());
+    take_acks(pl, &a);
+    CHECK_INT(a.abandoned, 3);
+    CHECK_INT(n_calls, 0);
+}
+
+/* A batch waiting out its backoff is not in flight: a revoke of its shard
+ * must not wait for the backoff to end. */
+static void test_revoke_returns_batches_in_backoff_at_once(struct br_pipeline *pl)
+{
+    struct acks a = {0};
+    feed(pl, 7, 0, 3, 10);
+    br_batcher_pump(pl->batcher, br_now_ms());
+    CHECK_INT(n_calls, 1);
+    answer(BR_RES_RETRY, 503, 60000, NULL);          /* back in a minute */
+    atomic_fetch_add(&pl->shard_gen[7], 1);
+    atomic_fetch_add(&pl->revoke_epoch, 1);
+    br_batcher_pump(pl->batcher, br_now_ms());
+    take_acks(pl, &a);
+    CHECK_INT(a.abandoned, 3);
+    CHECK_INT(n_calls, 0);
+    CHECK_INT(br_batcher_next_due(pl->batcher, br_now_ms()), -1);
+}
+
+/* The half of a bisected batch waiting behind the one in flight is not in
+ * flight either: its records of a revoked shard go back at once. */
+static void test_revoke_returns_a_bisected_half_waiting_its_turn(struct br_pipeline *pl)
+{
+    struct acks a = {0};
+    feed(pl, 12, 0, 2, 10);
+    feed(pl, 13, 0, 2, 10);
+    br_batcher_pump(pl->batcher, br_now_ms());
+    CHECK_INT(n_calls ? calls[0]->n_recs : 0, 4);
+    answer(BR_RES_RETRY, 503, -1, NULL);
+    br_batcher_pump(pl->batcher, br_now_ms() + 60);
+    answer(BR_RES_FUNCTION_ERROR, 200, -1, NULL);    /* attempts exhausted */
+    br_batcher_pump(pl->batcher, br_now_ms());
+    CHECK_INT(n_calls, 1);                           /* partition 12's half */
+    CHECK_INT(n_calls ? calls[0]->recs[0]->partition : -1, 12);
+    atomic_fetch_add(&pl->shard_gen[13], 1);
+    atomic_fetch_add(&pl->revoke_epoch, 1);
+    br_batcher_pump(pl->batcher, br_now_ms());
+    take_acks(pl, &a);
+    CHECK_INT(a.abandoned, 2);
+    answer(BR_RES_OK, 200, -1, NULL);
+    br_batcher_pump(pl->batcher, br_now_ms());
+    CHECK_INT(n_calls, 0);
+    take_acks(pl, &a);
+    CHECK_INT(a.delivered, 2);
+    CHECK_INT(a.abandoned, 2);
+}
+
+/* An invocation that fails after its shard was revoked is not scheduled
+ * for a retry of records that can no longer be committed. */
+static void test_failure_after_revoke_returns_the_records(struct br_pipeline *pl)
+{
+    struct acks a = {0};
+    feed(pl, 8, 0, 2, 10);
+    feed(pl, 9, 0, 2, 10);
+    br_batcher_pump(pl->batcher, br_now_ms());
+    CHECK_INT(n_calls, 1);                           /* both partitions */
+    CHECK_INT(n_calls ? calls[0]->n_recs : 0, 4);
+    atomic_fetch_add(&pl->shard_gen[8], 1);
+    atomic_fetch_add(&pl->revoke_epoch, 1);
+    br_batcher_pump(pl->batcher, br_now_ms());
+    answer(BR_RES_RETRY, 503, -1, NULL);
+    take_acks(pl, &a);
+    CHECK_INT(a.abandoned, 2);                       /* partition 8 at once */
+    br_batcher_pump(pl->batcher, br_now_ms() + 60);
+    CHECK_INT(n_calls, 1);                           /* partition 9 retried */
+    CHECK_INT(n_calls ? calls[0]->n_recs : 0, 2);
+    CHECK_INT(n_calls ? calls[0]->recs[0]->partition : -1, 9);
+    answer(BR_RES_OK, 200, -1, NULL);
+    take_acks(pl, &a);
+    CHECK_INT(a.delivered, 2);
+}
+
+/* A failed batch waiting for its retry keeps the first 4 KiB of the answer
+ * (for the dead-letter record), not the whole response body: up to 6 MiB
+ * per batch, times every batch in backoff, outside max_inflight. */
+static void test_batch_in_backoff_does_not_keep_the_response_body(struct br_pipeline *pl)
+{
+    struct acks a = {0};
+    feed(pl, 14, 0, 1, 10);
+    br_batcher_pump(pl->batcher, br_now_ms());
+    CHECK_INT(n_calls, 1);
+    struct br_invocation *inv = n_calls ? calls[0] : NULL;
+    char *big = malloc(1 << 20);
+    memset(big, 'e', (1 << 20) - 1);
+    big[(1 << 20) - 1] = '\0';
+    answer(BR_RES_RETRY, 500, -1, big);
+    free(big);
+    CHECK(inv && inv->result.body == NULL);          /* the batch is waiting */
+    br_batcher_pump(pl->batcher, br_now_ms() + 60);
+    answer(BR_RES_OK, 200, -1, NULL);
+    take_acks(pl, &a);
+    CHECK_INT(a.delivered, 1);
+}
+
+/* Retry-After is honoured within max_record_age (1 h here): an absurd
+ * value must neither overflow the due time nor park the records for
+ * centuries past their age limit. */
+static void test_retry_after_is_bounded_by_max_record_age(struct br_pipeline *pl)
+{
+    struct acks a = {0};
+    const int64_t hour = 3600 * 1000;
+    int64_t huge[] = {(int64_t)1e13, INT64_MAX};
+    for (size_t i = 0; i < 2; i++) {
+        feed(pl, 10 + (int)i, 0, 1, 10);
+        int64_t now = br_now_ms();
+        br_batcher_pump(pl->batcher, now);
+        CHECK_INT(n_calls, 1);
+        answer(BR_RES_RETRY, 429, huge[i], NULL);
+        br_batcher_pump(pl->batcher, now + 1000);
+        CHECK_INT(n_calls, 0);                       /* Retry-After honoured */
+        int64_t due = br_batcher_next_due(pl->batcher, now);
+        CHECK_MSG(due >= 0 && due <= hour, "next due in %lld ms", (long long)due);
+        br_batcher_pump(pl->batcher, now + hour + 1);
+        CHECK_INT(n_calls, 1);                       /* retried at the age limit */
+        answer(BR_RES_OK, 200, -1, NULL);
+    }
+    take_acks(pl, &a);
+    CHECK_INT(a.delivered, 2);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir))
@@ -376,12 +515,18 @@ int main(void)
     test_partitions_run_in_parallel(pl);
     test_oversized_record_is_dead_lettered(pl);
     test_revoked_records_are_abandoned(pl);
+    test_stale_records_taken_in_after_the_purge_go_back_at_once(pl);
     br_pipeline_destroy(pl);
     pl = make_pipeline("retry");
     test_retry_then_bisect_in_order(pl);
     test_retry_after_is_honoured(pl);
     test_partial_failure_retries_the_rest_of_the_partition(pl);
     test_unknown_item_fails_whole_batch(pl);
+    test_revoke_returns_batches_in_backoff_at_once(pl);
+    test_failure_after_revoke_returns_the_records(pl);
+    test_revoke_returns_a_bisected_half_waiting_its_turn(pl);
+    test_batch_in_backoff_does_not_keep_the_response_body(pl);
+    test_retry_after_is_bounded_by_max_record_age(pl);
     br_pipeline_destroy(pl);
     pl = make_pipeline("nobisect");
     test_non_retryable_goes_to_dead_letter(pl);
