@@ -101,6 +101,18 @@ static int cmd_check(const char *path)
     struct br_config *cfg = load_config(path);
     if (!cfg)
         return EXIT_USAGE;
+    char err[1024];
+    int failed = 0;
+    for (size_t i = 0; i < cfg->n_pipelines; i++) {
+        if (br_pipeline_check(cfg, &cfg->pipelines[i], err, sizeof(err)) < 0) {
+            fprintf(stderr, "%s\n", err);
+            failed++;
+        }
+    }
+    if (failed) {
+        br_config_free(cfg);
+        return EXIT_USAGE;
+    }
     printf("%s: ok, %zu pipeline%s\n", path, cfg->n_pipelines,
            cfg->n_pipelines == 1 ? "" : "s");
     for (size_t i = 0; i < cfg->n_pipelines; i++) {
@@ -151,7 +163,7 @@ static int build(struct runtime *rt)
     for (size_t i = 0; i < rt->cfg->n_pipelines; i++) {
         rt->pls[i] = br_pipeline_create(rt->cfg, &rt->cfg->pipelines[i], err, sizeof(err));
         if (!rt->pls[i]) {
-            fprintf(stderr, "%s: %s\n", rt->cfg->path, err);
+            fprintf(stderr, "%s\n", err);
             return -1;
         }
         rt->n++;

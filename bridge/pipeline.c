@@ -36,6 +36,18 @@ static int open_dead_letter(struct br_pipeline *pl, char *err, size_t errlen)
     return pl->dlq ? 0 : -1;
 }
 
+/* "FILE:LINE:COL: pipelines[i].source.kafka: why", as config errors are. */
+static void connector_error(const struct br_pipeline *pl, bool source,
+                            const char *why, char *err, size_t errlen)
+{
+    const struct br_pipeline_conf *conf = pl->conf;
+    snprintf(err, errlen, "%s:%d:%d: pipelines[%td].%s.%s: %s", pl->cfg->path,
+             source ? conf->source_line : conf->target_line,
+             source ? conf->source_col : conf->target_col,
+             conf - pl->cfg->pipelines, source ? "source" : "function",
+             source ? conf->source_ops->name : conf->target_ops->name, why);
+}
+
 static int init_connectors(struct br_pipeline *pl, char *err, size_t errlen)
 {
     const struct br_pipeline_conf *conf = pl->conf;
@@ -45,12 +57,12 @@ static int init_connectors(struct br_pipeline *pl, char *err, size_t errlen)
     snprintf(pl->src.scope, sizeof(pl->src.scope), "%s/%s", conf->name, conf->source_ops->name);
     snprintf(pl->tgt.scope, sizeof(pl->tgt.scope), "%s/%s", conf->name, conf->target_ops->name);
     if (pl->src.ops->init(&pl->src, why, sizeof(why)) < 0) {
-        snprintf(err, errlen, "pipeline %s: source %s: %s", conf->name, conf->source_ops->name, why);
+        connector_error(pl, true, why, err, errlen);
         pl->src.ops = NULL;
         return -1;
     }
     if (pl->tgt.ops->init(&pl->tgt, why, sizeof(why)) < 0) {
-        snprintf(err, errlen, "pipeline %s: function %s: %s", conf->name, conf->target_ops->name, why);
+        connector_error(pl, false, why, err, errlen);
         pl->tgt.ops = NULL;
         return -1;
     }
@@ -90,6 +102,26 @@ struct br_pipeline *br_pipeline_create(const struct br_config *cfg,
                                       .source_kind = conf->source_ops->name,
                                       .origin = pl->src.event_origin};
     return pl;
+}
+
+int br_pipeline_check(const struct br_config *cfg,
+                      const struct br_pipeline_conf *conf, char *err,
+                      size_t errlen)
+{
+    struct br_pipeline *pl = calloc(1, sizeof(*pl));
+    if (!pl) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    pl->conf = conf;
+    pl->cfg = cfg;
+    int rc = init_connectors(pl, err, errlen);
+    if (pl->tgt.ops && pl->tgt.ops->destroy)
+        pl->tgt.ops->destroy(&pl->tgt);
+    if (pl->src.ops && pl->src.ops->destroy)
+        pl->src.ops->destroy(&pl->src);
+    free(pl);
+    return rc;
 }
 
 void br_pipeline_destroy(struct br_pipeline *pl)

@@ -84,6 +84,13 @@ struct br_pipeline *br_pipeline_create(const struct br_config *cfg,
                                        const struct br_pipeline_conf *conf,
                                        char *err, size_t errlen);
 void br_pipeline_destroy(struct br_pipeline *pl);
+/* What only the connectors can validate (librdkafka properties, the exec
+ * command, header syntax): inits the source and the target without
+ * starting anything, then frees them. Returns 0, or -1 with err as
+ * "FILE:LINE:COL: path: message". */
+int br_pipeline_check(const struct br_config *cfg,
+                      const struct br_pipeline_conf *conf, char *err,
+                      size_t errlen);
 /* Starts the source thread. */
 int br_pipeline_start(struct br_pipeline *pl, struct br_dispatcher *disp);
 /* Asks the source to stop polling and drain (returns at once). */

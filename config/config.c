@@ -256,6 +256,8 @@ static void load_source(struct br_pipeline_conf *pl,
         return;
     }
     pl->source_ops = ops;
+    pl->source_line = node->keys[0]->line;   /* connector errors point here */
+    pl->source_col = node->keys[0]->col;
     fmt_path(cpath, "%s.%s", spath, name);
     br_opts_apply(ops->opts, node->items[0], pl->source_ctx, cpath, errs);
 }
@@ -282,6 +284,8 @@ static void load_target(struct br_pipeline_conf *pl,
         return;
     }
     pl->target_ops = ops;
+    pl->target_line = node->keys[0]->line;
+    pl->target_col = node->keys[0]->col;
     fmt_path(cpath, "%s.%s", fpath, name);
     br_opts_apply(ops->opts, node->items[0], pl->target_ctx, cpath, errs);
 }

@@ -38,6 +38,9 @@ struct br_pipeline_conf {
                                            (then failed records stop the
                                            pipeline rather than be lost) */
 
+    int source_line, source_col;        /* the source's key, for errors the
+                                           connector finds in init */
+    int target_line, target_col;        /* the function's key */
     const struct br_source_ops *source_ops;
     void *source_ctx;                   /* calloc'd ops->ctx_size, options set */
     const struct br_target_ops *target_ops;

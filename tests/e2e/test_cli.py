@@ -42,6 +42,34 @@ def test_check_reports_every_error_as_file_line_col_and_exits_2(tmp_path):
     assert r.stdout == ""
 
 
+def test_check_and_run_report_connector_errors_at_the_connector(tmp_path):
+    """Errors only a connector can find (a librdkafka property's value, an
+    exec command not on PATH) come out of check, not only at run time."""
+    path = tmp_path / "conn.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        state_dir: {tmp_path / "state"}
+        pipelines:
+          - name: a
+            source:
+              kafka: {{brokers: "127.0.0.1:9", topics: [t], group_id: g,
+                      librdkafka: {{fetch.max.bytes: banana}}}}
+            function: {{http: {{url: "http://127.0.0.1:9/"}}}}
+          - name: b
+            source: {{kafka: {{brokers: "127.0.0.1:9", topics: [t], group_id: g}}}}
+            function:
+              exec: {{command: [no-such-handler-xyz]}}
+        """))
+    r = run_fnbridge("check", "-c", path)
+    assert r.returncode == 2, r.stderr
+    assert f"{path}:5:7: pipelines[0].source.kafka: librdkafka property " \
+           f"'fetch.max.bytes'" in r.stderr, r.stderr
+    assert f"{path}:11:7: pipelines[1].function.exec: " in r.stderr, r.stderr
+    assert "no-such-handler-xyz" in r.stderr
+    r = run_fnbridge("run", "-c", path)
+    assert r.returncode == 2, r.stderr
+    assert f"{path}:5:7: pipelines[0].source.kafka:" in r.stderr, r.stderr
+
+
 def test_missing_config_file_exits_2_naming_the_file(tmp_path):
     path = tmp_path / "nowhere" / "fnbridge.yaml"
     for command in ("check", "run"):
