@@ -32,7 +32,8 @@ struct br_source_ops {
     const char *default_format;       /* "lambda" | "json" */
 
     /* Validates options and prepares the client; no network I/O needed.
-     * Called from the main thread. On failure fills err with a sentence. */
+     * Called from the main thread. On failure fills err with a sentence
+     * and leaves nothing allocated (destroy is not called). */
     int (*init)(struct br_source *src, char *err, size_t errlen);
 
     /* The source thread: connect, poll, br_source_emit() records, call
@@ -152,6 +153,7 @@ struct br_target_ops {
     const struct br_opt *opts;
     size_t ctx_size;                  /* ctx starts with br_target_common */
 
+    /* As for sources: err filled, nothing left allocated on failure. */
     int (*init)(struct br_target *tgt, char *err, size_t errlen);
     /* Starts inv asynchronously; br_invocation_done() follows later from
      * the dispatcher thread (never from inside submit). Returns -1 if it

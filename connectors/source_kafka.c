@@ -426,6 +426,8 @@ static int build_conf(struct kafka_ctx *ctx, char *err, size_t errlen)
 }
 
 /* No network I/O here: the consumer is created when run starts. */
+static void kafka_destroy(struct br_source *src);
+
 static int kafka_init(struct br_source *src, char *err, size_t errlen)
 {
     struct kafka_ctx *ctx = src->ctx;
@@ -439,11 +441,12 @@ static int kafka_init(struct br_source *src, char *err, size_t errlen)
 
     ctx->batch = malloc(KAFKA_BATCH * sizeof(*ctx->batch));
     ctx->conf = rd_kafka_conf_new();
-    if (!ctx->batch || !ctx->conf) {
+    if (!ctx->batch || !ctx->conf)
         snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    return build_conf(ctx, err, errlen);
+    else if (build_conf(ctx, err, errlen) == 0)
+        return 0;
+    kafka_destroy(src);     /* a failed init leaves nothing behind */
+    return -1;
 }
 
 static void kafka_destroy(struct br_source *src)
