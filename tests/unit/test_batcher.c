@@ -12,106 +12,16 @@
 #include "../../bridge/clock.h"
 #include "../../bridge/log.h"
 #include "../../bridge/pipeline.h"
+#include "scripted.h"
 #include "unit.h"
 
 static char dir[] = "/tmp/fnbridge-test-batcher-XXXXXX";
-
-/* ------------------------------------------------------ scripted target */
-
-#define MAX_CALLS 64
-static struct br_invocation *calls[MAX_CALLS];
-static size_t n_calls;
-
-static int script_submit(struct br_target *tgt, struct br_invocation *inv)
-{
-    (void)tgt;
-    if (n_calls < MAX_CALLS)
-        calls[n_calls++] = inv;
-    return 0;
-}
-
-static void script_destroy(struct br_target *tgt)
-{
-    (void)tgt;
-}
-
-static const struct br_target_ops script_ops = {
-    .name = "script", .submit = script_submit, .destroy = script_destroy,
-};
-
-/* Answers the oldest pending invocation. */
-static void answer(enum br_result_kind kind, long status, int64_t retry_after_ms,
-                   const char *body)
-{
-    if (!n_calls)
-        return;
-    struct br_invocation *inv = calls[0];
-    memmove(calls, calls + 1, --n_calls * sizeof(*calls));
-    inv->result.kind = kind;
-    inv->result.status = status;
-    inv->result.retry_after_ms = retry_after_ms;
-    if (body) {
-        inv->result.body = strdup(body);
-        inv->result.body_len = strlen(body);
-    }
-    br_invocation_done(inv);
-}
-
-/* ------------------------------------------------------------ harness */
-
-struct acks {
-    size_t delivered, dead, abandoned;
-    int64_t offsets[256];       /* delivered offsets in ack order */
-};
-
-static void take_acks(struct br_pipeline *pl, struct acks *a)
-{
-    struct br_record *rec;
-    br_batcher_flush_acks(pl->batcher);
-    while ((rec = br_record_list_pop(&pl->acks))) {
-        if (rec->settle == BR_SETTLE_DELIVERED && a->delivered < 256)
-            a->offsets[a->delivered] = rec->offset;
-        a->delivered += rec->settle == BR_SETTLE_DELIVERED;
-        a->dead += rec->settle == BR_SETTLE_DEAD_LETTERED;
-        a->abandoned += rec->settle == BR_SETTLE_ABANDONED;
-        br_record_free(rec);
-    }
-}
-
-static void feed(struct br_pipeline *pl, int shard, int64_t first, size_t n,
-                 size_t value_len)
-{
-    char *value = calloc(1, value_len + 1);
-    memset(value, 'x', value_len);
-    struct br_record_list l = {0};
-    for (size_t i = 0; i < n; i++) {
-        struct br_record_init init = {.topic = "t", .partition = shard,
-                                      .offset = first + (int64_t)i,
-                                      .timestamp_ms = 1, .timestamp_type = BR_TS_CREATE,
-                                      .value = value, .value_len = value_len};
-        struct br_record *rec = br_record_create(&init);
-        rec->shard = shard;
-        rec->received_ms = br_now_ms();
-        br_record_list_push(&l, rec);
-    }
-    free(value);
-    br_batcher_intake(pl->batcher, &l);
-}
 
 static struct br_config *cfg;
 
 static struct br_pipeline *make_pipeline(const char *name)
 {
-    char err[512] = "";
-    const struct br_pipeline_conf *conf = br_config_pipeline(cfg, name);
-    struct br_pipeline *pl = br_pipeline_create(cfg, conf, err, sizeof(err));
-    CHECK_MSG(pl != NULL, "pipeline %s: %s", name, err);
-    if (!pl)
-        exit(1);
-    pl->tgt.ops->destroy(&pl->tgt);   /* swap in the scripted target */
-    pl->tgt.ops = &script_ops;
-    n_calls = 0;
-    return pl;
+    return scripted_pipeline(cfg, name);
 }
 
 static size_t dlq_lines(const char *name, const char *want_condition)

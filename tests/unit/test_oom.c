@@ -12,6 +12,7 @@
 #include "../../bridge/clock.h"
 #include "../../bridge/log.h"
 #include "../../bridge/pipeline.h"
+#include "scripted.h"
 #include "unit.h"
 
 /* ------------------------------------------------------ failing allocator */
@@ -48,101 +49,15 @@ void *__wrap_realloc(void *p, size_t n)
     return realloc_fail_from && n >= realloc_fail_from ? NULL : __real_realloc(p, n);
 }
 
-/* ------------------------------------------------------ scripted target */
+/* ------------------------------------------------------------ harness */
 
 static char dir[] = "/tmp/fnbridge-test-oom-XXXXXX";
-
-#define MAX_CALLS 16
-static struct br_invocation *calls[MAX_CALLS];
-static size_t n_calls;
-
-static int script_submit(struct br_target *tgt, struct br_invocation *inv)
-{
-    (void)tgt;
-    if (n_calls < MAX_CALLS)
-        calls[n_calls++] = inv;
-    return 0;
-}
-
-static void script_destroy(struct br_target *tgt)
-{
-    (void)tgt;
-}
-
-static const struct br_target_ops script_ops = {
-    .name = "script", .submit = script_submit, .destroy = script_destroy,
-};
-
-static void answer(enum br_result_kind kind, long status, const char *body)
-{
-    if (!n_calls)
-        return;
-    struct br_invocation *inv = calls[0];
-    memmove(calls, calls + 1, --n_calls * sizeof(*calls));
-    inv->result.kind = kind;
-    inv->result.status = status;
-    inv->result.retry_after_ms = -1;
-    if (body) {
-        inv->result.body = strdup(body);
-        inv->result.body_len = strlen(body);
-    }
-    br_invocation_done(inv);
-}
-
-struct acks {
-    size_t delivered, dead, abandoned;
-};
-
-static void take_acks(struct br_pipeline *pl, struct acks *a)
-{
-    struct br_record *rec;
-    br_batcher_flush_acks(pl->batcher);
-    while ((rec = br_record_list_pop(&pl->acks))) {
-        a->delivered += rec->settle == BR_SETTLE_DELIVERED;
-        a->dead += rec->settle == BR_SETTLE_DEAD_LETTERED;
-        a->abandoned += rec->settle == BR_SETTLE_ABANDONED;
-        br_record_free(rec);
-    }
-}
-
-static struct br_record *make_record(int32_t partition, int64_t offset, size_t value_len)
-{
-    char *value = calloc(1, value_len + 1);
-    memset(value, 'x', value_len);
-    struct br_record_init init = {.topic = "t", .partition = partition, .offset = offset,
-                                  .timestamp_ms = 1, .timestamp_type = BR_TS_CREATE,
-                                  .value = value, .value_len = value_len};
-    struct br_record *rec = br_record_create(&init);
-    free(value);
-    return rec;
-}
-
-static void feed(struct br_pipeline *pl, int shard, int64_t first, size_t n, size_t value_len)
-{
-    struct br_record_list l = {0};
-    for (size_t i = 0; i < n; i++) {
-        struct br_record *rec = make_record(shard, first + (int64_t)i, value_len);
-        rec->shard = shard;
-        rec->received_ms = br_now_ms();
-        br_record_list_push(&l, rec);
-    }
-    br_batcher_intake(pl->batcher, &l);
-}
 
 static struct br_config *cfg;
 
 static struct br_pipeline *make_pipeline(const char *name)
 {
-    char err[512] = "";
-    const struct br_pipeline_conf *conf = br_config_pipeline(cfg, name);
-    struct br_pipeline *pl = br_pipeline_create(cfg, conf, err, sizeof(err));
-    CHECK_MSG(pl != NULL, "pipeline %s: %s", name, err);
-    if (!pl)
-        exit(1);
-    pl->tgt.ops->destroy(&pl->tgt);
-    pl->tgt.ops = &script_ops;
-    n_calls = 0;
-    return pl;
+    return scripted_pipeline(cfg, name);
 }
 
 /* Lines of the dead-letter file that contain want; every line must be a
@@ -214,7 +129,7 @@ static void test_batch_allocation_failure_keeps_the_records(struct br_pipeline *
     for (size_t i = 0; in_order && i < 3; i++)
         in_order = calls[0]->recs[i]->offset == (int64_t)i;
     CHECK(in_order);
-    answer(BR_RES_OK, 200, NULL);
+    answer(BR_RES_OK, 200, -1, NULL);
     take_acks(pl, &a);
     CHECK_INT(a.delivered, 3);
 }
@@ -228,7 +143,7 @@ static void test_partial_response_out_of_memory_keeps_partition_order(struct br_
     br_batcher_pump(pl->batcher, br_now_ms());
     CHECK_INT(n_calls, 1);
     calloc_fail_in = 2;      /* handle_ok's flags, the id index, then mark_retry */
-    answer(BR_RES_OK, 200,
+    answer(BR_RES_OK, 200, -1,
            "{\"batchItemFailures\":[{\"itemIdentifier\":{\"partition\":\"t-1\",\"offset\":1}}]}");
     calloc_fail_in = -1;
     take_acks(pl, &a);
@@ -237,7 +152,7 @@ static void test_partial_response_out_of_memory_keeps_partition_order(struct br_
     br_batcher_pump(pl->batcher, br_now_ms() + 60);
     CHECK_INT(n_calls, 1);
     CHECK_INT(n_calls ? (long long)calls[0]->n_recs : 0, (long long)(4 - a.delivered));
-    answer(BR_RES_OK, 200, NULL);
+    answer(BR_RES_OK, 200, -1, NULL);
     take_acks(pl, &a);
     CHECK_INT(a.delivered, 4);
 }
@@ -282,7 +197,7 @@ static void test_dead_letter_line_out_of_memory_is_retried(struct br_pipeline *p
     br_batcher_pump(pl->batcher, br_now_ms());
     CHECK_INT(n_calls, 1);
     realloc_fail_from = 8192;              /* the line's payload part */
-    answer(BR_RES_PERMANENT, 400, NULL);
+    answer(BR_RES_PERMANENT, 400, -1, NULL);
     realloc_fail_from = 0;
     take_acks(pl, &a);
     CHECK_INT(a.dead, 0);
