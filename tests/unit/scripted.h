@@ -100,6 +100,19 @@ static void feed(struct br_pipeline *pl, int shard, int64_t first, size_t n,
     br_batcher_intake(pl->batcher, &l);
 }
 
+/* Loads the test's config file; a test with a broken config stops here. */
+static struct br_config *load_test_config(const char *path)
+{
+    struct br_errors errs = {.file = path};
+    struct br_config *cfg = br_config_load(path, &errs);
+    if (!cfg) {
+        br_errors_print(&errs, stderr);
+        exit(1);
+    }
+    br_errors_free(&errs);
+    return cfg;
+}
+
 /* The named pipeline of cfg, with the scripted target in place of its own. */
 static struct br_pipeline *scripted_pipeline(const struct br_config *cfg,
                                              const char *name)

@@ -65,13 +65,7 @@ static void write_config(void)
                 pipes[i][0], !strcmp(pipes[i][0], "unordered") ? ", ordering: none" : "",
                 dir, pipes[i][0], pipes[i][1]);
     fclose(f);
-    struct br_errors errs = {.file = path};
-    cfg = br_config_load(path, &errs);
-    if (!cfg) {
-        br_errors_print(&errs, stderr);
-        exit(1);
-    }
-    br_errors_free(&errs);
+    cfg = load_test_config(path);
 }
 
 /* ------------------------------------------------------------- limits */
