@@ -72,7 +72,6 @@ void br_batcher_finished(struct br_batcher *bt, struct br_batch *b);
 void br_batcher_track_flight(struct br_batcher *bt, struct br_batch *b, bool on);
 /* Cancels in-flight invocations and frees everything (shutdown). */
 void br_batcher_abort(struct br_batcher *bt);
-int br_batcher_invoking(const struct br_batcher *bt);
 /* Ordering lanes: partial failures retry the rest of an ordered lane. */
 bool br_batcher_ordered(const struct br_batcher *bt);
 size_t br_batcher_lanes(const struct br_batcher *bt);

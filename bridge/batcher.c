@@ -33,7 +33,6 @@ struct br_batcher {
     struct br_batch_list waiting;   /* in backoff */
     struct br_batch_list flight;    /* invocations in progress */
     struct br_record_list acks;     /* settled this round */
-    size_t queued_records;          /* in lanes */
     unsigned seen_revoke_epoch;
 };
 
@@ -165,7 +164,6 @@ void br_batcher_intake(struct br_batcher *bt, struct br_record_list *recs)
         }
         size_t idx = lane_of(bt, rec);
         br_record_list_push(&bt->lanes[idx].pending, rec);
-        bt->queued_records++;
         ready_push(bt, idx);
     }
 }
@@ -215,11 +213,6 @@ void br_batcher_track_flight(struct br_batcher *bt, struct br_batch *b, bool on)
         br_batch_list_remove(&bt->flight, b);
 }
 
-int br_batcher_invoking(const struct br_batcher *bt)
-{
-    return (int)bt->flight.count;
-}
-
 /* Is a new batch due? Sets *wait_ms to the time until it will be when
  * only max_wait is missing (-1: nothing queued that may run). */
 static bool batch_due(struct br_batcher *bt, int64_t now, int64_t *wait_ms)
@@ -262,7 +255,6 @@ static void fill_from_lane(struct br_batcher *bt, struct lane *ln, struct fill *
     while (!f->full && f->n < f->max && (rec = ln->pending.head)) {
         if (br_pipeline_record_stale(bt->pl, rec)) {
             abandon(bt, br_record_list_pop(&ln->pending));
-            bt->queued_records--;
             continue;
         }
         size_t bound = br_format_record_bound(bt->pl->format, rec);
@@ -272,7 +264,6 @@ static void fill_from_lane(struct br_batcher *bt, struct lane *ln, struct fill *
             break;
         }
         f->recs[f->n++] = br_record_list_pop(&ln->pending);
-        bt->queued_records--;
         ln->held++;
         f->bytes += rec->size;
         f->payload += bound;
@@ -296,7 +287,6 @@ static void lane_unpop(struct br_batcher *bt, struct br_record *rec)
     ln->pending.count++;
     ln->pending.bytes += rec->size;
     ln->held--;
-    bt->queued_records++;
     ready_push(bt, idx);
 }
 
@@ -385,7 +375,6 @@ static void purge_stale(struct br_batcher *bt)
         while ((rec = br_record_list_pop(&bt->lanes[i].pending))) {
             if (br_pipeline_record_stale(bt->pl, rec)) {
                 abandon(bt, rec);
-                bt->queued_records--;
             } else {
                 br_record_list_push(&keep, rec);
             }
