@@ -27,6 +27,16 @@ struct kafka_shard {
     bool owned;                       /* assigned to us right now */
 };
 
+/* Waking the fetchers when the prefetch queue has room (kafka_wake.c). */
+struct kafka_wake {
+    size_t cap_bytes;                 /* queued.max.messages.kbytes, in bytes */
+    size_t cap_msgs;                  /* queued.min.messages */
+    size_t avg_len;                   /* running average value length */
+    bool was_full;                    /* near full since the last wake */
+    int64_t last_ms;                  /* monotonic time of the last wake */
+    unsigned long sent;
+};
+
 struct kafka_ctx {
     struct kafka_options opts;        /* must stay first: the option table */
     struct br_source *src;
@@ -50,6 +60,8 @@ struct kafka_ctx {
     bool lost;                        /* revoking lost partitions: no stores */
     atomic_bool fatal;                /* librdkafka raised a fatal error */
 
+    struct kafka_wake wake;
+
     rd_kafka_message_t **batch;
     struct br_header *hdrs;           /* scratch for one record's headers */
     size_t hdrs_cap;
@@ -69,6 +81,13 @@ void kafka_tables_free(struct kafka_ctx *ctx);
 /* Commits the stored offsets now, synchronously; when names the moment
  * in the warning a failure logs. */
 void kafka_commit_sync(struct kafka_ctx *ctx, const char *when);
+
+/* Reads the prefetch limits from the consumer's configuration. */
+void kafka_wake_setup(struct kafka_ctx *ctx);
+/* Feeds the average message size: n messages with value_bytes in all. */
+void kafka_wake_note(struct kafka_ctx *ctx, size_t n_msgs, size_t value_bytes);
+/* Wakes the fetchers if the queue drained after being near full. */
+void kafka_wake_check(struct kafka_ctx *ctx);
 
 /* The rebalance callback (opaque is the br_source). */
 void kafka_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,

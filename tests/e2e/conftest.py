@@ -67,9 +67,10 @@ class Bridges:
         self.procs = procs
         self.workdir = workdir
 
-    def start(self, pipelines, name="fnbridge", shutdown_timeout="10s"):
+    def start(self, pipelines, name="fnbridge", shutdown_timeout="10s", log_level="info"):
         config = helpers.write_config(self.workdir / f"{name}.yaml", pipelines,
-                                      self.workdir / f"{name}-state", shutdown_timeout)
+                                      self.workdir / f"{name}-state", shutdown_timeout,
+                                      log_level)
         self.procs.logs.append((f"{name} config", config))
         proc = helpers.start_bridge(self.procs, config, name)
         proc.config = config

@@ -298,9 +298,9 @@ def http_function(url, **opts):
     return {"http": {"url": url, "format": "lambda", "timeout": "5s", **opts}}
 
 
-def write_config(path, pipelines, state_dir, shutdown_timeout="10s"):
+def write_config(path, pipelines, state_dir, shutdown_timeout="10s", log_level="info"):
     """Writes a config (JSON, which is valid YAML) and returns its path."""
-    config = {"state_dir": str(state_dir), "log": {"level": "info"},
+    config = {"state_dir": str(state_dir), "log": {"level": log_level},
               "shutdown_timeout": shutdown_timeout, "pipelines": pipelines}
     Path(path).write_text(json.dumps(config, indent=2) + "\n")
     return Path(path)

@@ -7,7 +7,7 @@ from helpers import (SLOW, dlq_ids, http_function, kafka_pipeline, produce,
 
 TOPICS = {
     "bulk": 8, "flaky": 4, "poison": 2, "ordered": 4, "sigterm": 4,
-    "throttled": 1, "rejected": 2, "partial": 1, "oversized": 1,
+    "throttled": 1, "rejected": 2, "partial": 1, "oversized": 1, "refill": 4,
 }
 
 
@@ -32,6 +32,27 @@ def test_100k_records_over_8_partitions_all_delivered_then_sigterm_exits_0(
     stop_cleanly(b)
     assert fn.log.refresh().statuses() == {200}
     assert read_dlq(dlq) == []
+
+
+def test_a_small_prefetch_queue_refills_with_nothing_lost_or_doubled(
+        kafka, fn_server, bridges, group, tmp_path):
+    """librdkafka 2.0.2 stops fetching while its queue is full and fnbridge
+    wakes the fetchers once it drains (connectors/kafka_wake.c). A 64 KiB
+    queue fills at every fetch: every record still arrives exactly once
+    (the wake-up must not make librdkafka refetch), and it was used."""
+    produced = produce(kafka, "refill", 20_000, "--partitions", 4, "--size", 1024)
+    fn = fn_server()
+    pipeline = kafka_pipeline("refill", kafka, "refill", group, http_function(fn.url),
+                              max_inflight={"records": 1000})
+    pipeline["source"]["kafka"]["librdkafka"]["queued.max.messages.kbytes"] = 64
+    b = bridges.start([pipeline], log_level="debug")
+
+    fn.log.wait_delivered(produced.ids, 60 * SLOW, proc=b)
+
+    stop_cleanly(b)
+    doubled = {rid for rid, n in fn.log.refresh().seen.items() if n > 1}
+    assert not doubled, f"{len(doubled)} records delivered twice, e.g. {sorted(doubled)[:5]}"
+    assert "waking the fetchers" in b.stderr(), "the prefetch queue never needed a wake-up"
 
 
 def test_function_failing_30_percent_of_requests_still_gets_every_record(
