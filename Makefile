@@ -67,6 +67,9 @@ $(BUILD)/tools/%: tests/tools/%.c
 	$(call say,CC,$<)
 	$(Q)$(CC) $(CFLAGS) $(TOOL_CFLAGS) -o $@ $< $(TOOL_LIBS)
 
+# The memory floor make bench compares fnbridge's idle RSS with.
+$(BUILD)/tools/rss_floor: TOOL_LIBS += $(shell pkg-config --libs libcurl 2>/dev/null)
+
 # test_oom fails chosen allocations of the core (not those of libc or the
 # libraries it links): it wraps the allocator of the objects linked in.
 $(BUILD)/tests/test_oom: LDLIBS += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc

@@ -146,6 +146,15 @@ def idle_rss(work, bootstrap, port):
     return rss
 
 
+def rss_floor(bootstrap):
+    """Idle RSS of a program that only loads librdkafka and libcurl and
+    joins a group: the floor under fnbridge's idle RSS."""
+    out = subprocess.run([f"{TOOLS}/rss_floor", "--bootstrap", bootstrap,
+                          "--topic", "idle"], capture_output=True, text=True,
+                         check=True).stdout.split()
+    return int(out[out.index("RSS") + 1])
+
+
 def fnbridge_run(work, bootstrap, port):
     before = stats(port)["records"]
     log = open(os.path.join(work, "fnbridge.log"), "w")
@@ -185,6 +194,7 @@ def main():
         capacity = server_capacity(port, work)
         bare = bare_consumer(bootstrap)
         idle = idle_rss(work, bootstrap, port)
+        floor = rss_floor(bootstrap)
         rate, cpu, peak, rc = fnbridge_run(work, bootstrap, port)
     finally:
         stop_all()
@@ -198,6 +208,8 @@ def main():
           f"({RECORDS / cpu:,.0f} records per CPU-second)")
     print(f"  fnbridge peak RSS              {peak / 1024:12.1f} MiB")
     print(f"  fnbridge idle RSS              {idle / 1024:12.1f} MiB")
+    print(f"  librdkafka + libcurl alone     {floor / 1024:12.1f} MiB  "
+          "(idle, joined to a group: the floor under fnbridge's idle RSS)")
     print(f"  fnbridge exit status after SIGTERM: {rc}")
     print("  for scale (shared/FIELD-NOTES.md, same harness): kafkajs 368k/s "
           "(205 MB), Python confluent-kafka 116k/s (88 MB), Node-RED 45k/s (357 MB)")
