@@ -9,7 +9,7 @@ PREFIX  ?= /usr/local
 BUILD   ?= build
 CC      ?= cc
 PYTHON  ?= /usr/bin/python3
-PKGS    := rdkafka libcurl jansson yaml-0.1
+PKGS    := rdkafka libcurl jansson yaml-0.1 libmosquitto lmdb
 OPT     ?= -O2
 CFLAGS  ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) -pthread \
@@ -32,7 +32,7 @@ TOOL_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev \
             libjansson-dev libyaml-dev liblmdb-dev libmicrohttpd-dev \
             libexpat1-dev libmosquitto-dev mosquitto kcat python3 \
-            python3-pytest python3-confluent-kafka
+            python3-pytest python3-confluent-kafka python3-paho-mqtt openssl
 
 .PHONY: all deps test unit e2e tools asan demo bench install clean
 
@@ -69,6 +69,7 @@ $(BUILD)/tools/%: tests/tools/%.c
 
 # The memory floor make bench compares fnbridge's idle RSS with.
 $(BUILD)/tools/rss_floor: TOOL_LIBS += $(shell pkg-config --libs libcurl 2>/dev/null)
+$(BUILD)/tools/mqtt_pub: TOOL_LIBS += $(shell pkg-config --libs libmosquitto 2>/dev/null)
 
 # test_oom fails chosen allocations of the core (not those of libc or the
 # libraries it links): it wraps the allocator of the objects linked in.

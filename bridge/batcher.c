@@ -213,6 +213,12 @@ void br_batcher_track_flight(struct br_batcher *bt, struct br_batch *b, bool on)
         br_batch_list_remove(&bt->flight, b);
 }
 
+/* The payload format sends one record's bytes as the body: one per batch. */
+static size_t max_records(const struct br_batcher *bt)
+{
+    return bt->pl->format == BR_FORMAT_PAYLOAD ? 1 : (size_t)bt->pl->conf->batch_max_records;
+}
+
 /* Is a new batch due? Sets *wait_ms to the time until it will be when
  * only max_wait is missing (-1: nothing queued that may run). */
 static bool batch_due(struct br_batcher *bt, int64_t now, int64_t *wait_ms)
@@ -229,7 +235,7 @@ static bool batch_due(struct br_batcher *bt, int64_t now, int64_t *wait_ms)
         bytes += ln->pending.bytes;
         if (ln->pending.head->received_ms < oldest)
             oldest = ln->pending.head->received_ms;
-        if (count >= (size_t)c->batch_max_records || bytes >= (size_t)c->batch_max_bytes)
+        if (count >= max_records(bt) || bytes >= (size_t)c->batch_max_bytes)
             return true;
     }
     if (!count)
@@ -292,7 +298,7 @@ static void lane_unpop(struct br_batcher *bt, struct br_record *rec)
 
 static struct br_batch *form_batch(struct br_batcher *bt)
 {
-    struct fill f = {.max = (size_t)bt->pl->conf->batch_max_records};
+    struct fill f = {.max = max_records(bt)};
     f.recs = malloc(f.max * sizeof(*f.recs));
     if (!f.recs)
         return NULL;

@@ -1,6 +1,7 @@
-/* format.c - encodes a batch of Kafka records into the event a function
- * receives (DESIGN section 4): the AWS Lambda self-managed Kafka shape and
- * fnbridge's generic JSON shape.
+/* format.c - encodes a batch of records into the event a function
+ * receives (DESIGN section 4): the AWS Lambda self-managed Kafka shape,
+ * fnbridge's generic JSON shape (Kafka and MQTT records), and the raw
+ * payload of one record.
  *
  * This is the hot path (one call per invocation, every record byte passes
  * through it), so the JSON is written by hand into the caller's br_buf;
@@ -632,6 +633,77 @@ static int json_record(struct br_buf *out, const struct br_record *rec)
     return put_c(out, '}');
 }
 
+/* "userProperties":[{"key":..,"value":..}] from the record's headers:
+ * MQTT v5 allows a name more than once, so a list, not an object. */
+static int mqtt_user_properties(struct br_buf *out, const struct br_record *rec)
+{
+    if (PUT_LIT(out, "\"userProperties\":[") < 0)
+        return -1;
+    for (size_t i = 0; i < rec->n_headers; i++) {
+        const struct br_header *h = &rec->headers[i];
+        if ((i && put_c(out, ',') < 0) || PUT_LIT(out, "{\"key\":") < 0 ||
+            put_str(out, h->name) < 0 || PUT_LIT(out, ",\"value\":") < 0 ||
+            br_buf_put_json_str(out, (const char *)(h->value ? h->value
+                                                             : (const unsigned char *)""),
+                                h->value_len) < 0 ||
+            put_c(out, '}') < 0)
+            return -1;
+    }
+    return put_c(out, ']');
+}
+
+/* "properties":{...} with only the MQTT v5 properties the message had. */
+static int mqtt_properties(struct br_buf *out, const struct br_record *rec)
+{
+    const struct br_mqtt_meta *m = &rec->mqtt;
+    bool first = true;
+    if (PUT_LIT(out, ",\"properties\":{") < 0)
+        return -1;
+    if (m->content_type) {
+        if (PUT_LIT(out, "\"contentType\":") < 0 || put_str(out, m->content_type) < 0)
+            return -1;
+        first = false;
+    }
+    if (m->response_topic) {
+        if ((!first && put_c(out, ',') < 0) || PUT_LIT(out, "\"responseTopic\":") < 0 ||
+            put_str(out, m->response_topic) < 0)
+            return -1;
+        first = false;
+    }
+    if (m->correlation) {
+        if ((!first && put_c(out, ',') < 0) ||
+            PUT_LIT(out, "\"correlationData\":\"") < 0 ||
+            br_buf_put_base64(out, m->correlation, m->correlation_len) < 0 ||
+            put_c(out, '"') < 0)
+            return -1;
+        first = false;
+    }
+    if (rec->n_headers &&
+        ((!first && put_c(out, ',') < 0) || mqtt_user_properties(out, rec) < 0))
+        return -1;
+    return put_c(out, '}');
+}
+
+/* {"id":"<seq>","topic","qos","retain","receivedAt","payload",
+ *  "payloadEncoding","properties"} */
+static int mqtt_json_record(struct br_buf *out, const struct br_record *rec)
+{
+    if (PUT_LIT(out, "{\"id\":\"") < 0 || br_buf_put_i64(out, rec->offset) < 0 ||
+        PUT_LIT(out, "\",\"topic\":") < 0 || put_str(out, rec->topic) < 0 ||
+        PUT_LIT(out, ",\"qos\":") < 0 || br_buf_put_i64(out, rec->mqtt.qos) < 0 ||
+        (rec->mqtt.retain ? PUT_LIT(out, ",\"retain\":true") < 0
+                          : PUT_LIT(out, ",\"retain\":false") < 0) ||
+        PUT_LIT(out, ",\"receivedAt\":") < 0 ||
+        br_buf_put_i64(out, rec->timestamp_ms) < 0)
+        return -1;
+    /* An empty message still has a payload: the empty string. */
+    static const unsigned char empty[1];
+    if (json_payload(out, "payload", rec->value ? rec->value : empty, rec->value_len) < 0 ||
+        mqtt_properties(out, rec) < 0)
+        return -1;
+    return put_c(out, '}');
+}
+
 static int encode_json(const struct br_event_ctx *ev,
                        struct br_record *const *recs, size_t n,
                        struct br_buf *out)
@@ -643,9 +715,19 @@ static int encode_json(const struct br_event_ctx *ev,
         PUT_LIT(out, ",\"records\":[") < 0)
         return -1;
     for (size_t i = 0; i < n; i++)
-        if ((i && put_c(out, ',') < 0) || json_record(out, recs[i]) < 0)
+        if ((i && put_c(out, ',') < 0) ||
+            (recs[i]->kind == BR_REC_MQTT ? mqtt_json_record(out, recs[i])
+                                          : json_record(out, recs[i])) < 0)
             return -1;
     return PUT_LIT(out, "]}");
+}
+
+/* The first record's value as it is (the batcher sends one at a time). */
+static int encode_payload(struct br_record *const *recs, size_t n, struct br_buf *out)
+{
+    if (n == 0 || !recs[0]->value)
+        return 0;
+    return put(out, recs[0]->value, recs[0]->value_len);
 }
 
 /* ------------------------------------------------------------ interface */
@@ -656,7 +738,8 @@ int br_format_encode(enum br_format fmt, const struct br_event_ctx *ev,
 {
     size_t start = out->len;
     int rc = fmt == BR_FORMAT_JSON ? encode_json(ev, recs, n, out)
-                                   : encode_lambda(ev, recs, n, out);
+           : fmt == BR_FORMAT_PAYLOAD ? encode_payload(recs, n, out)
+                                      : encode_lambda(ev, recs, n, out);
     if (rc < 0) {
         /* Leave out as it was, so the caller can split the batch and retry. */
         out->len = start;
@@ -667,6 +750,18 @@ int br_format_encode(enum br_format fmt, const struct br_event_ctx *ev,
     return 0;
 }
 
+const char *br_format_content_type(enum br_format fmt, struct br_record *const *recs,
+                                   size_t n)
+{
+    if (fmt != BR_FORMAT_PAYLOAD || n == 0)
+        return "application/json";
+    const struct br_record *rec = recs[0];
+    if (rec->kind == BR_REC_MQTT && rec->mqtt.content_type && rec->mqtt.content_type[0])
+        return rec->mqtt.content_type;
+    return rec->value && json_valid(rec->value, rec->value_len) ? "application/json"
+                                                                 : "application/octet-stream";
+}
+
 /* Per-record bound: every string field escaped at worst (6 bytes per
  * byte), base64 at 4/3 rounded up, numbers at their widest, and a fixed
  * allowance for the field names. The topic appears twice in both formats
@@ -674,12 +769,19 @@ int br_format_encode(enum br_format fmt, const struct br_event_ctx *ev,
  * envelope (origin, pipeline name) is not included. */
 size_t br_format_record_bound(enum br_format fmt, const struct br_record *rec)
 {
+    if (fmt == BR_FORMAT_PAYLOAD)
+        return rec->value_len;
     size_t bound = 256 + 12 * strlen(rec->topic) + b64_len(rec->key_len) +
                    b64_len(rec->value_len);
+    if (rec->kind == BR_REC_MQTT)
+        bound += 128 + (rec->mqtt.content_type ? 6 * strlen(rec->mqtt.content_type) : 0) +
+                 (rec->mqtt.response_topic ? 6 * strlen(rec->mqtt.response_topic) : 0) +
+                 b64_len(rec->mqtt.correlation_len);
     for (size_t i = 0; i < rec->n_headers; i++) {
         const struct br_header *h = &rec->headers[i];
-        size_t value = fmt == BR_FORMAT_JSON ? b64_len(h->value_len)
-                                             : 5 * h->value_len; /* ",-128" */
+        size_t value = rec->kind == BR_REC_MQTT ? 6 * h->value_len + 24
+                       : fmt == BR_FORMAT_JSON ? b64_len(h->value_len)
+                                               : 5 * h->value_len; /* ",-128" */
         bound += 16 + 6 * strlen(h->name) + value;
     }
     return bound;

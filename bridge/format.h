@@ -9,7 +9,8 @@
 #include "buf.h"
 #include "record.h"
 
-enum br_format { BR_FORMAT_LAMBDA = 0, BR_FORMAT_JSON = 1 };
+enum br_format { BR_FORMAT_LAMBDA = 0, BR_FORMAT_JSON = 1, BR_FORMAT_PAYLOAD = 2 };
+#define BR_FORMAT_BIT(f) (1u << (f))
 
 struct br_event_ctx {
     const char *pipeline;        /* pipeline name (json format) */
@@ -22,6 +23,10 @@ struct br_event_ctx {
 int br_format_encode(enum br_format fmt, const struct br_event_ctx *ev,
                      struct br_record *const *recs, size_t n,
                      struct br_buf *out);
+
+/* The Content-Type of an event of this format for these records. */
+const char *br_format_content_type(enum br_format fmt, struct br_record *const *recs,
+                                   size_t n);
 
 /* Upper bound of the bytes one record adds to an event of this format
  * (used to split batches before encoding). */

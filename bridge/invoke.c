@@ -160,7 +160,7 @@ void br_batch_start(struct br_batch *b, int64_t now)
     b->inv.tgt = &pl->tgt;
     b->inv.body = b->body.data;
     b->inv.body_len = b->body.len;
-    b->inv.content_type = "application/json";
+    b->inv.content_type = br_format_content_type(pl->format, b->recs, b->n);
     b->inv.recs = b->recs;
     b->inv.n_recs = b->n;
     b->inv.core = b;
@@ -265,6 +265,9 @@ static void handle_ok(struct br_batch *b, const char *body, size_t body_len)
     }
     enum br_partial p = br_outcome_partial(body, body_len, b->recs, b->n, flags);
     if (p == BR_PARTIAL_ALL_OK) {
+        const struct br_source_ops *src_ops = b->pl->src.ops;
+        if (src_ops->response && body_len)
+            src_ops->response(&b->pl->src, b->recs, b->n, body, body_len);
         atomic_fetch_add(&b->pl->stats.delivered, b->n);
         settle_all(b, BR_SETTLE_DELIVERED);
     } else if (p == BR_PARTIAL_ALL_FAILED) {

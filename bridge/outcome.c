@@ -45,6 +45,13 @@ static uint64_t coord_hash(const char *topic, size_t topic_len,
     return h ^ h >> 31;
 }
 
+/* The topic an identifier names a record by: MQTT ids are the bare spool
+ * sequence, indexed under the empty topic. */
+static const char *id_topic(const struct br_record *rec)
+{
+    return rec->kind == BR_REC_MQTT ? "" : rec->topic;
+}
+
 static int coord_index_init(struct coord_index *ix,
                             struct br_record *const *recs, size_t n)
 {
@@ -58,7 +65,7 @@ static int coord_index_init(struct coord_index *ix,
         return -1;
     for (size_t i = 0; i < n; i++) {
         const struct br_record *rec = recs[i];
-        size_t s = coord_hash(rec->topic, strlen(rec->topic), rec->partition,
+        size_t s = coord_hash(id_topic(rec), strlen(id_topic(rec)), rec->partition,
                               rec->offset) & ix->mask;
         while (ix->slots[s])
             s = (s + 1) & ix->mask;
@@ -78,8 +85,8 @@ static size_t coord_mark(const struct coord_index *ix, const char *topic,
         uint32_t i = ix->slots[s] - 1;
         const struct br_record *rec = ix->recs[i];
         if (rec->partition == partition && rec->offset == offset &&
-            strncmp(rec->topic, topic, topic_len) == 0 &&
-            rec->topic[topic_len] == '\0') {
+            strncmp(id_topic(rec), topic, topic_len) == 0 &&
+            id_topic(rec)[topic_len] == '\0') {
             failed[i] = true;
             hits++;
         }
@@ -165,6 +172,8 @@ static bool mark_identifier(const struct coord_index *ix, const json_t *id,
     } else if (json_is_string(id)) {    /* "<topic>-<partition>-<offset>" */
         s = json_string_value(id);
         len = json_string_length(id);
+        if (parse_dec(s, len, INT64_MAX, &offset))   /* MQTT: "<sequence>" */
+            return coord_mark(ix, "", 0, 0, offset, failed) > 0;
         size_t head_len;
         if (!split_last_dash(s, len, &head_len, INT64_MAX, &offset) ||
             !split_last_dash(s, head_len, &topic_len, INT32_MAX, &part))

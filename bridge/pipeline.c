@@ -48,6 +48,23 @@ static void connector_error(const struct br_pipeline *pl, bool source,
              source ? conf->source_ops->name : conf->target_ops->name, why);
 }
 
+/* A format the source's records have no shape in is a config error. */
+static int check_format(struct br_pipeline *pl, char *err, size_t errlen)
+{
+    const struct br_source_ops *ops = pl->conf->source_ops;
+    if (ops->formats & BR_FORMAT_BIT(pl->format))
+        return 0;
+    char why[256], known[128] = "";
+    for (int i = 0; br_format_names[i]; i++)
+        if (ops->formats & BR_FORMAT_BIT(i))
+            snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s",
+                     known[0] ? ", " : "", br_format_names[i]);
+    snprintf(why, sizeof(why), "format %s has no shape for %s records; use one of: %s",
+             br_format_names[pl->format], ops->name, known);
+    connector_error(pl, false, why, err, errlen);
+    return -1;
+}
+
 static int init_connectors(struct br_pipeline *pl, char *err, size_t errlen)
 {
     const struct br_pipeline_conf *conf = pl->conf;
@@ -91,7 +108,8 @@ struct br_pipeline *br_pipeline_create(const struct br_config *cfg,
         br_pipeline_destroy(pl);
         return NULL;
     }
-    if (init_connectors(pl, err, errlen) < 0 || open_dead_letter(pl, err, errlen) < 0 ||
+    if (check_format(pl, err, errlen) < 0 || init_connectors(pl, err, errlen) < 0 ||
+        open_dead_letter(pl, err, errlen) < 0 ||
         !(pl->batcher = br_batcher_create(pl))) {
         if (!err[0])
             snprintf(err, errlen, "out of memory");
@@ -115,7 +133,8 @@ int br_pipeline_check(const struct br_config *cfg,
     }
     pl->conf = conf;
     pl->cfg = cfg;
-    int rc = init_connectors(pl, err, errlen);
+    pl->format = pick_format(conf);
+    int rc = check_format(pl, err, errlen) < 0 ? -1 : init_connectors(pl, err, errlen);
     if (pl->tgt.ops && pl->tgt.ops->destroy)
         pl->tgt.ops->destroy(&pl->tgt);
     if (pl->src.ops && pl->src.ops->destroy)

@@ -35,13 +35,41 @@ static void copy_headers(struct br_record *rec, const struct br_record_init *ini
     }
 }
 
+static size_t mqtt_bytes(const struct br_mqtt_meta *m)
+{
+    if (!m)
+        return 0;
+    return (m->content_type ? strlen(m->content_type) + 1 : 0) +
+           (m->response_topic ? strlen(m->response_topic) + 1 : 0) +
+           (m->correlation ? m->correlation_len : 0);
+}
+
+static void copy_mqtt(struct br_record *rec, const struct br_mqtt_meta *m,
+                      char **cursor)
+{
+    if (!m)
+        return;
+    rec->mqtt.qos = m->qos;
+    rec->mqtt.retain = m->retain;
+    if (m->content_type)
+        rec->mqtt.content_type = put(cursor, m->content_type, strlen(m->content_type) + 1);
+    if (m->response_topic)
+        rec->mqtt.response_topic = put(cursor, m->response_topic,
+                                       strlen(m->response_topic) + 1);
+    if (m->correlation) {
+        rec->mqtt.correlation = put(cursor, m->correlation, m->correlation_len);
+        rec->mqtt.correlation_len = m->correlation_len;
+    }
+}
+
 struct br_record *br_record_create(const struct br_record_init *init)
 {
     size_t topic_len = init->topic ? strlen(init->topic) + 1 : 1;
     size_t hdr_bytes = headers_bytes(init);
     size_t total = sizeof(struct br_record) +
                    init->n_headers * sizeof(struct br_header) + topic_len +
-                   init->key_len + init->value_len + hdr_bytes;
+                   init->key_len + init->value_len + hdr_bytes +
+                   mqtt_bytes(init->mqtt);
     struct br_record *rec = malloc(total);
     if (!rec)
         return NULL;
@@ -56,6 +84,8 @@ struct br_record *br_record_create(const struct br_record_init *init)
     rec->value = init->value ? put(&cursor, init->value, init->value_len) : NULL;
     rec->value_len = init->value ? init->value_len : 0;
     copy_headers(rec, init, &cursor);
+    copy_mqtt(rec, init->mqtt, &cursor);
+    rec->kind = init->kind;
     rec->partition = init->partition;
     rec->offset = init->offset;
     rec->timestamp_ms = init->timestamp_ms;
@@ -71,8 +101,10 @@ void br_record_free(struct br_record *rec)
 
 size_t br_record_id(const struct br_record *rec, char *buf, size_t n)
 {
-    int len = snprintf(buf, n, "%s-%" PRId32 "-%" PRId64, rec->topic,
-                       rec->partition, rec->offset);
+    int len = rec->kind == BR_REC_MQTT
+                  ? snprintf(buf, n, "%" PRId64, rec->offset)
+                  : snprintf(buf, n, "%s-%" PRId32 "-%" PRId64, rec->topic,
+                             rec->partition, rec->offset);
     if (len < 0)
         return 0;
     return (size_t)len < n ? (size_t)len : n - 1;

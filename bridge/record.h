@@ -13,6 +13,21 @@
 
 enum br_ts_type { BR_TS_NONE, BR_TS_CREATE, BR_TS_LOG_APPEND };
 
+/* Which source's shape the record has: it decides the record's id and
+ * what the event formats write for it. */
+enum br_record_kind { BR_REC_KAFKA = 0, BR_REC_MQTT };
+
+/* MQTT message metadata (BR_REC_MQTT); v5 properties are NULL when absent.
+ * User properties travel as the record's headers (UTF-8 name and value). */
+struct br_mqtt_meta {
+    uint8_t qos;
+    bool retain;
+    const char *content_type;
+    const char *response_topic;
+    const unsigned char *correlation;
+    size_t correlation_len;
+};
+
 /* How a record left the core; reported back to the source with the ack. */
 enum br_settle {
     BR_SETTLE_NONE = 0,
@@ -38,7 +53,9 @@ struct br_record {
     int64_t received_ms;          /* monotonic, for max_record_age */
     enum br_settle settle;
 
-    /* source coordinates */
+    enum br_record_kind kind;
+    /* source coordinates; MQTT: the topic, partition 0, offset = the spool
+     * sequence, timestamp = when it was received */
     const char *topic;
     int32_t partition;
     int64_t offset;
@@ -52,6 +69,8 @@ struct br_record {
     struct br_header *headers;
     size_t n_headers;
 
+    struct br_mqtt_meta mqtt;     /* BR_REC_MQTT only */
+
     size_t size;                  /* key + value + header bytes: the size
                                      counted for max_bytes / max_inflight */
 };
@@ -59,6 +78,7 @@ struct br_record {
 /* Fields a source fills to create a record; every pointer is borrowed and
  * copied into the record's own block. */
 struct br_record_init {
+    enum br_record_kind kind;
     const char *topic;
     int32_t partition;
     int64_t offset;
@@ -70,13 +90,15 @@ struct br_record_init {
     size_t value_len;
     const struct br_header *headers;
     size_t n_headers;
+    const struct br_mqtt_meta *mqtt;  /* BR_REC_MQTT: copied in */
 };
 
 /* Returns a new record (one malloc), or NULL when out of memory. */
 struct br_record *br_record_create(const struct br_record_init *init);
 void br_record_free(struct br_record *rec);
 
-/* Writes the record's stable id ("<topic>-<partition>-<offset>") into buf.
+/* Writes the record's stable id into buf: Kafka "<topic>-<partition>-<offset>",
+ * MQTT the spool sequence "<offset>".
  * Returns the length written (truncated to n-1). */
 size_t br_record_id(const struct br_record *rec, char *buf, size_t n);
 

@@ -83,8 +83,11 @@ static void apply_acks(struct br_source *src)
         pl->shards[rec->shard].held--;
         pl->inflight_records--;
         pl->inflight_bytes -= rec->size;
-        if (rec->settle != BR_SETTLE_ABANDONED)
+        if (rec->settle != BR_SETTLE_ABANDONED) {
             br_ackset_settle(pl->ackset, rec->shard, rec->shard_seq);
+            if (src->ops->settled)
+                src->ops->settled(src, rec);
+        }
         br_record_free(rec);
     }
     for (int shard = 0; shard < pl->n_shards; shard++) {
@@ -153,6 +156,11 @@ bool br_source_stopping(const struct br_source *src)
 size_t br_source_inflight(const struct br_source *src)
 {
     return src->pl->inflight_records;
+}
+
+void br_source_wait_acks(struct br_source *src)
+{
+    wait_for_acks(src->pl);
 }
 
 /* Sleeps until acks arrive or a short slice passes. */

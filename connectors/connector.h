@@ -30,6 +30,8 @@ struct br_source_ops {
     const struct br_opt *opts;        /* option table, offsets into ctx */
     size_t ctx_size;                  /* zeroed, then filled by opts */
     const char *default_format;       /* "lambda" | "json" */
+    unsigned formats;                 /* BR_FORMAT_BIT()s this source's
+                                         records can be sent in */
 
     /* Validates options and prepares the client; no network I/O needed.
      * Called from the main thread. On failure fills err with a sentence
@@ -44,6 +46,15 @@ struct br_source_ops {
 
     /* Called by br_source_service() from the source thread. */
     int (*commit)(struct br_source *src, int shard, int64_t next_pos);
+    /* Optional, for sources that acknowledge each record on its own (the
+     * MQTT spool): rec was delivered, dead-lettered or filtered. Called
+     * before commit, from the source thread; rec is freed after. */
+    void (*settled)(struct br_source *src, const struct br_record *rec);
+    /* Optional: the function answered the batch recs[0..n) with body (a
+     * full success). Called from the dispatcher thread, before the records
+     * settle; must be thread-safe and must not block. */
+    void (*response)(struct br_source *src, struct br_record *const *recs, size_t n,
+                     const char *body, size_t body_len);
     void (*pause)(struct br_source *src);
     void (*resume)(struct br_source *src);
 
@@ -90,6 +101,9 @@ bool br_source_stopping(const struct br_source *src);
 void br_source_drain(struct br_source *src);
 /* Records emitted and not yet settled. */
 size_t br_source_inflight(const struct br_source *src);
+/* Sleeps until acks come back or a short while (20 ms) passes: for a
+ * source with nothing else to wait on while paused. */
+void br_source_wait_acks(struct br_source *src);
 
 /* ---------------------------------------------------------------- targets */
 
@@ -105,7 +119,7 @@ struct br_target_common {
     {.name = "format", .type = BR_OPT_ENUM,                                  \
      .offset = offsetof(ctx_type, common.format),                                \
      .enum_values = br_format_names,                                         \
-     .help = "event format: lambda | json"},                                 \
+     .help = "event format: lambda | json | payload"},                                 \
     {.name = "timeout", .type = BR_OPT_DURATION, .def = "30s",               \
      .offset = offsetof(ctx_type, common.timeout_ms), .min = 1,                  \
      .max = 900000, .help = "time allowed for one invocation"},              \
@@ -114,7 +128,7 @@ struct br_target_common {
      .max = 1073741824, .help = "largest event sent; bigger records are "    \
      "dead-lettered (MaximumPayloadSizeExceeded)"}
 
-extern const char *const br_format_names[];   /* "lambda", "json", NULL */
+extern const char *const br_format_names[];   /* "lambda", "json", "payload", NULL */
 
 enum br_result_kind {
     BR_RES_OK,               /* delivered (maybe with batchItemFailures) */

@@ -5,14 +5,16 @@
 #include "connector.h"
 
 extern const struct br_source_ops br_source_kafka;
+extern const struct br_source_ops br_source_mqtt;
 extern const struct br_target_ops br_target_http;
 extern const struct br_target_ops br_target_exec;
 
-const struct br_source_ops *const br_sources[] = {&br_source_kafka, NULL};
+const struct br_source_ops *const br_sources[] = {&br_source_kafka, &br_source_mqtt,
+                                                  NULL};
 const struct br_target_ops *const br_targets[] = {&br_target_http,
                                                   &br_target_exec, NULL};
 
-const char *const br_format_names[] = {"lambda", "json", NULL};
+const char *const br_format_names[] = {"lambda", "json", "payload", NULL};
 
 const struct br_source_ops *br_find_source(const char *name)
 {

@@ -3,7 +3,8 @@
  * Accepts POSTed events (lambda or json format, DESIGN section 4), logs one
  * line "<status> <record-id>" per record, and injects what tests ask for:
  * failures, 429 + Retry-After, delays, hangs, poison records and partial
- * batch responses. GET /stats reports totals. Delays and hangs park the
+ * batch responses. GET /stats reports totals. With --payload-ids, MQTT
+ * records are logged by the id their publisher (mqtt_pub) put in the payload. Delays and hangs park the
  * connection (MHD suspend/resume) so they never block a server thread.
  * See tests/tools/README.md. */
 #include <arpa/inet.h>
@@ -48,6 +49,7 @@ struct options {
     const char *partial[MAX_IDS];
     int n_partial;
     bool count_only;
+    bool payload_ids;                   /* json events: id from the payload */
     int status;                         /* 0: decide per request */
     uint64_t seed;
     unsigned threads;
@@ -124,7 +126,7 @@ static void usage(void)
             "usage: fn_server [--port P] [--log FILE] [--seed S] [--threads N]\n"
             "  [--fail-rate F] [--rate-429 F --retry-after SECS] [--hang-rate F]\n"
             "  [--delay-ms MS] [--poison ID]... [--partial ID]... [--status CODE]\n"
-            "  [--count-only]\n");
+            "  [--count-only] [--payload-ids]\n");
     exit(2);
 }
 
@@ -165,6 +167,10 @@ static void parse_args(int argc, char **argv, struct options *o)
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--count-only")) {
             o->count_only = true;
+            continue;
+        }
+        if (!strcmp(a, "--payload-ids")) {
+            o->payload_ids = true;
             continue;
         }
         if (!val)
@@ -286,16 +292,72 @@ static const char *collect_lambda_kafka(json_t *by_partition, struct record_list
     return NULL;
 }
 
-/* json format ({"records":[{"id":...}]}) and CloudEvents batches ([{"id"}]). */
-static const char *collect_by_id(json_t *records, struct record_list *out)
+/* Decodes standard base64 (padding optional); returns a malloc'd buffer
+ * and its length in *len, or NULL if s is not base64 or out of memory. */
+static unsigned char *base64_decode(const char *s, size_t *len)
+{
+    size_t n = strlen(s);
+    unsigned char *out = malloc(n / 4 * 3 + 3);
+    if (!out)
+        return NULL;
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t o = 0;
+    for (size_t i = 0; i < n && s[i] != '='; i++) {
+        const char *digits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        const char *d = s[i] ? strchr(digits, s[i]) : NULL;
+        if (!d) {
+            free(out);
+            return NULL;
+        }
+        acc = acc << 6 | (uint32_t)(d - digits);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (unsigned char)(acc >> bits);
+        }
+    }
+    *len = o;
+    return out;
+}
+
+/* --payload-ids: the id a publisher put in an MQTT record's payload, as a
+ * new malloc'd string; NULL when there is none (or out of memory). A JSON
+ * object payload carries it as "id"; a base64 payload that starts with
+ * \xff\xfe carries it up to the first \0 (mqtt_pub --binary). */
+static char *payload_id(json_t *rec)
+{
+    json_t *payload = json_object_get(rec, "payload");
+    const char *id = json_string_value(json_object_get(payload, "id"));
+    if (json_is_object(payload) && id)
+        return strdup(id);
+    const char *encoding = json_string_value(json_object_get(rec, "payloadEncoding"));
+    if (!encoding || strcmp(encoding, "base64") || !json_is_string(payload))
+        return NULL;
+    size_t len;
+    unsigned char *bytes = base64_decode(json_string_value(payload), &len);
+    char *found = NULL;
+    if (bytes && len >= 2 && bytes[0] == 0xff && bytes[1] == 0xfe) {
+        unsigned char *end = memchr(bytes + 2, 0, len - 2);
+        if (end)
+            found = strndup((const char *)bytes + 2, (size_t)(end - bytes - 2));
+    }
+    free(bytes);
+    return found;
+}
+
+/* json format ({"records":[{"id":...}]}) and CloudEvents batches ([{"id"}]).
+ * With from_payload, a record's payload id wins over its own (--payload-ids). */
+static const char *collect_by_id(json_t *records, struct record_list *out, bool from_payload)
 {
     size_t i;
     json_t *rec;
     json_array_foreach(records, i, rec) {
         const char *id = json_string_value(json_object_get(rec, "id"));
-        if (!id)
+        char *chosen = from_payload ? payload_id(rec) : NULL;
+        if (!id && !chosen)
             return "a record lacks a string \"id\"";
-        if (add_record(out, strdup(id), NULL, 0))
+        if (add_record(out, chosen ? chosen : strdup(id), NULL, 0))
             return "out of memory";
     }
     return NULL;
@@ -322,15 +384,15 @@ static const char *collect_lambda_s3(json_t *records, struct record_list *out)
 }
 
 /* Fills out with the records of an event; returns NULL or what is wrong. */
-static const char *collect_records(json_t *event, struct record_list *out)
+static const char *collect_records(json_t *event, struct record_list *out, bool payload_ids)
 {
     if (json_is_array(event))
-        return collect_by_id(event, out);
+        return collect_by_id(event, out, false);
     json_t *records = json_object_get(event, "records");
     if (json_is_object(records))
         return collect_lambda_kafka(records, out);
     if (json_is_array(records))
-        return collect_by_id(records, out);
+        return collect_by_id(records, out, payload_ids);
     json_t *s3_records = json_object_get(event, "Records");
     if (json_is_array(s3_records))
         return collect_lambda_s3(s3_records, out);
@@ -338,7 +400,8 @@ static const char *collect_records(json_t *event, struct record_list *out)
 }
 
 /* Parses the request body into req->records; returns NULL or an error. */
-static const char *parse_event(struct request *req, char *errbuf, size_t errsize)
+static const char *parse_event(struct request *req, bool payload_ids, char *errbuf,
+                               size_t errsize)
 {
     json_error_t jerr;
     json_t *event = json_loadb(req->body ? req->body : "", req->body_len, 0, &jerr);
@@ -347,7 +410,7 @@ static const char *parse_event(struct request *req, char *errbuf, size_t errsize
                  jerr.line, jerr.column, jerr.text);
         return errbuf;
     }
-    const char *err = collect_records(event, &req->records);
+    const char *err = collect_records(event, &req->records, payload_ids);
     json_decref(event);
     return err;
 }
@@ -500,7 +563,7 @@ static void decide(struct server *srv, struct request *req, struct MHD_Connectio
         add_record(&req->records, strdup(ce_id), NULL, 0);
         n_records = req->records.n;
     } else {
-        const char *err = parse_event(req, errbuf, sizeof errbuf);
+        const char *err = parse_event(req, o->payload_ids, errbuf, sizeof errbuf);
         if (err) {
             fprintf(stderr, "fn_server: 400: %s\n", err);
             set_outcome(req, 400, error_body(err));

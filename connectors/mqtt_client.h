@@ -1,0 +1,58 @@
+/* mqtt_client.h - what the MQTT source's files share: the connector's ctx
+ * (options first) and the helpers of mqtt_records.c. Internal to the
+ * connector; the core sees only br_source_mqtt. */
+#ifndef BR_MQTT_CLIENT_H
+#define BR_MQTT_CLIENT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <mosquitto.h>
+
+#include "mqtt_spool.h"
+#include "source_mqtt.h"
+
+struct mqtt_ctx {
+    struct mqtt_options opts;         /* must stay first: the option table */
+    struct br_source *src;
+    struct mosquitto *mosq;
+    struct mqtt_spool *spool;
+    int shard;
+    char host[256];
+    int port;
+    bool tls;
+    char *client_id;                  /* opts.client_id or our default */
+    char *spool_dir;
+
+    bool connected;                   /* CONNACK accepted, socket open */
+    bool ever_connected;
+    int64_t next_attempt_ms;          /* monotonic: next (re)connect try */
+    int64_t backoff_ms;
+    char last_lib_error[256];         /* libmosquitto's last error log line */
+    bool paused;                      /* backpressure: the socket is not read */
+    bool spool_failed;                /* a put failed: the PUBACKs must not go */
+    atomic_bool fatal;
+
+    /* reply: publish from the dispatcher thread while mosq is alive */
+    pthread_mutex_t reply_lock;
+    bool reply_ready;
+
+    long crash_before_spool;          /* test switch: abort on the n-th message */
+    long received;
+};
+
+/* Spools the message and emits it as a record (the message callback's
+ * work). Returns 0, or -1 after setting spool_failed or fatal. */
+int mqtt_take_message(struct mqtt_ctx *ctx, const struct mosquitto_message *msg,
+                      const mosquitto_property *props);
+/* Emits every spooled message from an earlier run before anything new,
+ * serving the core (acks, backpressure) between chunks. Returns 0 or -1. */
+int mqtt_replay(struct mqtt_ctx *ctx);
+/* The source's response op: publishes the function's body to each
+ * record's v5 response topic (reply: true). */
+void mqtt_reply(struct br_source *src, struct br_record *const *recs, size_t n,
+                const char *body, size_t body_len);
+
+#endif

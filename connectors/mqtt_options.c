@@ -1,0 +1,76 @@
+/* mqtt_options.c - the option table of the MQTT source. */
+#include <string.h>
+
+#include "source_mqtt.h"
+
+static const char *const protocol_names[] = {"5", "3.1.1", NULL};
+
+const char *mqtt_check_url(const char *s)
+{
+    const char *host = !strncmp(s, "mqtt://", 7) ? s + 7
+                     : !strncmp(s, "mqtts://", 8) ? s + 8 : NULL;
+    if (!host)
+        return "must start with mqtt:// or mqtts://, as in mqtt://127.0.0.1:1883";
+    if (!*host || *host == ':' || *host == '/')
+        return "names no host, as in mqtt://127.0.0.1:1883";
+    return NULL;
+}
+
+#define O(field) offsetof(struct mqtt_options, field)
+static const struct br_opt tls_opts[] = {
+    {.name = "ca", .type = BR_OPT_STR, .offset = O(tls_ca),
+     .help = "CA certificate file (PEM) the broker's certificate must chain to"},
+    {.name = "cert", .type = BR_OPT_STR, .offset = O(tls_cert),
+     .help = "client certificate file (PEM), for brokers that require one"},
+    {.name = "key", .type = BR_OPT_STR, .offset = O(tls_key),
+     .help = "the client certificate's private key (PEM)"},
+    {.name = "insecure", .type = BR_OPT_BOOL, .def = "false", .offset = O(tls_insecure),
+     .help = "skip the check that the certificate names the broker's host"},
+    {0},
+};
+
+static const struct br_opt spool_opts[] = {
+    {.name = "max_records", .type = BR_OPT_INT, .def = "100000",
+     .offset = O(spool_max_records), .min = 1, .max = 100000000,
+     .help = "messages held on disk; then fnbridge stops reading from the broker"},
+    {.name = "max_bytes", .type = BR_OPT_SIZE, .def = "256MiB",
+     .offset = O(spool_max_bytes), .min = 1048576, .max = 68719476736LL,
+     .help = "bytes held on disk; then fnbridge stops reading from the broker"},
+    {0},
+};
+
+const struct br_opt mqtt_source_opts[] = {
+    {.name = "url", .type = BR_OPT_STR, .offset = O(url),
+     .flags = BR_OPT_REQUIRED | BR_OPT_NONEMPTY, .check = mqtt_check_url,
+     .help = "broker: mqtt://host:port, or mqtts://host:port for TLS"},
+    {.name = "client_id", .type = BR_OPT_STR, .offset = O(client_id),
+     .flags = BR_OPT_NONEMPTY,
+     .help = "client id; the broker keeps the session under it (default "
+             "fnbridge-<pipeline>)"},
+    {.name = "topics", .type = BR_OPT_STRLIST, .offset = O(topics),
+     .flags = BR_OPT_REQUIRED | BR_OPT_NONEMPTY,
+     .help = "topic filters to subscribe to (+ and # wildcards)"},
+    {.name = "qos", .type = BR_OPT_INT, .def = "1", .offset = O(qos), .min = 0, .max = 1,
+     .help = "0 (at most once) or 1 (at least once: spooled before PUBACK)"},
+    {.name = "protocol", .type = BR_OPT_ENUM, .def = "5", .offset = O(protocol),
+     .enum_values = protocol_names, .help = "MQTT version: 5 or 3.1.1"},
+    {.name = "shared_group", .type = BR_OPT_STR, .offset = O(shared_group),
+     .flags = BR_OPT_NONEMPTY,
+     .help = "subscribe as $share/<group>/<filter>: replicas split the messages"},
+    {.name = "session_expiry", .type = BR_OPT_DURATION, .def = "1d",
+     .offset = O(session_expiry_ms), .min = 0, .max = 4294967000LL * 1000,
+     .help = "how long the broker keeps our session (and QoS 1 messages) "
+             "while we are away; 0 for a clean session"},
+    {.name = "username", .type = BR_OPT_STR, .offset = O(username)},
+    {.name = "password", .type = BR_OPT_STR, .offset = O(password)},
+    {.name = "tls", .type = BR_OPT_SECTION, .section = tls_opts,
+     .help = "TLS settings for mqtts:// (ca, cert, key, insecure)"},
+    {.name = "keepalive", .type = BR_OPT_DURATION, .def = "30s", .offset = O(keepalive_ms),
+     .min = 5000, .max = 65535000, .help = "MQTT keepalive interval"},
+    {.name = "reply", .type = BR_OPT_BOOL, .def = "false", .offset = O(reply),
+     .help = "publish the function's response body to the message's v5 "
+             "response topic, with its correlation data"},
+    {.name = "spool", .type = BR_OPT_SECTION, .section = spool_opts,
+     .help = "the on-disk spool of received messages (max_records, max_bytes)"},
+    {0},
+};

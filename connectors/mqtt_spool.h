@@ -1,0 +1,66 @@
+/* mqtt_spool.h - the MQTT source's durable spool: every QoS 1 message is
+ * put here before its PUBACK may leave, and deleted once settled.
+ *
+ * An LMDB environment under state_dir. Keys are sequence numbers (8 bytes,
+ * big-endian, so LMDB's byte order is arrival order); the sequence is the
+ * record's id. Writes go into one open write transaction that the source
+ * thread commits (durably) before it lets libmosquitto write PUBACKs, so a
+ * burst costs one sync, not one per message. Single-threaded: only the
+ * source thread touches a spool. */
+#ifndef BR_MQTT_SPOOL_H
+#define BR_MQTT_SPOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../bridge/record.h"
+
+/* One message as spooled; pointers are borrowed (put) or point into the
+ * read buffer (replay: valid during the callback only). */
+struct mqtt_msg {
+    const char *topic;
+    const unsigned char *payload;
+    size_t payload_len;
+    int64_t received_ms;          /* epoch ms */
+    struct br_mqtt_meta meta;
+    const struct br_header *props;   /* v5 user properties */
+    size_t n_props;
+};
+
+struct mqtt_spool;
+
+/* Opens (creating) the spool in dir, sized for max_bytes of messages.
+ * NULL with err filled on failure. */
+struct mqtt_spool *mqtt_spool_open(const char *dir, int64_t max_bytes,
+                                   char *err, size_t errlen);
+void mqtt_spool_close(struct mqtt_spool *sp);
+
+/* Adds m to the open write transaction (starting one); sets *seq. Returns
+ * 0, or -1 (logged by the caller) when the spool cannot take it. */
+int mqtt_spool_put(struct mqtt_spool *sp, const struct mqtt_msg *m, uint64_t *seq);
+/* Deletes seq in the open write transaction (starting one). */
+int mqtt_spool_del(struct mqtt_spool *sp, uint64_t seq);
+/* Makes every put and delete so far durable (no-op when nothing is
+ * pending). Returns 0, or -1 when the commit failed: then nothing since
+ * the last commit is in the spool. */
+int mqtt_spool_commit(struct mqtt_spool *sp);
+/* Whether puts are waiting for a commit. */
+bool mqtt_spool_dirty(const struct mqtt_spool *sp);
+
+/* Calls fn for each spooled message with a sequence >= from, in order,
+ * until fn returns non-zero (then returns that) or the end (returns 0).
+ * Entries that cannot be decoded are reported through bad (may be NULL)
+ * and skipped. Must not be called with puts pending. */
+int mqtt_spool_scan(struct mqtt_spool *sp, uint64_t from,
+                    int (*fn)(void *arg, uint64_t seq, const struct mqtt_msg *m),
+                    void (*bad)(void *arg, uint64_t seq), void *arg);
+
+/* Messages and payload bytes in the spool, committed or pending. */
+size_t mqtt_spool_count(const struct mqtt_spool *sp);
+uint64_t mqtt_spool_bytes(const struct mqtt_spool *sp);
+
+/* The last LMDB error, for logs. */
+const char *mqtt_spool_error(const struct mqtt_spool *sp);
+
+#endif

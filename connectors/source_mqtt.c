@@ -1,0 +1,525 @@
+/* source_mqtt.c - the MQTT source: a libmosquitto client whose QoS 1
+ * messages are written to a durable spool (mqtt_spool.c) before their
+ * PUBACK may leave, and leave the spool once settled. This file: options,
+ * the connection and the socket loop; mqtt_records.c turns messages into
+ * records, replays the spool and sends replies.
+ *
+ * Why we run libmosquitto's loop ourselves, in threaded mode: libmosquitto
+ * 2.0.11 queues a QoS 1 PUBACK before it calls the message callback. In
+ * its unthreaded mode that PUBACK is written to the socket at once, before
+ * the callback can make the message durable: a crash inside the callback
+ * would lose it. With mosquitto_threaded_set(true) queued packets are only
+ * written by mosquitto_loop_write, which we call after the spool commit.
+ * So each round is: read (callbacks spool and emit), hand over to the
+ * core, commit the spool (one sync for the whole read), then write the
+ * PUBACKs. */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <mqtt_protocol.h>
+
+#include "../bridge/clock.h"
+#include "../bridge/log.h"
+#include "../bridge/pipeline.h"
+#include "mqtt_client.h"
+
+#define MQTT_READ_BATCH 256           /* packets read per round */
+#define MQTT_IDLE_WAIT_MS 100
+#define MQTT_BUSY_WAIT_MS 5
+#define MQTT_BACKOFF_MIN_MS 100
+#define MQTT_BACKOFF_MAX_MS 30000
+
+/* --------------------------------------------------------------- callbacks */
+
+static void on_log(struct mosquitto *mosq, void *obj, int level, const char *line)
+{
+    struct mqtt_ctx *ctx = obj;
+    (void)mosq;
+    if (level & MOSQ_LOG_ERR) {
+        snprintf(ctx->last_lib_error, sizeof(ctx->last_lib_error), "%s", line);
+        br_debug(ctx->src->scope, "libmosquitto: %s", line);
+    }
+}
+
+static void subscribe(struct mqtt_ctx *ctx)
+{
+    const struct br_strlist *t = &ctx->opts.topics;
+    char **filters = calloc(t->n, sizeof(*filters));
+    if (!filters)
+        return;
+    for (size_t i = 0; i < t->n; i++) {
+        if (!ctx->opts.shared_group) {
+            filters[i] = strdup(t->v[i]);
+        } else {
+            size_t len = strlen(ctx->opts.shared_group) + strlen(t->v[i]) + 9;
+            filters[i] = malloc(len);
+            if (filters[i])
+                snprintf(filters[i], len, "$share/%s/%s", ctx->opts.shared_group, t->v[i]);
+        }
+    }
+    int rc = MOSQ_ERR_NOMEM;
+    bool all = true;
+    for (size_t i = 0; i < t->n; i++)
+        all = all && filters[i];
+    if (all)
+        rc = mosquitto_subscribe_multiple(ctx->mosq, NULL, (int)t->n, filters,
+                                          (int)ctx->opts.qos, 0, NULL);
+    if (rc != MOSQ_ERR_SUCCESS)
+        br_error(ctx->src->scope, "subscribing failed: %s", mosquitto_strerror(rc));
+    for (size_t i = 0; i < t->n; i++)
+        free(filters[i]);
+    free(filters);
+}
+
+static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
+                       const mosquitto_property *props)
+{
+    struct mqtt_ctx *ctx = obj;
+    (void)mosq;
+    (void)props;
+    if (rc != 0) {
+        const char *why = ctx->opts.protocol == MQTT_PROTO_5 ? mosquitto_reason_string(rc)
+                                                             : mosquitto_connack_string(rc);
+        br_error(ctx->src->scope, "the broker at %s refused the connection: %s%s",
+                 ctx->opts.url, why,
+                 rc == MQTT_RC_BAD_USERNAME_OR_PASSWORD || rc == MQTT_RC_NOT_AUTHORIZED ||
+                         rc == 4 || rc == 5
+                     ? " (check username and password)" : "");
+        return;
+    }
+    ctx->connected = true;
+    ctx->backoff_ms = 0;
+    br_info(ctx->src->scope, "connected to %s as %s (%s session)", ctx->opts.url,
+            ctx->client_id, flags & 1 ? "resumed" : "new");
+    ctx->ever_connected = true;
+    subscribe(ctx);
+}
+
+static void on_subscribe(struct mosquitto *mosq, void *obj, int mid, int n,
+                         const int *granted, const mosquitto_property *props)
+{
+    struct mqtt_ctx *ctx = obj;
+    (void)mosq;
+    (void)mid;
+    (void)props;
+    for (int i = 0; i < n && (size_t)i < ctx->opts.topics.n; i++)
+        if (granted[i] >= 0x80)
+            br_error(ctx->src->scope, "the broker refused the subscription to %s: %s",
+                     ctx->opts.topics.v[i], mosquitto_reason_string(granted[i]));
+        else if (granted[i] < ctx->opts.qos)
+            br_warn(ctx->src->scope, "the broker granted QoS %d, not %lld, for %s",
+                    granted[i], (long long)ctx->opts.qos, ctx->opts.topics.v[i]);
+}
+
+static void on_disconnect(struct mosquitto *mosq, void *obj, int rc,
+                          const mosquitto_property *props)
+{
+    struct mqtt_ctx *ctx = obj;
+    (void)mosq;
+    (void)props;
+    if (ctx->connected && rc != 0 && !br_source_stopping(ctx->src))
+        br_warn(ctx->src->scope, "lost the connection to %s: %s", ctx->opts.url,
+                mosquitto_strerror(rc));
+    ctx->connected = false;
+}
+
+static void on_message(struct mosquitto *mosq, void *obj,
+                       const struct mosquitto_message *msg,
+                       const mosquitto_property *props)
+{
+    (void)mosq;
+    mqtt_take_message(obj, msg, props);
+}
+
+/* ------------------------------------------------------------ connection */
+
+static void schedule_retry(struct mqtt_ctx *ctx, const char *why)
+{
+    ctx->backoff_ms = ctx->backoff_ms ? ctx->backoff_ms * 2 : MQTT_BACKOFF_MIN_MS;
+    if (ctx->backoff_ms > MQTT_BACKOFF_MAX_MS)
+        ctx->backoff_ms = MQTT_BACKOFF_MAX_MS;
+    ctx->next_attempt_ms = br_now_ms() + ctx->backoff_ms;
+    if (why)
+        br_error(ctx->src->scope, "cannot connect to %s: %s; retrying in %lld ms",
+                 ctx->opts.url, why, (long long)ctx->backoff_ms);
+}
+
+/* Connects (first time) or reconnects; on failure schedules the next try. */
+static void try_connect(struct mqtt_ctx *ctx, bool first)
+{
+    char why[512];
+    ctx->last_lib_error[0] = '\0';
+    mosquitto_property *props = NULL;
+    if (ctx->opts.protocol == MQTT_PROTO_5 && ctx->opts.session_expiry_ms > 0)
+        mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
+                                     (uint32_t)(ctx->opts.session_expiry_ms / 1000));
+    int rc = first ? mosquitto_connect_bind_v5(ctx->mosq, ctx->host, ctx->port,
+                                               (int)(ctx->opts.keepalive_ms / 1000), NULL,
+                                               props)
+                   : mosquitto_reconnect(ctx->mosq);
+    mosquitto_property_free_all(&props);
+    if (rc == MOSQ_ERR_SUCCESS) {
+        ctx->next_attempt_ms = 0;
+        return;
+    }
+    const char *detail = rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc);
+    if (ctx->last_lib_error[0])
+        snprintf(why, sizeof(why), "%s (%s)", detail, ctx->last_lib_error);
+    else
+        snprintf(why, sizeof(why), "%s", detail);
+    schedule_retry(ctx, why);
+}
+
+static bool socket_open(const struct mqtt_ctx *ctx)
+{
+    return mosquitto_socket(ctx->mosq) >= 0;
+}
+
+/* A put failed: the PUBACKs queued since the last write must never reach
+ * the broker. Cutting the socket makes the next write fail; libmosquitto
+ * then drops its queue, and the broker sends those messages again after
+ * we reconnect. */
+static void cut_connection(struct mqtt_ctx *ctx)
+{
+    int fd = mosquitto_socket(ctx->mosq);
+    if (fd >= 0)
+        shutdown(fd, SHUT_RDWR);
+    mosquitto_loop_read(ctx->mosq, 1);    /* sees the shutdown: closes */
+    ctx->connected = false;
+    ctx->spool_failed = false;
+    schedule_retry(ctx, NULL);
+}
+
+static bool spool_full(const struct mqtt_ctx *ctx)
+{
+    return mqtt_spool_count(ctx->spool) >= (size_t)ctx->opts.spool_max_records ||
+           mqtt_spool_bytes(ctx->spool) >= (uint64_t)ctx->opts.spool_max_bytes;
+}
+
+/* Waits for the socket (or a timeout) and reads what arrived. Not reading
+ * (paused, spool full) leaves messages with the broker. */
+static void read_round(struct mqtt_ctx *ctx)
+{
+    int fd = mosquitto_socket(ctx->mosq);
+    bool may_read = !ctx->connected || (!ctx->paused && !spool_full(ctx));
+    struct pollfd p = {.fd = fd,
+                       .events = (short)((may_read ? POLLIN : 0) |
+                                         (mosquitto_want_write(ctx->mosq) ? POLLOUT : 0))};
+    int wait = br_source_inflight(ctx->src) ? MQTT_BUSY_WAIT_MS : MQTT_IDLE_WAIT_MS;
+    if (poll(&p, 1, wait) <= 0)
+        return;
+    if (p.revents & (POLLIN | POLLERR | POLLHUP))
+        mosquitto_loop_read(ctx->mosq, MQTT_READ_BATCH);
+}
+
+/* After a read: durable first, then PUBACKs (see the top of this file). */
+static void finish_round(struct mqtt_ctx *ctx)
+{
+    if (ctx->spool_failed) {
+        cut_connection(ctx);
+        return;
+    }
+    if (mqtt_spool_commit(ctx->spool) < 0) {
+        br_error(ctx->src->scope, "%s; dropping the connection so the broker keeps "
+                 "the messages", mqtt_spool_error(ctx->spool));
+        cut_connection(ctx);
+        return;
+    }
+    if (!socket_open(ctx))
+        return;
+    mosquitto_loop_misc(ctx->mosq);
+    if (mosquitto_want_write(ctx->mosq))
+        mosquitto_loop_write(ctx->mosq, MQTT_READ_BATCH);
+}
+
+static void round_trip(struct mqtt_ctx *ctx, bool *first)
+{
+    if (!socket_open(ctx)) {
+        if (br_now_ms() >= ctx->next_attempt_ms) {
+            try_connect(ctx, *first);
+            *first = false;
+        }
+        if (!socket_open(ctx)) {
+            br_source_wait_acks(ctx->src);
+            br_source_service(ctx->src);
+            if (mqtt_spool_commit(ctx->spool) < 0)
+                br_warn(ctx->src->scope, "%s", mqtt_spool_error(ctx->spool));
+            return;
+        }
+    }
+    read_round(ctx);
+    if (!socket_open(ctx) && !ctx->spool_failed)
+        schedule_retry(ctx, NULL);
+    br_source_service(ctx->src);
+    finish_round(ctx);
+}
+
+/* ------------------------------------------------------------------- ops */
+
+static int create_client(struct mqtt_ctx *ctx)
+{
+    bool clean = ctx->opts.session_expiry_ms == 0;
+    ctx->mosq = mosquitto_new(ctx->client_id, clean, ctx);
+    if (!ctx->mosq) {
+        br_error(ctx->src->scope, "cannot create the MQTT client: %s", strerror(errno));
+        return -1;
+    }
+    mosquitto_threaded_set(ctx->mosq, true);     /* see the top of this file */
+    mosquitto_int_option(ctx->mosq, MOSQ_OPT_PROTOCOL_VERSION,
+                         ctx->opts.protocol == MQTT_PROTO_5 ? MQTT_PROTOCOL_V5
+                                                            : MQTT_PROTOCOL_V311);
+    mosquitto_log_callback_set(ctx->mosq, on_log);
+    mosquitto_connect_v5_callback_set(ctx->mosq, on_connect);
+    mosquitto_disconnect_v5_callback_set(ctx->mosq, on_disconnect);
+    mosquitto_subscribe_v5_callback_set(ctx->mosq, on_subscribe);
+    mosquitto_message_v5_callback_set(ctx->mosq, on_message);
+    int rc = MOSQ_ERR_SUCCESS;
+    if (ctx->opts.username)
+        rc = mosquitto_username_pw_set(ctx->mosq, ctx->opts.username, ctx->opts.password);
+    if (rc == MOSQ_ERR_SUCCESS && ctx->tls) {
+        if (!ctx->opts.tls_ca)
+            mosquitto_int_option(ctx->mosq, MOSQ_OPT_TLS_USE_OS_CERTS, 1);
+        rc = mosquitto_tls_set(ctx->mosq, ctx->opts.tls_ca, ctx->opts.tls_ca ? NULL : "/etc/ssl/certs",
+                               ctx->opts.tls_cert, ctx->opts.tls_key, NULL);
+        if (rc == MOSQ_ERR_SUCCESS)
+            rc = mosquitto_tls_insecure_set(ctx->mosq, ctx->opts.tls_insecure);
+    }
+    if (rc != MOSQ_ERR_SUCCESS) {
+        br_error(ctx->src->scope, "cannot set up the MQTT client: %s", mosquitto_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+static int open_spool(struct mqtt_ctx *ctx)
+{
+    char err[512];
+    const char *state = ctx->src->pl && ctx->src->pl->cfg ? ctx->src->pl->cfg->state_dir : ".";
+    size_t len = strlen(state) + strlen(ctx->client_id) + 16;
+    ctx->spool_dir = malloc(len);
+    if (!ctx->spool_dir)
+        return -1;
+    /* One spool per client id: it holds what that broker session sent us. */
+    snprintf(ctx->spool_dir, len, "%s/mqtt/", state);
+    size_t at = strlen(ctx->spool_dir);
+    for (const char *c = ctx->client_id; *c; c++)
+        ctx->spool_dir[at++] = (*c == '/' || *c == '.') ? '_' : *c;
+    ctx->spool_dir[at] = '\0';
+    ctx->spool = mqtt_spool_open(ctx->spool_dir, ctx->opts.spool_max_bytes, err, sizeof(err));
+    if (!ctx->spool) {
+        br_error(ctx->src->scope, "%s", err);
+        return -1;
+    }
+    return 0;
+}
+
+static void stop_client(struct mqtt_ctx *ctx)
+{
+    if (socket_open(ctx)) {
+        mosquitto_disconnect_v5(ctx->mosq, 0, NULL);
+        mosquitto_loop_write(ctx->mosq, MQTT_READ_BATCH);
+    }
+    pthread_mutex_lock(&ctx->reply_lock);
+    ctx->reply_ready = false;
+    pthread_mutex_unlock(&ctx->reply_lock);
+    mosquitto_destroy(ctx->mosq);
+    ctx->mosq = NULL;
+}
+
+/* Shutdown: stop reading; let what is in flight settle (deleting it from
+ * the spool); PUBACK what was read; leave. The session stays on the
+ * broker (session_expiry) and the rest stays in the spool. */
+static void drain(struct mqtt_ctx *ctx)
+{
+    ctx->paused = true;
+    br_source_drain(ctx->src);
+    finish_round(ctx);
+}
+
+static int mqtt_run(struct br_source *src)
+{
+    struct mqtt_ctx *ctx = src->ctx;
+    ctx->shard = br_source_shard(src, "mqtt", 0);
+    if (ctx->shard < 0 || open_spool(ctx) < 0)
+        return -1;
+    br_source_assign(src, ctx->shard);
+    if (mqtt_replay(ctx) < 0)
+        return -1;
+    if (create_client(ctx) < 0)
+        return -1;
+    pthread_mutex_lock(&ctx->reply_lock);
+    ctx->reply_ready = true;
+    pthread_mutex_unlock(&ctx->reply_lock);
+    br_info(src->scope, "subscribing to %zu topic filter(s) on %s", ctx->opts.topics.n,
+            ctx->opts.url);
+    bool first = true;
+    while (!br_source_stopping(src) && !atomic_load(&ctx->fatal))
+        round_trip(ctx, &first);
+    int rc = atomic_load(&ctx->fatal) ? -1 : 0;
+    drain(ctx);
+    stop_client(ctx);
+    return rc;
+}
+
+static int mqtt_commit(struct br_source *src, int shard, int64_t next_pos)
+{
+    /* Each record leaves the spool on its own (settled): nothing to do. */
+    (void)src;
+    (void)shard;
+    (void)next_pos;
+    return 0;
+}
+
+static void mqtt_settled(struct br_source *src, const struct br_record *rec)
+{
+    struct mqtt_ctx *ctx = src->ctx;
+    if (ctx->spool && mqtt_spool_del(ctx->spool, (uint64_t)rec->offset) < 0)
+        br_warn(src->scope, "%s", mqtt_spool_error(ctx->spool));
+}
+
+static void mqtt_pause(struct br_source *src)
+{
+    ((struct mqtt_ctx *)src->ctx)->paused = true;
+}
+
+static void mqtt_resume(struct br_source *src)
+{
+    ((struct mqtt_ctx *)src->ctx)->paused = false;
+}
+
+/* ------------------------------------------------------------------ init */
+
+/* Splits mqtt[s]://host[:port][/] into ctx->host, port and tls. */
+static int parse_url(struct mqtt_ctx *ctx, char *err, size_t errlen)
+{
+    const char *url = ctx->opts.url;
+    ctx->tls = !strncmp(url, "mqtts://", 8);
+    const char *host = url + (ctx->tls ? 8 : 7);
+    size_t host_len = strcspn(host, ":/");
+    if (host_len == 0 || host_len >= sizeof(ctx->host)) {
+        snprintf(err, errlen, "url '%s' names no usable host", url);
+        return -1;
+    }
+    memcpy(ctx->host, host, host_len);
+    ctx->host[host_len] = '\0';
+    ctx->port = ctx->tls ? 8883 : 1883;
+    const char *rest = host + host_len;
+    if (*rest == ':') {
+        char *end;
+        long port = strtol(rest + 1, &end, 10);
+        if (end == rest + 1 || port < 1 || port > 65535 || (*end && strcmp(end, "/"))) {
+            snprintf(err, errlen, "url '%s' has a bad port (1-65535)", url);
+            return -1;
+        }
+        ctx->port = (int)port;
+    } else if (*rest && strcmp(rest, "/")) {
+        snprintf(err, errlen, "url '%s' must not have a path", url);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_options(struct mqtt_ctx *ctx, char *err, size_t errlen)
+{
+    struct mqtt_options *o = &ctx->opts;
+    if ((o->tls_ca || o->tls_cert || o->tls_key || o->tls_insecure) && !ctx->tls) {
+        snprintf(err, errlen, "tls is set but the url is not mqtts://");
+        return -1;
+    }
+    if (!o->tls_cert != !o->tls_key) {
+        snprintf(err, errlen, "tls.cert and tls.key go together");
+        return -1;
+    }
+    if (o->password && !o->username) {
+        snprintf(err, errlen, "password without username");
+        return -1;
+    }
+    if (o->reply && o->protocol != MQTT_PROTO_5) {
+        snprintf(err, errlen, "reply needs protocol 5 (response topics are MQTT 5)");
+        return -1;
+    }
+    for (size_t i = 0; i < o->topics.n; i++)
+        if (mosquitto_sub_topic_check(o->topics.v[i]) != MOSQ_ERR_SUCCESS) {
+            snprintf(err, errlen, "topics[%zu] '%s' is not a valid topic filter", i,
+                     o->topics.v[i]);
+            return -1;
+        }
+    return 0;
+}
+
+static void mqtt_destroy(struct br_source *src);
+
+/* Once per process; libmosquitto's cleanup would pull OpenSSL from under
+ * the other pipelines, so it is left to the exit. */
+static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
+static void lib_init(void)
+{
+    mosquitto_lib_init();
+}
+
+static int mqtt_init(struct br_source *src, char *err, size_t errlen)
+{
+    struct mqtt_ctx *ctx = src->ctx;
+    ctx->src = src;
+    src->event_origin = ctx->opts.url;
+    pthread_mutex_init(&ctx->reply_lock, NULL);
+    pthread_once(&lib_once, lib_init);
+    if (parse_url(ctx, err, errlen) < 0 || check_options(ctx, err, errlen) < 0) {
+        mqtt_destroy(src);
+        return -1;
+    }
+    if (ctx->opts.client_id) {
+        ctx->client_id = strdup(ctx->opts.client_id);
+    } else {
+        const char *name = src->pl && src->pl->conf ? src->pl->conf->name : "source";
+        size_t len = strlen(name) + 10;
+        ctx->client_id = malloc(len);
+        if (ctx->client_id)
+            snprintf(ctx->client_id, len, "fnbridge-%s", name);
+    }
+    if (!ctx->client_id) {
+        snprintf(err, errlen, "out of memory");
+        mqtt_destroy(src);
+        return -1;
+    }
+    const char *crash = getenv("FNBRIDGE_TEST_CRASH_BEFORE_SPOOL");
+    ctx->crash_before_spool = crash ? atol(crash) : 0;
+    return 0;
+}
+
+static void mqtt_destroy(struct br_source *src)
+{
+    struct mqtt_ctx *ctx = src->ctx;
+    if (!ctx || !ctx->src)
+        return;
+    if (ctx->mosq)
+        mosquitto_destroy(ctx->mosq);
+    mqtt_spool_close(ctx->spool);
+    free(ctx->client_id);
+    free(ctx->spool_dir);
+    pthread_mutex_destroy(&ctx->reply_lock);
+    ctx->mosq = NULL;
+    ctx->spool = NULL;
+    ctx->client_id = ctx->spool_dir = NULL;
+    ctx->src = NULL;
+}
+
+const struct br_source_ops br_source_mqtt = {
+    .name = "mqtt",
+    .opts = mqtt_source_opts,
+    .ctx_size = sizeof(struct mqtt_ctx),
+    .default_format = "json",
+    .formats = BR_FORMAT_BIT(BR_FORMAT_JSON) | BR_FORMAT_BIT(BR_FORMAT_PAYLOAD),
+    .init = mqtt_init,
+    .run = mqtt_run,
+    .commit = mqtt_commit,
+    .settled = mqtt_settled,
+    .response = mqtt_reply,
+    .pause = mqtt_pause,
+    .resume = mqtt_resume,
+    .destroy = mqtt_destroy,
+};

@@ -1,0 +1,34 @@
+/* source_mqtt.h - options of the MQTT source (its ctx starts with this). */
+#ifndef BR_SOURCE_MQTT_H
+#define BR_SOURCE_MQTT_H
+
+#include "connector.h"
+
+enum mqtt_protocol { MQTT_PROTO_5, MQTT_PROTO_311 };
+
+struct mqtt_options {
+    char *url;                   /* mqtt://host[:port] | mqtts://host[:port] */
+    char *client_id;             /* default: fnbridge-<pipeline> */
+    struct br_strlist topics;    /* filters, + and # wildcards */
+    int64_t qos;                 /* 0 | 1 */
+    int protocol;                /* enum mqtt_protocol */
+    char *shared_group;          /* subscribe $share/<group>/<filter> */
+    int64_t session_expiry_ms;   /* 0: clean session */
+    char *username;
+    char *password;
+    char *tls_ca;
+    char *tls_cert;
+    char *tls_key;
+    bool tls_insecure;
+    int64_t keepalive_ms;
+    bool reply;                  /* publish the function's body to the
+                                    message's v5 response topic */
+    int64_t spool_max_records;
+    int64_t spool_max_bytes;
+};
+
+extern const struct br_opt mqtt_source_opts[];
+/* NULL if s is a usable url, else why not. */
+const char *mqtt_check_url(const char *s);
+
+#endif
