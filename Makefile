@@ -2,7 +2,7 @@
 #   make          build/fnbridge
 #   make test     install deps (as root), build, run every test
 #   make asan     the whole suite under AddressSanitizer + UBSan
-#   make demo     Kafka -> local function, end to end, in under a minute
+#   make demo     Kafka and MQTT -> local functions, end to end, in under a minute
 #   make bench    throughput and memory figures (not part of test)
 
 PREFIX  ?= /usr/local

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# demo.sh - what `make demo` runs: a local Kafka cluster (librdkafka's mock
-# cluster), a few order events, fnbridge with kafka-demo.yaml invoking
-# order_handler.py, and what the function received and returned. Stops
-# everything it started, whatever happens.
+# demo.sh - what `make demo` runs. Part 1: a local Kafka cluster
+# (librdkafka's mock cluster), a few order events, fnbridge with
+# kafka-demo.yaml invoking order_handler.py. Part 2: a local mosquitto, a
+# few simulated sensors, fnbridge with iot-sensors.yaml invoking
+# sensor_handler.py, and a device's request answered over MQTT. Shows what
+# the functions received and returned; stops everything it started,
+# whatever happens.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${BUILD:-$here/../../build}
@@ -87,4 +90,59 @@ status=0
 wait "$fnbridge_pid" || status=$?
 echo "fnbridge exited with status $status; its log:"
 sed 's/^/  /' "$DEMO_DIR/fnbridge.log"
+[ "$status" = 0 ] || exit "$status"
+
+# ------------------------------------------------------------ part 2: IoT
+
+say "Part 2: starting a local MQTT broker (mosquitto, persistence on)"
+mqtt_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cat >"$DEMO_DIR/mosquitto.conf" <<CONF
+listener $mqtt_port 127.0.0.1
+allow_anonymous true
+persistence true
+persistence_location $DEMO_DIR/
+CONF
+mosquitto -c "$DEMO_DIR/mosquitto.conf" >"$DEMO_DIR/mosquitto.log" 2>&1 &
+pids+=($!)
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$mqtt_port") 2>/dev/null; }
+wait_for 10 port_open
+export MQTT_URL=mqtt://127.0.0.1:$mqtt_port SENSOR_HANDLER=$here/sensor_handler.py
+echo "broker: $MQTT_URL"
+
+say "Running: fnbridge run -c config/examples/iot-sensors.yaml"
+"$build/fnbridge" run -c "$here/iot-sensors.yaml" 2>"$DEMO_DIR/iot.log" &
+iot_pid=$!
+pids+=($iot_pid)
+wait_for 20 grep -q 'connected to' "$DEMO_DIR/iot.log"
+
+say "Three sensors publish readings (QoS 1, MQTT 5, user property site)"
+pub() { mosquitto_pub -p "$mqtt_port" -q 1 -V mqttv5 "$@"; }
+for reading in "1 21.5 north" "2 19.0 south" "3 34.2 north" "1 22.0 north" "2 31.5 south"; do
+    set -- $reading
+    echo "sensors/$1/temperature  {\"celsius\": $2}  (site $3)"
+    pub -t "sensors/$1/temperature" -m "{\"celsius\": $2}" -D publish user-property site "$3"
+done
+
+say "Sensor 3 asks for its status and waits for the answer on replies/3"
+stdbuf -oL mosquitto_sub -d -p "$mqtt_port" -V mqttv5 -t replies/3 -C 1 -W 30 -F 'REPLY %t %p' \
+    >"$DEMO_DIR/reply.txt" 2>&1 &
+sub_pid=$!
+pids+=($sub_pid)
+wait_for 10 grep -q SUBACK "$DEMO_DIR/reply.txt"   # -d: the subscription is in place
+pub -t sensors/3/status -m '{"request": "status"}' \
+    -D publish response-topic replies/3 -D publish correlation-data req-1
+wait "$sub_pid" || true
+echo "sensor 3 got on $(sed -n 's/^REPLY //p' "$DEMO_DIR/reply.txt")"
+
+sensors_done() { [ -f "$DEMO_DIR/sensor-results.txt" ] && [ "$(wc -l <"$DEMO_DIR/sensor-results.txt")" -ge 6 ]; }
+wait_for 30 sensors_done
+say "What the function did (sensor-results.txt)"
+cat "$DEMO_DIR/sensor-results.txt"
+
+say "Stopping fnbridge with SIGTERM"
+kill -TERM "$iot_pid"
+status=0
+wait "$iot_pid" || status=$?
+echo "fnbridge exited with status $status; its log:"
+sed 's/^/  /' "$DEMO_DIR/iot.log"
 exit "$status"
