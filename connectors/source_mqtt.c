@@ -148,8 +148,11 @@ static void schedule_retry(struct mqtt_ctx *ctx, const char *why)
                  ctx->opts.url, why, (long long)ctx->backoff_ms);
 }
 
-/* Connects (first time) or reconnects; on failure schedules the next try. */
-static void try_connect(struct mqtt_ctx *ctx, bool first)
+/* Connects; on failure schedules the next try. Every attempt is a full
+ * connect with our CONNECT properties: the session expiry must be asked
+ * for each time, or the broker would drop our session at the next
+ * disconnect. */
+static void try_connect(struct mqtt_ctx *ctx)
 {
     char why[512];
     ctx->last_lib_error[0] = '\0';
@@ -157,10 +160,8 @@ static void try_connect(struct mqtt_ctx *ctx, bool first)
     if (ctx->opts.protocol == MQTT_PROTO_5 && ctx->opts.session_expiry_ms > 0)
         mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
                                      (uint32_t)(ctx->opts.session_expiry_ms / 1000));
-    int rc = first ? mosquitto_connect_bind_v5(ctx->mosq, ctx->host, ctx->port,
-                                               (int)(ctx->opts.keepalive_ms / 1000), NULL,
-                                               props)
-                   : mosquitto_reconnect(ctx->mosq);
+    int rc = mosquitto_connect_bind_v5(ctx->mosq, ctx->host, ctx->port,
+                                       (int)(ctx->opts.keepalive_ms / 1000), NULL, props);
     mosquitto_property_free_all(&props);
     if (rc == MOSQ_ERR_SUCCESS) {
         ctx->next_attempt_ms = 0;
@@ -236,13 +237,11 @@ static void finish_round(struct mqtt_ctx *ctx)
         mosquitto_loop_write(ctx->mosq, MQTT_READ_BATCH);
 }
 
-static void round_trip(struct mqtt_ctx *ctx, bool *first)
+static void round_trip(struct mqtt_ctx *ctx)
 {
     if (!socket_open(ctx)) {
-        if (br_now_ms() >= ctx->next_attempt_ms) {
-            try_connect(ctx, *first);
-            *first = false;
-        }
+        if (br_now_ms() >= ctx->next_attempt_ms)
+            try_connect(ctx);
         if (!socket_open(ctx)) {
             br_source_wait_acks(ctx->src);
             br_source_service(ctx->src);
@@ -356,9 +355,8 @@ static int mqtt_run(struct br_source *src)
     pthread_mutex_unlock(&ctx->reply_lock);
     br_info(src->scope, "subscribing to %zu topic filter(s) on %s", ctx->opts.topics.n,
             ctx->opts.url);
-    bool first = true;
     while (!br_source_stopping(src) && !atomic_load(&ctx->fatal))
-        round_trip(ctx, &first);
+        round_trip(ctx);
     int rc = atomic_load(&ctx->fatal) ? -1 : 0;
     drain(ctx);
     stop_client(ctx);

@@ -94,13 +94,11 @@ sed 's/^/  /' "$DEMO_DIR/fnbridge.log"
 
 # ------------------------------------------------------------ part 2: IoT
 
-say "Part 2: starting a local MQTT broker (mosquitto, persistence on)"
+say "Part 2: starting a local MQTT broker (mosquitto)"
 mqtt_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cat >"$DEMO_DIR/mosquitto.conf" <<CONF
 listener $mqtt_port 127.0.0.1
 allow_anonymous true
-persistence true
-persistence_location $DEMO_DIR/
 CONF
 mosquitto -c "$DEMO_DIR/mosquitto.conf" >"$DEMO_DIR/mosquitto.log" 2>&1 &
 pids+=($!)
