@@ -70,6 +70,7 @@ $(BUILD)/tools/%: tests/tools/%.c
 # The memory floor make bench compares fnbridge's idle RSS with.
 $(BUILD)/tools/rss_floor: TOOL_LIBS += $(shell pkg-config --libs libcurl 2>/dev/null)
 $(BUILD)/tools/mqtt_pub: TOOL_LIBS += $(shell pkg-config --libs libmosquitto 2>/dev/null)
+$(BUILD)/tools/mqtt_lat: TOOL_LIBS += $(shell pkg-config --libs libmosquitto 2>/dev/null)
 
 # test_oom fails chosen allocations of the core (not those of libc or the
 # libraries it links): it wraps the allocator of the objects linked in.

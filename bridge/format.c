@@ -750,13 +750,29 @@ int br_format_encode(enum br_format fmt, const struct br_event_ctx *ev,
     return 0;
 }
 
+/* A publisher's content type goes into an HTTP header only if it looks
+ * like one: "type/subtype[; params]", printable ASCII, not too long. */
+static bool usable_content_type(const char *ct)
+{
+    size_t n = 0;
+    bool slash = false;
+    for (; ct[n]; n++) {
+        unsigned char c = (unsigned char)ct[n];
+        if (c < 0x20 || c > 0x7e || n >= 128)
+            return false;
+        slash = slash || c == '/';
+    }
+    return slash && ct[0] != '/';
+}
+
 const char *br_format_content_type(enum br_format fmt, struct br_record *const *recs,
                                    size_t n)
 {
     if (fmt != BR_FORMAT_PAYLOAD || n == 0)
         return "application/json";
     const struct br_record *rec = recs[0];
-    if (rec->kind == BR_REC_MQTT && rec->mqtt.content_type && rec->mqtt.content_type[0])
+    if (rec->kind == BR_REC_MQTT && rec->mqtt.content_type &&
+        usable_content_type(rec->mqtt.content_type))
         return rec->mqtt.content_type;
     return rec->value && json_valid(rec->value, rec->value_len) ? "application/json"
                                                                  : "application/octet-stream";

@@ -21,13 +21,18 @@
 #define FLAG_CT 2u
 #define FLAG_RT 4u
 #define FLAG_CORR 8u
-#define FIXED_LEN (4 + 4 + 8 + 5 * 4)
+/* Sequences are the records' ids, and a record is handed on before the
+ * commit that makes it durable: after a crash its sequence must not be
+ * given to another message. So the spool leases sequences ahead: "next" in
+ * meta is always past every sequence handed out, renewed by the commit
+ * that finds fewer than half a lease left. */
+#define SEQ_LEASE 4096
 
 struct mqtt_spool {
     MDB_env *env;
     MDB_dbi dbi;                  /* "messages": sequence -> entry */
-    MDB_dbi meta;                 /* "meta": "next" -> the next sequence */
-    bool seq_dirty;               /* next_seq moved since the last commit */
+    MDB_dbi meta;                 /* "meta": "next" -> the sequence lease */
+    uint64_t lease;               /* committed: sequences below are ours */
     MDB_txn *txn;                 /* the open write transaction, or NULL */
     uint64_t next_seq;
     size_t count, pending_count;  /* committed, and as of the open txn */
@@ -241,6 +246,7 @@ static int load_state(struct mqtt_spool *sp)
         if (next > sp->next_seq)
             sp->next_seq = next;
     }
+    sp->lease = sp->next_seq;        /* nothing leased in this run yet */
     mdb_txn_abort(txn);
     return 0;
 }
@@ -309,7 +315,9 @@ struct mqtt_spool *mqtt_spool_open(const char *dir, int64_t max_bytes,
     }
     br_buf_init(&sp->enc, (size_t)max_bytes);
     if (make_dirs(dir, err, errlen) < 0 || open_env(sp, dir, max_bytes, err, errlen) < 0 ||
-        (load_state(sp) < 0 && snprintf(err, errlen, "%s", sp->error))) {
+        load_state(sp) < 0 || begin(sp) < 0 || mqtt_spool_commit(sp) < 0) {
+        if (sp->error[0])
+            snprintf(err, errlen, "spool in %s: %s", dir, sp->error);
         mqtt_spool_close(sp);
         return NULL;
     }
@@ -334,6 +342,10 @@ int mqtt_spool_put(struct mqtt_spool *sp, const struct mqtt_msg *m, uint64_t *se
         snprintf(sp->error, sizeof(sp->error), "message too large for the spool");
         return -1;
     }
+    if (sp->next_seq >= sp->lease) {
+        snprintf(sp->error, sizeof(sp->error), "out of leased sequences (commit first)");
+        return -1;
+    }
     if (begin(sp) < 0)
         return -1;
     unsigned char k[8];
@@ -345,7 +357,6 @@ int mqtt_spool_put(struct mqtt_spool *sp, const struct mqtt_msg *m, uint64_t *se
         return -1;
     }
     *seq = sp->next_seq++;
-    sp->seq_dirty = true;
     sp->pending_count++;
     sp->pending_bytes += val.mv_size;
     return 0;
@@ -373,22 +384,30 @@ int mqtt_spool_del(struct mqtt_spool *sp, uint64_t seq)
     return 0;
 }
 
+static int put_lease(struct mqtt_spool *sp, uint64_t lease)
+{
+    unsigned char next[8];
+    key_of(lease, next);
+    MDB_val mkey = {4, "next"}, mval = {8, next};
+    return mdb_put(sp->txn, sp->meta, &mkey, &mval, 0);
+}
+
 int mqtt_spool_commit(struct mqtt_spool *sp)
 {
     if (!sp->txn)
         return 0;
+    uint64_t lease = sp->lease;
     int rc = 0;
-    if (sp->seq_dirty) {
-        unsigned char next[8];
-        key_of(sp->next_seq, next);
-        MDB_val mkey = {4, "next"}, mval = {8, next};
-        rc = mdb_put(sp->txn, sp->meta, &mkey, &mval, 0);
+    if (sp->next_seq + SEQ_LEASE / 2 > lease) {
+        lease = sp->next_seq + SEQ_LEASE;
+        rc = put_lease(sp, lease);
         if (rc)
             mdb_txn_abort(sp->txn);
     }
     if (!rc)
         rc = mdb_txn_commit(sp->txn);   /* syncs: MDB_NOSYNC is not set */
-    sp->seq_dirty = false;
+    if (!rc)
+        sp->lease = lease;
     sp->txn = NULL;
     if (rc) {
         set_error(sp, "committing the spool", rc);

@@ -3,7 +3,7 @@
  *
  * An LMDB environment under state_dir. Keys are sequence numbers (8 bytes,
  * big-endian, so LMDB's byte order is arrival order); the sequence is the
- * record's id. Writes go into one open write transaction that the source
+ * record's id, never reused (leased ahead, see mqtt_spool.c). Writes go into one open write transaction that the source
  * thread commits (durably) before it lets libmosquitto write PUBACKs, so a
  * burst costs one sync, not one per message. Single-threaded: only the
  * source thread touches a spool. */
@@ -45,7 +45,7 @@ int mqtt_spool_del(struct mqtt_spool *sp, uint64_t seq);
  * pending). Returns 0, or -1 when the commit failed: then nothing since
  * the last commit is in the spool. */
 int mqtt_spool_commit(struct mqtt_spool *sp);
-/* Whether puts are waiting for a commit. */
+/* Whether writes (puts or deletes) are waiting for a commit. */
 bool mqtt_spool_dirty(const struct mqtt_spool *sp);
 
 /* Calls fn for each spooled message with a sequence >= from, in order,

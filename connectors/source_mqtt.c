@@ -211,10 +211,20 @@ static void read_round(struct mqtt_ctx *ctx)
                        .events = (short)((may_read ? POLLIN : 0) |
                                          (mosquitto_want_write(ctx->mosq) ? POLLOUT : 0))};
     int wait = br_source_inflight(ctx->src) ? MQTT_BUSY_WAIT_MS : MQTT_IDLE_WAIT_MS;
-    if (poll(&p, 1, wait) <= 0)
+    if (poll(&p, 1, wait) <= 0 || !(p.revents & (POLLIN | POLLERR | POLLHUP)))
         return;
-    if (p.revents & (POLLIN | POLLERR | POLLHUP))
-        mosquitto_loop_read(ctx->mosq, MQTT_READ_BATCH);
+    /* libmosquitto 2.0.11 reads one packet per call whatever max_packets
+     * says: read on while more is waiting, so one commit (one sync)
+     * covers the whole burst. */
+    p.events = POLLIN;
+    for (int i = 0; i < MQTT_READ_BATCH; i++) {
+        if (mosquitto_loop_read(ctx->mosq, 1) != MOSQ_ERR_SUCCESS || ctx->spool_failed ||
+            !socket_open(ctx) || (ctx->connected && spool_full(ctx)))
+            break;
+        p.fd = mosquitto_socket(ctx->mosq);
+        if (poll(&p, 1, 0) <= 0)
+            break;
+    }
 }
 
 /* After a read: durable first, then PUBACKs (see the top of this file). */

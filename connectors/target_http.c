@@ -22,6 +22,9 @@
 /* Largest response kept, as Lambda's synchronous payload limit. */
 #define HTTP_MAX_RESPONSE (6u << 20)
 #define HTTP_DEFAULT_CT "application/json"
+/* Content types with a cached header list; others (an MQTT publisher may
+ * send any number) get a list of their own per request. */
+#define HTTP_MAX_CACHED_CT 16
 
 /* The request headers for one Content-Type (formats may differ). */
 struct http_hdrs {
@@ -37,6 +40,7 @@ struct http_call {
     struct br_invocation *inv;        /* NULL while idle in the pool */
     struct http_call *next_idle;
     struct br_buf resp;
+    struct curl_slist *own_hdrs;      /* an uncached content type's list */
     bool too_large;                   /* response passed HTTP_MAX_RESPONSE */
     bool has_retry_after;
     char fn_error[64];                /* X-Amz-Function-Error value */
@@ -46,6 +50,7 @@ struct http_call {
 struct http_ctx {
     struct http_options opts;         /* must come first (option table) */
     struct http_hdrs *hdrs;
+    size_t n_hdrs;
     struct http_call *idle;
 };
 
@@ -133,9 +138,11 @@ out_free:
     return NULL;
 }
 
-/* The header list for a content type, built on first use; borrowed. */
+/* The header list for a content type, built on first use and borrowed;
+ * past HTTP_MAX_CACHED_CT types, a new list that *own must free. */
 static struct curl_slist *http_headers_for(struct http_ctx *ctx,
-                                           const char *content_type)
+                                           const char *content_type,
+                                           struct curl_slist **own)
 {
     struct http_hdrs *h;
     if (!content_type)
@@ -143,6 +150,8 @@ static struct curl_slist *http_headers_for(struct http_ctx *ctx,
     for (h = ctx->hdrs; h; h = h->next)
         if (strcmp(h->content_type, content_type) == 0)
             return h->list;
+    if (ctx->n_hdrs >= HTTP_MAX_CACHED_CT && own)
+        return *own = http_build_slist(&ctx->opts.headers, content_type);
     h = calloc(1, sizeof(*h));
     if (!h)
         return NULL;
@@ -156,6 +165,7 @@ static struct curl_slist *http_headers_for(struct http_ctx *ctx,
     }
     h->next = ctx->hdrs;
     ctx->hdrs = h;
+    ctx->n_hdrs++;
     return h->list;
 }
 
@@ -320,6 +330,8 @@ static void http_call_put(struct http_ctx *ctx, struct http_call *call)
 {
     call->inv = NULL;
     br_buf_free(&call->resp);
+    curl_slist_free_all(call->own_hdrs);
+    call->own_hdrs = NULL;
     call->next_idle = ctx->idle;
     ctx->idle = call;
 }
@@ -370,12 +382,15 @@ static void http_submit_failed(struct br_invocation *inv, const char *why)
 static int http_submit(struct br_target *tgt, struct br_invocation *inv)
 {
     struct http_ctx *ctx = tgt->ctx;
-    struct curl_slist *hdrs = http_headers_for(ctx, inv->content_type);
+    struct curl_slist *own = NULL;
+    struct curl_slist *hdrs = http_headers_for(ctx, inv->content_type, &own);
     struct http_call *call = hdrs ? http_call_get(ctx) : NULL;
     if (!call) {
+        curl_slist_free_all(own);
         http_submit_failed(inv, "out of memory preparing the request");
         return -1;
     }
+    call->own_hdrs = own;
     if (http_call_prepare(call, inv, hdrs) < 0 ||
         br_dispatcher_add_curl(tgt->disp, &call->req) < 0) {
         http_call_put(ctx, call);
@@ -404,7 +419,7 @@ static int http_init(struct br_target *tgt, char *err, size_t errlen)
     if (http_validate_headers(&ctx->opts.headers, err, errlen) < 0)
         return -1;
     /* Builds the default list now, so a broken header fails at start. */
-    if (!http_headers_for(ctx, HTTP_DEFAULT_CT)) {
+    if (!http_headers_for(ctx, HTTP_DEFAULT_CT, NULL)) {
         snprintf(err, errlen, "out of memory building the request headers");
         return -1;
     }

@@ -1,8 +1,8 @@
 """MQTT -> HTTP function (issue 3, DESIGN sections 3, 4 and 5), against a real
 mosquitto started per test: delivery at volume, SIGKILLs of fnbridge and a
 broker restart mid-stream, persistent sessions, the crash-before-spool
-switch, shared subscriptions, payload encodings, dead-lettering, auth and
-TLS errors, TLS, replies and MQTT v5 properties.
+switch, shared subscriptions, payload encodings, dead-lettering, partial
+batch responses, auth and TLS errors, TLS, replies and MQTT v5 properties.
 
 Messages come from mqtt_pub; each carries its own id ("<prefix><k>") in its
 payload and fn_server --payload-ids logs that id, so FnLog works with the
@@ -345,6 +345,33 @@ def test_oversized_message_is_dead_lettered_and_the_next_one_delivered(
     if entry.get("payload") is not None:
         assert [record_payload_id(r) for r in entry["payload"]["records"]] == ["big-0"]
     assert not big.ids & set(fn.log.refresh().seen), "the oversized message was sent"
+
+
+def test_partial_batch_response_naming_a_record_id_retries_only_that_record(
+        mosquitto, fn_server, bridges, tmp_path):
+    """batchItemFailures names MQTT records by their `id` (the spool
+    sequence; fn_server --payload-ids answers with it)."""
+    broker = mosquitto()
+    fn = fn_server("--payload-ids", "--partial", "part-5")
+    dlq = tmp_path / "dlq.jsonl"
+    b = bridges.start([mqtt_pipeline("partial", broker.url, "fnb-partial", fn.url, dlq=dlq,
+                                     batch={"max_records": 100, "max_wait": "300ms"})])
+    broker.wait_subscribed("fnb-partial", "sensors/#", proc=b)
+
+    pub = publish(broker.url, "sensors/partial", 20, prefix="part-")
+    fn.log.wait_delivered(pub.ids - {"part-5"}, 30 * SLOW, proc=b)
+    wait_until(lambda: read_dlq(dlq) or not b.running(), 30 * SLOW, "a dead-letter record")
+    stop_cleanly(b)
+
+    fn.log.refresh()
+    assert fn.log.seen["part-5"] == 3, "the failed record was not retried up to max_attempts"
+    assert "part-5" not in fn.log.ok
+    others = {rid: n for rid, n in fn.log.seen.items() if rid != "part-5"}
+    assert set(others.values()) == {1}, f"records that succeeded were sent again: {others}"
+    entries = read_dlq(dlq)
+    assert len(entries) == 1
+    assert entries[0]["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert [record_payload_id(r) for r in entries[0]["payload"]["records"]] == ["part-5"]
 
 
 # ----------------------------------------------------------- auth and TLS

@@ -60,6 +60,8 @@ struct record_ref {
     char *id;                           /* "<topic>-<partition>-<offset>", ... */
     char *partition_key;                /* lambda Kafka: "<topic>-<partition>" */
     json_int_t offset;                  /* lambda Kafka only */
+    char *item_id;                      /* --payload-ids: the record's own id,
+                                           for batchItemFailures; else NULL */
 };
 
 struct record_list {
@@ -252,7 +254,7 @@ static int add_record(struct record_list *l, char *id, char *partition_key,
         free(partition_key);
         return -1;
     }
-    l->items[l->n++] = (struct record_ref){id, partition_key, offset};
+    l->items[l->n++] = (struct record_ref){id, partition_key, offset, NULL};
     return 0;
 }
 
@@ -261,6 +263,7 @@ static void free_records(struct record_list *l)
     for (size_t i = 0; i < l->n; i++) {
         free(l->items[i].id);
         free(l->items[i].partition_key);
+        free(l->items[i].item_id);
     }
     free(l->items);
     memset(l, 0, sizeof *l);
@@ -358,6 +361,8 @@ static const char *collect_by_id(json_t *records, struct record_list *out, bool 
         if (!id && !chosen)
             return "a record lacks a string \"id\"";
         if (add_record(out, chosen ? chosen : strdup(id), NULL, 0))
+            return "out of memory";
+        if (chosen && id && !(out->items[out->n - 1].item_id = strdup(id)))
             return "out of memory";
     }
     return NULL;
@@ -504,7 +509,7 @@ static char *partial_response(const struct options *o, const struct record_list 
             continue;
         json_t *ident = r->partition_key
             ? json_pack("{s:s, s:I}", "partition", r->partition_key, "offset", r->offset)
-            : json_string(r->id);
+            : json_string(r->item_id ? r->item_id : r->id);
         json_array_append_new(failures, json_pack("{s:o}", "itemIdentifier", ident));
     }
     json_t *body = json_pack("{s:o}", "batchItemFailures", failures);

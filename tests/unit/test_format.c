@@ -489,6 +489,346 @@ static void test_record_bound(void)
     free_recs(recs, 3);
 }
 
+/* ------------------------------------------------------------ MQTT records */
+
+static const struct br_event_ctx mqtt_ev = {
+    .pipeline = "sensors", .source_kind = "mqtt", .origin = "tcp://broker:1883",
+};
+
+static struct br_record *mkmqtt(int64_t seq, const char *topic, const void *payload,
+                                size_t len, const struct br_mqtt_meta *meta,
+                                const struct br_header *props, size_t n_props)
+{
+    static const struct br_mqtt_meta none = { .qos = 1 };
+    struct br_record_init init = {
+        .kind = BR_REC_MQTT, .topic = topic, .offset = seq,
+        .timestamp_ms = 1700000000000 + seq % 100000, .timestamp_type = BR_TS_LOG_APPEND,
+        .value = payload, .value_len = len, .headers = props, .n_headers = n_props,
+        .mqtt = meta ? meta : &none,
+    };
+    return br_record_create(&init);
+}
+
+/* Encodes an MQTT pipeline's json event and parses it; *raw as encode(). */
+static json_t *encode_mqtt(struct br_record **recs, size_t n, char **raw)
+{
+    struct br_buf out;
+    br_buf_init(&out, 0);
+    CHECK(br_format_encode(BR_FORMAT_JSON, &mqtt_ev, recs, n, &out) == 0);
+    json_error_t err;
+    json_t *root = json_loadb(out.data, out.len, 0, &err);
+    CHECK_MSG(root, "event is not JSON: %s: %s", err.text, out.data);
+    *raw = br_buf_steal(&out, NULL);
+    br_buf_free(&out);
+    return root;
+}
+
+/* Decodes standard padded base64 into out (room for cap); -1 if invalid. */
+static long b64_decode(const char *s, unsigned char *out, size_t cap)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = s ? strlen(s) : 0, o = 0;
+    if (!s || n % 4)
+        return -1;
+    for (size_t i = 0; i < n; i += 4) {
+        uint32_t v = 0;
+        int pad = 0;
+        for (size_t j = 0; j < 4; j++) {
+            const char *at = s[i + j] ? strchr(alphabet, s[i + j]) : NULL;
+            if (s[i + j] == '=' && i + 4 == n && j >= 2)
+                pad++;
+            else if (!at || pad)
+                return -1;
+            v = v << 6 | (at ? (uint32_t)(at - alphabet) : 0);
+        }
+        for (int j = 0; j < 3 - pad; j++) {
+            if (o >= cap)
+                return -1;
+            out[o++] = (unsigned char)(v >> (16 - 8 * j));
+        }
+    }
+    return (long)o;
+}
+
+/* The string member name of obj decodes (base64) to want[0..n). */
+static bool b64_member_is(const json_t *obj, const char *name, const void *want, size_t n)
+{
+    unsigned char got[256];
+    long len = b64_decode(json_string_value(json_object_get(obj, name)), got, sizeof(got));
+    return len == (long)n && (n == 0 || memcmp(got, want, n) == 0);
+}
+
+/* obj has exactly the keys listed (NULL-terminated). */
+static bool has_exactly(const json_t *obj, const char *const *keys)
+{
+    size_t n = 0;
+    for (; keys[n]; n++)
+        if (!json_object_get(obj, keys[n]))
+            return false;
+    return json_is_object(obj) && json_object_size(obj) == n;
+}
+
+static void test_mqtt_json_fields(void)
+{
+    static const unsigned char bin[] = { 0x00, 0xff, 0x10, 0x80, 0x00 };
+    static const unsigned char corr[] = { 0xde, 0xad, 0x00, 0xbe, 0xef, 0x01, 0x02 };
+    static const char doc[] = " {\"t\":21.5,\"u\":[\"\302\260C\",null]} ";
+    struct br_header up[] = {
+        { "unit", (const unsigned char *)"\302\260C", 3 },
+        { "dup", (const unsigned char *)"first", 5 },
+        { "we\"ird\n", (const unsigned char *)"a\"b\\c\x01", 6 },
+        { "dup", (const unsigned char *)"second", 6 },
+        { "nullv", NULL, 0 },
+    };
+    struct br_mqtt_meta all = {
+        .qos = 2, .retain = true, .content_type = "application/x-\"bin\"",
+        .response_topic = "reply/to/me", .correlation = corr, .correlation_len = sizeof(corr),
+    };
+    struct br_mqtt_meta q0 = { .qos = 0 };
+    struct br_mqtt_meta ct_only = { .qos = 1, .content_type = "text/plain" };
+    struct br_mqtt_meta rt_only = { .qos = 1, .response_topic = "r/t" };
+    struct br_mqtt_meta corr_empty = { .qos = 1, .correlation = corr, .correlation_len = 0 };
+    struct br_record *recs[] = {
+        mkmqtt(5, "home/temp", doc, strlen(doc), &q0, NULL, 0),        /* JSON */
+        mkmqtt(6, "home/bin", bin, sizeof(bin), &all, up, 5),          /* everything */
+        mkmqtt(7, "home/empty", "", 0, NULL, NULL, 0),                 /* empty */
+        mkmqtt(8, "home/null", NULL, 0, &ct_only, NULL, 0),            /* no bytes */
+        mkmqtt(9, "home/text", "hello world", 11, &rt_only, NULL, 0),  /* text */
+        mkmqtt(10, "home/str", "\"str\"", 5, &corr_empty, up + 1, 1),
+        mkmqtt(9007199254740993, "home/big", "42", 2, NULL, NULL, 0),  /* > 2^53 */
+    };
+    enum { N = sizeof(recs) / sizeof(recs[0]) };
+    char *raw;
+    json_t *root = encode_mqtt(recs, N, &raw);
+    CHECK_STR(json_string_value(json_object_get(root, "source")), "mqtt");
+    CHECK_STR(json_string_value(json_object_get(root, "pipeline")), "sensors");
+    json_t *list = json_object_get(root, "records");
+    CHECK_INT(json_array_size(list), N);
+    static const char *const keys[] = { "id", "topic", "qos", "retain", "receivedAt",
+                                        "payload", "payloadEncoding", "properties", NULL };
+    static const char *const ids[N] = { "5", "6", "7", "8", "9", "10", "9007199254740993" };
+    for (size_t i = 0; i < N && i < json_array_size(list); i++) {
+        json_t *r = json_array_get(list, i);
+        CHECK_MSG(has_exactly(r, keys), "record %zu: keys", i);
+        CHECK_STR(json_string_value(json_object_get(r, "id")), ids[i]);
+        CHECK_STR(json_string_value(json_object_get(r, "topic")), recs[i]->topic);
+        CHECK_INT(json_integer_value(json_object_get(r, "receivedAt")),
+                  recs[i]->timestamp_ms);
+    }
+    json_t *r0 = json_array_get(list, 0), *r1 = json_array_get(list, 1);
+    json_t *r2 = json_array_get(list, 2), *r3 = json_array_get(list, 3);
+    json_t *r4 = json_array_get(list, 4), *r5 = json_array_get(list, 5);
+    json_t *r6 = json_array_get(list, 6);
+
+    /* JSON payload: embedded as it is */
+    CHECK(strstr(raw, "\"payload\": {\"t\":21.5,\"u\":[\"\302\260C\",null]} ,") != NULL);
+    CHECK_STR(json_string_value(json_object_get(r0, "payloadEncoding")), "json");
+    json_t *want = json_loads(doc, 0, NULL);
+    CHECK(json_equal(json_object_get(r0, "payload"), want));
+    json_decref(want);
+    CHECK_INT(json_integer_value(json_object_get(r0, "qos")), 0);
+    CHECK(json_is_false(json_object_get(r0, "retain")));
+    CHECK(json_is_object(json_object_get(r0, "properties")) &&
+          json_object_size(json_object_get(r0, "properties")) == 0);
+
+    /* binary payload and every property */
+    CHECK_STR(json_string_value(json_object_get(r1, "payloadEncoding")), "base64");
+    CHECK(b64_member_is(r1, "payload", bin, sizeof(bin)));
+    CHECK_INT(json_integer_value(json_object_get(r1, "qos")), 2);
+    CHECK(json_is_true(json_object_get(r1, "retain")));
+    json_t *p1 = json_object_get(r1, "properties");
+    static const char *const all_keys[] = { "contentType", "responseTopic", "correlationData",
+                                            "userProperties", NULL };
+    CHECK(has_exactly(p1, all_keys));
+    CHECK_STR(json_string_value(json_object_get(p1, "contentType")), "application/x-\"bin\"");
+    CHECK_STR(json_string_value(json_object_get(p1, "responseTopic")), "reply/to/me");
+    CHECK(b64_member_is(p1, "correlationData", corr, sizeof(corr)));
+    json_t *ups = json_object_get(p1, "userProperties");
+    CHECK_INT(json_array_size(ups), 5);
+    static const char *const up_values[] = { "\302\260C", "first", "a\"b\\c\x01", "second", "" };
+    static const char *const kv[] = { "key", "value", NULL };
+    for (size_t i = 0; i < 5 && i < json_array_size(ups); i++) {
+        json_t *u = json_array_get(ups, i);
+        CHECK_MSG(has_exactly(u, kv), "user property %zu: keys", i);
+        CHECK_STR(json_string_value(json_object_get(u, "key")), up[i].name);
+        CHECK_STR(json_string_value(json_object_get(u, "value")), up_values[i]);
+    }
+
+    /* empty payloads: still there, as an empty base64 string */
+    for (size_t i = 2; i <= 3; i++) {
+        json_t *r = json_array_get(list, i);
+        CHECK_STR(json_string_value(json_object_get(r, "payload")), "");
+        CHECK_STR(json_string_value(json_object_get(r, "payloadEncoding")), "base64");
+    }
+    CHECK_INT(json_object_size(json_object_get(r2, "properties")), 0);
+    CHECK(json_is_false(json_object_get(r2, "retain")));
+    json_t *p3 = json_object_get(r3, "properties");
+    CHECK_INT(json_object_size(p3), 1);
+    CHECK_STR(json_string_value(json_object_get(p3, "contentType")), "text/plain");
+
+    /* text that is not JSON: base64 */
+    CHECK_STR(json_string_value(json_object_get(r4, "payloadEncoding")), "base64");
+    CHECK(b64_member_is(r4, "payload", "hello world", 11));
+    json_t *p4 = json_object_get(r4, "properties");
+    CHECK_INT(json_object_size(p4), 1);
+    CHECK_STR(json_string_value(json_object_get(p4, "responseTopic")), "r/t");
+
+    /* a JSON string payload; empty correlation data is still set */
+    CHECK_STR(json_string_value(json_object_get(r5, "payload")), "str");
+    CHECK_STR(json_string_value(json_object_get(r5, "payloadEncoding")), "json");
+    json_t *p5 = json_object_get(r5, "properties");
+    static const char *const corr_up[] = { "correlationData", "userProperties", NULL };
+    CHECK(has_exactly(p5, corr_up));
+    CHECK_STR(json_string_value(json_object_get(p5, "correlationData")), "");
+    CHECK_INT(json_array_size(json_object_get(p5, "userProperties")), 1);
+    CHECK_STR(json_string_value(json_object_get(
+                  json_array_get(json_object_get(p5, "userProperties"), 0), "key")), "dup");
+
+    CHECK_INT(json_integer_value(json_object_get(r6, "payload")), 42);
+    CHECK_STR(json_string_value(json_object_get(r6, "payloadEncoding")), "json");
+    CHECK_INT(json_integer_value(json_object_get(r6, "qos")), 1);
+    json_decref(root);
+    free(raw);
+    free_recs(recs, N);
+}
+
+/* Kafka and MQTT records side by side keep their own shapes. */
+static void test_mqtt_json_mixed(void)
+{
+    struct br_record *recs[] = {
+        mkrec("k", 1, 3, NULL, "{}", 2), mkmqtt(3, "k", "{}", 2, NULL, NULL, 0),
+    };
+    json_t *root = encode(BR_FORMAT_JSON, recs, 2, NULL);
+    json_t *list = json_object_get(root, "records");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(list, 0), "id")), "k-1-3");
+    CHECK(json_object_get(json_array_get(list, 0), "value") != NULL);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(list, 1), "id")), "3");
+    CHECK(json_object_get(json_array_get(list, 1), "payload") != NULL);
+    CHECK(!json_object_get(json_array_get(list, 1), "partition"));
+    json_decref(root);
+    free_recs(recs, 2);
+}
+
+/* The payload format is the record's bytes, nothing else. */
+static void test_mqtt_payload_body(void)
+{
+    static const unsigned char bin[] = { 0x00, 0xff, '"', 0x00, '{', 0x80 };
+    struct br_mqtt_meta ct = { .qos = 1, .content_type = "text/plain" };
+    struct br_record *recs[] = {
+        mkmqtt(1, "t", bin, sizeof(bin), &ct, NULL, 0),
+        mkmqtt(2, "t", "{\"a\":1}", 7, NULL, NULL, 0),
+        mkmqtt(3, "t", "", 0, NULL, NULL, 0),
+        mkmqtt(4, "t", NULL, 0, NULL, NULL, 0),
+    };
+    for (size_t i = 0; i < 4; i++) {
+        struct br_buf out;
+        br_buf_init(&out, 0);
+        CHECK(br_format_encode(BR_FORMAT_PAYLOAD, &mqtt_ev, &recs[i], 1, &out) == 0);
+        CHECK_MSG(out.len == recs[i]->value_len &&
+                      (out.len == 0 || memcmp(out.data, recs[i]->value, out.len) == 0),
+                  "record %zu: body of %zu bytes", i, out.len);
+        br_buf_free(&out);
+    }
+    free_recs(recs, 4);
+}
+
+static void test_mqtt_content_type(void)
+{
+    static const unsigned char bin[] = { 0x00, 0xff, 0x10 };
+    struct br_mqtt_meta text = { .qos = 1, .content_type = "text/plain; charset=utf-8" };
+    struct br_mqtt_meta empty_ct = { .qos = 1, .content_type = "" };
+    static const struct {
+        enum br_format fmt;
+        const char *payload;
+        size_t len;
+        int meta;               /* 0 none, 1 text/plain, 2 empty */
+        const char *want;
+    } cases[] = {
+        { BR_FORMAT_PAYLOAD, "{\"a\":1}", 7, 1, "text/plain; charset=utf-8" },
+        { BR_FORMAT_PAYLOAD, (const char *)bin, 3, 1, "text/plain; charset=utf-8" },
+        { BR_FORMAT_PAYLOAD, "{\"a\":1}", 7, 0, "application/json" },
+        { BR_FORMAT_PAYLOAD, "[1, 2]", 6, 0, "application/json" },
+        { BR_FORMAT_PAYLOAD, "17", 2, 0, "application/json" },
+        { BR_FORMAT_PAYLOAD, (const char *)bin, 3, 0, "application/octet-stream" },
+        { BR_FORMAT_PAYLOAD, "hello", 5, 0, "application/octet-stream" },
+        { BR_FORMAT_PAYLOAD, "", 0, 0, "application/octet-stream" },
+        { BR_FORMAT_PAYLOAD, "{\"a\":1}", 7, 2, "application/json" },  /* "" is no type */
+        { BR_FORMAT_PAYLOAD, (const char *)bin, 3, 2, "application/octet-stream" },
+        { BR_FORMAT_JSON, (const char *)bin, 3, 1, "application/json" },
+        { BR_FORMAT_JSON, "hello", 5, 0, "application/json" },
+        { BR_FORMAT_LAMBDA, (const char *)bin, 3, 1, "application/json" },
+        { BR_FORMAT_LAMBDA, "hello", 5, 0, "application/json" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct br_mqtt_meta *m = cases[i].meta == 1 ? &text
+                                     : cases[i].meta == 2 ? &empty_ct : NULL;
+        struct br_record *rec = mkmqtt(1, "t", cases[i].payload, cases[i].len, m, NULL, 0);
+        const char *got = br_format_content_type(cases[i].fmt, &rec, 1);
+        CHECK_MSG(got && strcmp(got, cases[i].want) == 0, "case %zu: got %s, want %s", i,
+                  got ? got : "(null)", cases[i].want);
+        br_record_free(rec);
+    }
+}
+
+/* The bound covers MQTT records whose properties are long and need the
+ * most escaping, at a few sizes. */
+static void test_mqtt_record_bound(void)
+{
+    static const size_t sizes[] = { 0, 1, 7, 100, 1000, 5000 };
+    for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
+        size_t n = sizes[si];
+        char *ctl = malloc(n + 1);          /* control bytes: \u00XX each */
+        unsigned char *high = malloc(n + 1);
+        memset(ctl, 0x01, n);
+        ctl[n] = '\0';
+        memset(high, 0x80, n + 1);
+        char *json = malloc(n + 3);         /* a JSON string payload */
+        json[0] = '"';
+        memset(json + 1, 'a', n);
+        json[n + 1] = '"';
+        json[n + 2] = '\0';
+        struct br_header up[] = {
+            { ctl, (const unsigned char *)ctl, n }, { "k", (const unsigned char *)ctl, n },
+            { ctl, NULL, 0 }, { "", (const unsigned char *)"", 0 },
+        };
+        struct br_mqtt_meta meta = {
+            .qos = 2, .retain = true, .content_type = ctl, .response_topic = ctl,
+            .correlation = high, .correlation_len = n,
+        };
+        struct br_record_init nasty = {
+            .kind = BR_REC_MQTT, .topic = ctl, .offset = INT64_MAX,
+            .timestamp_ms = INT64_MIN, .value = high, .value_len = n,
+            .headers = up, .n_headers = 4, .mqtt = &meta,
+        };
+        struct br_record *recs[] = {
+            br_record_create(&nasty),
+            mkmqtt(INT64_MAX, ctl, json, n + 2, &meta, up, 4),
+            mkmqtt(1, "t", high, n, &meta, NULL, 0),
+            mkmqtt(1, "t", "", 0, NULL, up + 3, 1),
+        };
+        for (int fmt = BR_FORMAT_JSON; fmt <= BR_FORMAT_PAYLOAD; fmt++) {
+            for (size_t i = 0; i < 4; i++) {
+                struct br_buf empty, one;
+                br_buf_init(&empty, 0);
+                br_buf_init(&one, 0);
+                CHECK(br_format_encode(fmt, &mqtt_ev, NULL, 0, &empty) == 0);
+                CHECK(br_format_encode(fmt, &mqtt_ev, &recs[i], 1, &one) == 0);
+                size_t adds = one.len - empty.len;
+                size_t bound = br_format_record_bound(fmt, recs[i]);
+                CHECK_MSG(bound >= adds, "fmt %d size %zu rec %zu: bound %zu < %zu", fmt,
+                          n, i, bound, adds);
+                br_buf_free(&empty);
+                br_buf_free(&one);
+            }
+        }
+        free_recs(recs, 4);
+        free(ctl);
+        free(high);
+        free(json);
+    }
+}
+
 int main(void)
 {
     test_lambda_matches_aws_sample();
@@ -503,5 +843,10 @@ int main(void)
     test_odd_topic_names();
     test_cap();
     test_record_bound();
+    test_mqtt_json_fields();
+    test_mqtt_json_mixed();
+    test_mqtt_payload_body();
+    test_mqtt_content_type();
+    test_mqtt_record_bound();
     return UNIT_DONE("format");
 }

@@ -162,6 +162,96 @@ static void test_partial_large(void)
     free(failed);
 }
 
+/* MQTT records are named by their id string, the decimal spool sequence:
+ * a batch with sequences 5, 6, 7 on two topics. */
+static void test_partial_mqtt(void)
+{
+    static const struct { const char *topic; long seq; } coords[] = {
+        { "home/temp", 5 }, { "home/temp", 6 }, { "home/door", 7 },
+    };
+    enum { N = 3 };
+    struct br_record *mq[N];
+    static const struct br_mqtt_meta meta = { .qos = 1 };
+    for (int i = 0; i < N; i++) {
+        struct br_record_init init = {
+            .kind = BR_REC_MQTT, .topic = coords[i].topic, .offset = coords[i].seq,
+            .timestamp_ms = 1700000000000, .value = "v", .value_len = 1, .mqtt = &meta,
+        };
+        mq[i] = br_record_create(&init);
+    }
+    static const struct {
+        const char *body;
+        enum br_partial want;
+        const char *want_failed;
+    } cases[] = {
+        { "", BR_PARTIAL_ALL_OK, "..." },
+        { "{\"batchItemFailures\":[]}", BR_PARTIAL_ALL_OK, "..." },
+        { "{\"batchItemFailures\":[{\"itemIdentifier\":\"6\"}]}",
+          BR_PARTIAL_SOME_FAILED, ".x." },
+        { "{\"batchItemFailures\":[{\"itemIdentifier\":\"5\"},{\"itemIdentifier\":\"7\"}]}",
+          BR_PARTIAL_SOME_FAILED, "x.x" },
+        { "{\"batchItemFailures\":[{\"itemIdentifier\":\"7\"},{\"itemIdentifier\":\"7\"}]}",
+          BR_PARTIAL_SOME_FAILED, "..x" },
+        /* names no record of the batch: the whole batch failed */
+        { "{\"batchItemFailures\":[{\"itemIdentifier\":\"99\"}]}",
+          BR_PARTIAL_ALL_FAILED, "xxx" },
+        { "{\"batchItemFailures\":[{\"itemIdentifier\":\"6\"},{\"itemIdentifier\":\"99\"}]}",
+          BR_PARTIAL_ALL_FAILED, "xxx" },
+        { "{\"batchItemFailures\":[{\"itemIdentifier\":\"0\"}]}",
+          BR_PARTIAL_ALL_FAILED, "xxx" },
+        { "{\"batchItemFailures\":[{\"itemIdentifier\":\"\"}]}",
+          BR_PARTIAL_ALL_FAILED, "xxx" },
+        { "{\"batchItemFailures\":[{\"itemIdentifier\":\"-6\"}]}",
+          BR_PARTIAL_ALL_FAILED, "xxx" },
+        { "{\"batchItemFailures\":[{\"itemIdentifier\":\"6 \"}]}",
+          BR_PARTIAL_ALL_FAILED, "xxx" },
+        { "{\"batchItemFailures\":[{\"itemIdentifier\":\"99999999999999999999\"}]}",
+          BR_PARTIAL_ALL_FAILED, "xxx" },
+        /* Kafka-shaped names are not MQTT ids */
+        { "{\"batchItemFailures\":[{\"itemIdentifier\":\"home/temp-0-6\"}]}",
+          BR_PARTIAL_ALL_FAILED, "xxx" },
+        { "{\"batchItemFailures\":[{\"itemIdentifier\":{\"partition\":\"home/temp-0\","
+          "\"offset\":6}}]}", BR_PARTIAL_ALL_FAILED, "xxx" },
+        { "{\"batchItemFailures\":[{\"itemIdentifier\":6}]}", BR_PARTIAL_ALL_FAILED, "xxx" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        bool failed[N];
+        enum br_partial got = br_outcome_partial(cases[i].body, strlen(cases[i].body),
+                                                 mq, N, failed);
+        char marks[N + 1] = { 0 };
+        for (int r = 0; r < N; r++)
+            marks[r] = failed[r] ? 'x' : '.';
+        CHECK_MSG(got == cases[i].want, "mqtt case %zu: got %d, want %d (%s)", i, got,
+                  cases[i].want, cases[i].body);
+        CHECK_MSG(strcmp(marks, cases[i].want_failed) == 0,
+                  "mqtt case %zu: failed %s, want %s", i, marks, cases[i].want_failed);
+    }
+    for (int i = 0; i < N; i++)
+        br_record_free(mq[i]);
+}
+
+/* Sequences past 2^53 are matched exactly (no trip through a double). */
+static void test_partial_mqtt_big_sequence(void)
+{
+    static const int64_t seqs[] = { 9007199254740992, 9007199254740993, INT64_MAX };
+    enum { N = 3 };
+    struct br_record *mq[N];
+    static const struct br_mqtt_meta meta = { .qos = 1 };
+    for (int i = 0; i < N; i++) {
+        struct br_record_init init = { .kind = BR_REC_MQTT, .topic = "t", .offset = seqs[i],
+                                       .timestamp_ms = -1, .mqtt = &meta };
+        mq[i] = br_record_create(&init);
+    }
+    static const char body[] =
+        "{\"batchItemFailures\":[{\"itemIdentifier\":\"9007199254740993\"},"
+        "{\"itemIdentifier\":\"9223372036854775807\"}]}";
+    bool failed[N];
+    CHECK(br_outcome_partial(body, strlen(body), mq, N, failed) == BR_PARTIAL_SOME_FAILED);
+    CHECK(!failed[0] && failed[1] && failed[2]);
+    for (int i = 0; i < N; i++)
+        br_record_free(mq[i]);
+}
+
 int main(void)
 {
     test_http_status();
@@ -169,5 +259,7 @@ int main(void)
     test_partial();
     batch_free();
     test_partial_large();
+    test_partial_mqtt();
+    test_partial_mqtt_big_sequence();
     return UNIT_DONE("outcome");
 }

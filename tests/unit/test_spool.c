@@ -150,7 +150,7 @@ static void on_bad(void *arg, uint64_t seq)
 static const unsigned char binary[] = { 0x00, 0xff, 0x80, 0x0a, 0x00, 0x7f };
 static const unsigned char corr[] = { 0xde, 0xad, 0x00, 0xbe, 0xef };
 static const struct br_header props[] = {
-    { "unit", (const unsigned char *)"\xc2\xb0""C", 3 },
+    { "unit", (const unsigned char *)"\302\260C", 3 },
     { "dup", (const unsigned char *)"first", 5 },
     { "dup", (const unsigned char *)"second", 6 },
     { "empty", (const unsigned char *)"", 0 },
@@ -353,18 +353,28 @@ static void test_sequences_never_reused(void)
     CHECK_INT(log.n, 0);
     uint64_t seq = 0;
     CHECK(mqtt_spool_put(sp, &msgs[0], &seq) == 0);
-    CHECK_INT(seq, 4);
-    CHECK(mqtt_spool_del(sp, 4) == 0);
+    CHECK(seq > 3);                              /* past every one handed out */
+    uint64_t first = seq;
+    CHECK(mqtt_spool_del(sp, seq) == 0);
     CHECK(mqtt_spool_commit(sp) == 0);
     CHECK(mqtt_spool_put(sp, &msgs[1], &seq) == 0);    /* same session */
-    CHECK_INT(seq, 5);
-    CHECK(mqtt_spool_del(sp, 5) == 0);
+    CHECK_INT(seq, first + 1);
+    CHECK(mqtt_spool_del(sp, seq) == 0);
     CHECK(mqtt_spool_commit(sp) == 0);
     mqtt_spool_close(sp);
 
     sp = open_spool(dir);
     CHECK(mqtt_spool_put(sp, &msgs[2], &seq) == 0);
-    CHECK_INT(seq, 6);
+    CHECK(seq > first + 1);
+    CHECK(mqtt_spool_commit(sp) == 0);
+    /* A crash before the commit: the message is gone, but its sequence
+     * (which may already have reached a function) is not given out again. */
+    uint64_t uncommitted = 0;
+    CHECK(mqtt_spool_put(sp, &msgs[3], &uncommitted) == 0);
+    mqtt_spool_close(sp);
+    sp = open_spool(dir);
+    CHECK(mqtt_spool_put(sp, &msgs[3], &seq) == 0);
+    CHECK(seq > uncommitted);
     CHECK(mqtt_spool_commit(sp) == 0);
     mqtt_spool_close(sp);
     remove_tmpdir(dir);
@@ -525,20 +535,21 @@ static void test_corrupt_entries(void)
     sp = open_spool(dir);
     uint64_t seq = 0;
     CHECK(mqtt_spool_put(sp, &msgs[4], &seq) == 0);
-    CHECK_INT(seq, 12);                          /* after the highest key */
+    CHECK(seq > 11);                             /* after the highest key */
+    CHECK(mqtt_spool_del(sp, seq) == 0);
     CHECK(mqtt_spool_commit(sp) == 0);
 
-    struct scan_log log = { .by_seq = { [1] = &msgs[0], [3] = &msgs[2], [12] = &msgs[4] },
+    struct scan_log log = { .by_seq = { [1] = &msgs[0], [3] = &msgs[2] },
                             .stop_at = UINT64_MAX };
     CHECK_INT(mqtt_spool_scan(sp, 0, on_msg, on_bad, &log), 0);
-    CHECK_SEQS(log.seqs, log.n, 1, 3, 12);
+    CHECK_SEQS(log.seqs, log.n, 1, 3);
     CHECK_SEQS(log.bad, log.n_bad, 2, 4, 5, 6, 7, 8, 9, 10, 11);
 
     /* without a bad callback: still skipped */
     log.n = 0;
     log.n_bad = 0;
     CHECK_INT(mqtt_spool_scan(sp, 5, on_msg, NULL, &log), 0);
-    CHECK_SEQS(log.seqs, log.n, 12);
+    CHECK_INT(log.n, 0);
     CHECK_INT(log.n_bad, 0);
 
     /* corrupt entries can be deleted like any other */
@@ -546,10 +557,10 @@ static void test_corrupt_entries(void)
         if (s != 3)
             CHECK(mqtt_spool_del(sp, s) == 0);
     CHECK(mqtt_spool_commit(sp) == 0);
-    CHECK_INT(mqtt_spool_count(sp), 3);
+    CHECK_INT(mqtt_spool_count(sp), 2);
     log.n = 0;
     CHECK_INT(mqtt_spool_scan(sp, 0, on_msg, on_bad, &log), 0);
-    CHECK_SEQS(log.seqs, log.n, 1, 3, 12);
+    CHECK_SEQS(log.seqs, log.n, 1, 3);
     CHECK_INT(log.n_bad, 0);
     mqtt_spool_close(sp);
     remove_tmpdir(dir);
