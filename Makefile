@@ -114,6 +114,7 @@ bench: deps
 	  { echo "bench: needs wrk (apt-get install wrk)"; exit 1; }
 	$(MAKE) all tools
 	FNBRIDGE=$(abspath $(BUILD)/fnbridge) TOOLS=$(abspath $(BUILD)/tools) $(PYTHON) tests/bench/bench.py
+	FNBRIDGE=$(abspath $(BUILD)/fnbridge) TOOLS=$(abspath $(BUILD)/tools) $(PYTHON) tests/bench/bench_mqtt.py
 
 install: $(BUILD)/fnbridge
 	install -D -m 0755 $(BUILD)/fnbridge $(DESTDIR)$(PREFIX)/bin/fnbridge

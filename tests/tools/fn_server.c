@@ -50,6 +50,7 @@ struct options {
     int n_partial;
     bool count_only;
     bool payload_ids;                   /* json events: id from the payload */
+    bool latency;                       /* json events: payload "ts" -> latency */
     int status;                         /* 0: decide per request */
     uint64_t seed;
     unsigned threads;
@@ -102,8 +103,18 @@ struct parking_lot {
     pthread_t timer;
 };
 
+/* --latency: per record, receipt time minus the payload's "ts" (both
+ * CLOCK_MONOTONIC ns, so sender and server must share the machine). */
+struct latencies {
+    pthread_mutex_t lock;
+    int64_t *ns;
+    size_t n, cap;
+    int64_t last_ns;                    /* receipt time of the latest record */
+};
+
 struct server {
     struct options opts;
+    struct latencies lat;
     FILE *log;
     pthread_mutex_t log_lock;
     pthread_mutex_t rng_lock;
@@ -128,7 +139,7 @@ static void usage(void)
             "usage: fn_server [--port P] [--log FILE] [--seed S] [--threads N]\n"
             "  [--fail-rate F] [--rate-429 F --retry-after SECS] [--hang-rate F]\n"
             "  [--delay-ms MS] [--poison ID]... [--partial ID]... [--status CODE]\n"
-            "  [--count-only] [--payload-ids]\n");
+            "  [--count-only] [--payload-ids] [--latency]\n");
     exit(2);
 }
 
@@ -167,6 +178,10 @@ static void parse_args(int argc, char **argv, struct options *o)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--latency")) {
+            o->latency = true;
+            continue;
+        }
         if (!strcmp(a, "--count-only")) {
             o->count_only = true;
             continue;
@@ -404,9 +419,44 @@ static const char *collect_records(json_t *event, struct record_list *out, bool 
     return "not a lambda, json or cloudevents event (no records)";
 }
 
-/* Parses the request body into req->records; returns NULL or an error. */
-static const char *parse_event(struct request *req, bool payload_ids, char *errbuf,
-                               size_t errsize)
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Notes the latency of every json-format record whose payload has "ts". */
+static void note_latencies(struct latencies *lat, json_t *event)
+{
+    int64_t now = mono_ns();
+    json_t *records = json_object_get(event, "records"), *rec;
+    size_t i;
+    if (!json_is_array(records))
+        return;
+    pthread_mutex_lock(&lat->lock);
+    json_array_foreach(records, i, rec) {
+        json_t *ts = json_object_get(json_object_get(rec, "payload"), "ts");
+        if (!json_is_integer(ts))
+            continue;
+        if (lat->n == lat->cap) {
+            size_t cap = lat->cap ? 2 * lat->cap : 4096;
+            int64_t *grown = realloc(lat->ns, cap * sizeof(*grown));
+            if (!grown)
+                break;
+            lat->ns = grown;
+            lat->cap = cap;
+        }
+        lat->ns[lat->n++] = now - (int64_t)json_integer_value(ts);
+        lat->last_ns = now;
+    }
+    pthread_mutex_unlock(&lat->lock);
+}
+
+/* Parses the request body into req->records; returns NULL or an error.
+ * With lat, also notes the records' latencies. */
+static const char *parse_event(struct request *req, bool payload_ids, struct latencies *lat,
+                               char *errbuf, size_t errsize)
 {
     json_error_t jerr;
     json_t *event = json_loadb(req->body ? req->body : "", req->body_len, 0, &jerr);
@@ -416,6 +466,8 @@ static const char *parse_event(struct request *req, bool payload_ids, char *errb
         return errbuf;
     }
     const char *err = collect_records(event, &req->records, payload_ids);
+    if (!err && lat)
+        note_latencies(lat, event);
     json_decref(event);
     return err;
 }
@@ -568,7 +620,8 @@ static void decide(struct server *srv, struct request *req, struct MHD_Connectio
         add_record(&req->records, strdup(ce_id), NULL, 0);
         n_records = req->records.n;
     } else {
-        const char *err = parse_event(req, o->payload_ids, errbuf, sizeof errbuf);
+        const char *err = parse_event(req, o->payload_ids, o->latency ? &srv->lat : NULL,
+                                      errbuf, sizeof errbuf);
         if (err) {
             fprintf(stderr, "fn_server: 400: %s\n", err);
             set_outcome(req, 400, error_body(err));
@@ -636,12 +689,41 @@ static enum MHD_Result reply(struct server *srv, struct request *req,
                      req->status == 429 ? srv->opts.retry_after : NULL);
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* ,"lat_count":n,"lat_p50_us":..,"lat_p99_us":..,"lat_max_us":..,"last_ns":.. */
+static void latency_stats(struct latencies *lat, char *out, size_t size)
+{
+    pthread_mutex_lock(&lat->lock);
+    size_t n = lat->n;
+    int64_t last = lat->last_ns;
+    int64_t *sorted = n ? malloc(n * sizeof(*sorted)) : NULL;
+    if (sorted)
+        memcpy(sorted, lat->ns, n * sizeof(*sorted));
+    pthread_mutex_unlock(&lat->lock);
+    if (!sorted) {
+        snprintf(out, size, ",\"lat_count\":0");
+        return;
+    }
+    qsort(sorted, n, sizeof(*sorted), cmp_i64);
+    snprintf(out, size, ",\"lat_count\":%zu,\"lat_p50_us\":%.1f,\"lat_p99_us\":%.1f,"
+             "\"lat_max_us\":%.1f,\"last_ns\":%lld", n, sorted[n / 2] / 1e3,
+             sorted[n * 99 / 100] / 1e3, sorted[n - 1] / 1e3, (long long)last);
+    free(sorted);
+}
+
 static enum MHD_Result reply_stats(struct server *srv, struct MHD_Connection *conn)
 {
-    char body[160];
-    snprintf(body, sizeof body, "{\"requests\":%llu,\"records\":%llu,\"bytes\":%llu}",
+    char body[512], lat[320] = "";
+    if (srv->opts.latency)
+        latency_stats(&srv->lat, lat, sizeof lat);
+    snprintf(body, sizeof body, "{\"requests\":%llu,\"records\":%llu,\"bytes\":%llu%s}",
              atomic_load(&srv->requests), atomic_load(&srv->records),
-             atomic_load(&srv->bytes));
+             atomic_load(&srv->bytes), lat);
     return send_json(conn, 200, body, NULL);
 }
 
@@ -881,6 +963,7 @@ static struct MHD_Daemon *start_daemon(struct server *srv)
 static int init_server(struct server *srv)
 {
     pthread_mutex_init(&srv->log_lock, NULL);
+    pthread_mutex_init(&srv->lat.lock, NULL);
     pthread_mutex_init(&srv->rng_lock, NULL);
     pthread_mutex_init(&srv->lot.lock, NULL);
     pthread_cond_init(&srv->lot.changed, NULL);

@@ -8,7 +8,8 @@
  *            [--rate MSG_PER_S] [--window W] [--size BYTES] [--no-sub]
  *
  * Payload: {"id":"lat-<k>","ts":<CLOCK_MONOTONIC ns at publish>,"pad":"..."}.
- * Prints `PUBLISHED n SECONDS s` and, with the subscriber,
+ * Prints `PUBLISHED n SECONDS s START_NS t` (t: CLOCK_MONOTONIC of the first
+ * publish) and, with the subscriber,
  * `RECEIVED n SECONDS s RATE r/s P50_US x P99_US y MAX_US z`
  * (seconds from the first publish to the last receipt). */
 #include <pthread.h>
@@ -153,7 +154,8 @@ int main(int argc, char **argv)
     }
     while (atomic_load(&ps.acked) < count)
         usleep(100);
-    printf("PUBLISHED %ld SECONDS %.3f\n", count, (now_ns() - start) / 1e9);
+    printf("PUBLISHED %ld SECONDS %.3f START_NS %lld\n", count, (now_ns() - start) / 1e9,
+           (long long)start);
     if (sub) {
         for (int i = 0; i < 30000 && atomic_load(&ss.got) < count; i++)
             usleep(1000);
