@@ -8,10 +8,14 @@
  * Every length is checked against the entry's size when read back. */
 #include <errno.h>
 #include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../bridge/buf.h"
 #include "mqtt_spool.h"
@@ -28,17 +32,48 @@
  * that finds fewer than half a lease left. */
 #define SEQ_LEASE 4096
 
+/* One batch of writes: built by the source thread, committed by the
+ * writer thread in one transaction (one sync). */
+struct batch {
+    struct br_buf puts;           /* per put: u64 seq, u32 len, the entry */
+    size_t n_puts;
+    uint64_t put_bytes;           /* entry bytes */
+    uint64_t *dels;
+    size_t n_dels, cap_dels;
+};
+
 struct mqtt_spool {
     MDB_env *env;
     MDB_dbi dbi;                  /* "messages": sequence -> entry */
     MDB_dbi meta;                 /* "meta": "next" -> the sequence lease */
-    uint64_t lease;               /* committed: sequences below are ours */
-    MDB_txn *txn;                 /* the open write transaction, or NULL */
+    struct br_buf enc;            /* encoding scratch (source thread) */
+    int64_t max_bytes;
+
+    /* source thread only */
+    struct batch building;
     uint64_t next_seq;
-    size_t count, pending_count;  /* committed, and as of the open txn */
-    uint64_t bytes, pending_bytes;
-    struct br_buf enc;            /* encoding scratch */
-    char error[128];
+    uint64_t flushed_gen;         /* batches handed to the writer */
+
+    /* shared, under lock */
+    pthread_mutex_t lock;
+    pthread_cond_t work;          /* the writer waits for a batch */
+    pthread_cond_t done;          /* mqtt_spool_commit waits for the writer */
+    struct batch queued;          /* handed over, not yet taken */
+    bool has_queued;
+    uint64_t queued_gen;
+    uint64_t committed_gen;       /* the last batch the writer finished */
+    uint64_t want_lease;          /* asked for with the queued batch */
+    atomic_uint_fast64_t lease;   /* committed: sequences below are ours */
+    size_t count;                 /* committed */
+    uint64_t bytes;
+    size_t inflight_count;        /* puts handed over, not yet committed */
+    uint64_t inflight_bytes;
+    bool failed;                  /* a commit failed; not yet taken */
+    bool stop;
+    int efd;                      /* eventfd: a batch was committed */
+    pthread_t writer;
+    bool writer_running;
+    char error[160];
 };
 
 static void set_error(struct mqtt_spool *sp, const char *what, int rc)
@@ -195,22 +230,177 @@ static int decode(const MDB_val *val, struct mqtt_msg *m, char *scratch,
     return 0;
 }
 
-/* ------------------------------------------------------------ the spool */
+/* ------------------------------------------------------------ batches */
 
-static int begin(struct mqtt_spool *sp)
+static void batch_reset(struct batch *b)
 {
-    if (sp->txn)
-        return 0;
-    int rc = mdb_txn_begin(sp->env, NULL, 0, &sp->txn);
-    if (rc) {
-        set_error(sp, "starting a write", rc);
-        sp->txn = NULL;
-        return -1;
+    br_buf_reset(&b->puts);
+    b->n_puts = 0;
+    b->put_bytes = 0;
+    b->n_dels = 0;
+}
+
+static void batch_free(struct batch *b)
+{
+    br_buf_free(&b->puts);
+    free(b->dels);
+    memset(b, 0, sizeof(*b));
+}
+
+static bool batch_empty(const struct batch *b)
+{
+    return b->n_puts == 0 && b->n_dels == 0;
+}
+
+static int batch_del(struct batch *b, uint64_t seq)
+{
+    if (b->n_dels == b->cap_dels) {
+        size_t cap = b->cap_dels ? 2 * b->cap_dels : 256;
+        uint64_t *grown = realloc(b->dels, cap * sizeof(*grown));
+        if (!grown)
+            return -1;
+        b->dels = grown;
+        b->cap_dels = cap;
     }
-    sp->pending_count = sp->count;
-    sp->pending_bytes = sp->bytes;
+    b->dels[b->n_dels++] = seq;
     return 0;
 }
+
+/* Moves everything of src to the end of dst; src is left empty. */
+static int batch_move(struct batch *dst, struct batch *src)
+{
+    if (batch_empty(dst)) {
+        struct batch t = *dst;
+        *dst = *src;
+        *src = t;
+        batch_reset(src);
+        return 0;
+    }
+    if (src->puts.len && br_buf_append(&dst->puts, src->puts.data, src->puts.len) < 0)
+        return -1;
+    for (size_t i = 0; i < src->n_dels; i++)
+        if (batch_del(dst, src->dels[i]) < 0)
+            return -1;
+    dst->n_puts += src->n_puts;
+    dst->put_bytes += src->put_bytes;
+    batch_reset(src);
+    return 0;
+}
+
+/* ------------------------------------------------------------- writing */
+
+static int put_lease(MDB_txn *txn, MDB_dbi meta, uint64_t lease)
+{
+    unsigned char next[8];
+    key_of(lease, next);
+    MDB_val mkey = {4, "next"}, mval = {8, next};
+    return mdb_put(txn, meta, &mkey, &mval, 0);
+}
+
+/* Writes one batch (and the lease, when asked) in one transaction; the
+ * commit syncs (MDB_NOSYNC is not set). Fills the net change of the
+ * spool's count and bytes. Returns 0 or an LMDB error code. */
+static int write_batch(struct mqtt_spool *sp, const struct batch *b, uint64_t lease,
+                       long *d_count, int64_t *d_bytes)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(sp->env, NULL, 0, &txn);
+    if (rc)
+        return rc;
+    *d_count = 0;
+    *d_bytes = 0;
+    for (size_t at = 0; !rc && at < b->puts.len;) {
+        uint64_t seq;
+        uint32_t len;
+        memcpy(&seq, b->puts.data + at, 8);
+        memcpy(&len, b->puts.data + at + 8, 4);
+        unsigned char k[8];
+        key_of(seq, k);
+        MDB_val key = {8, k}, val = {len, b->puts.data + at + 12};
+        rc = mdb_put(txn, sp->dbi, &key, &val, MDB_APPEND);
+        (*d_count)++;
+        *d_bytes += len;
+        at += 12 + len;
+    }
+    for (size_t i = 0; !rc && i < b->n_dels; i++) {
+        unsigned char k[8];
+        key_of(b->dels[i], k);
+        MDB_val key = {8, k}, val;
+        rc = mdb_get(txn, sp->dbi, &key, &val);
+        if (rc == MDB_NOTFOUND) {
+            rc = 0;
+            continue;
+        }
+        size_t size = val.mv_size;
+        if (!rc)
+            rc = mdb_del(txn, sp->dbi, &key, NULL);
+        if (!rc) {
+            (*d_count)--;
+            *d_bytes -= (int64_t)size;
+        }
+    }
+    if (!rc && lease)
+        rc = put_lease(txn, sp->meta, lease);
+    if (rc) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    return mdb_txn_commit(txn);
+}
+
+/* The writer thread: commits batches as they come, so the source thread
+ * never waits for a sync; it only holds back the PUBACKs until the batch
+ * holding their messages is committed. */
+static void *writer_main(void *arg)
+{
+    struct mqtt_spool *sp = arg;
+    struct batch b = {0};
+    br_buf_init(&b.puts, 0);
+    pthread_mutex_lock(&sp->lock);
+    for (;;) {
+        while (!sp->has_queued && !sp->stop)
+            pthread_cond_wait(&sp->work, &sp->lock);
+        if (!sp->has_queued)
+            break;
+        struct batch t = b;
+        b = sp->queued;
+        sp->queued = t;
+        sp->has_queued = false;
+        uint64_t gen = sp->queued_gen, lease = sp->want_lease;
+        sp->want_lease = 0;
+        pthread_mutex_unlock(&sp->lock);
+
+        long d_count;
+        int64_t d_bytes;
+        int rc = write_batch(sp, &b, lease, &d_count, &d_bytes);
+
+        pthread_mutex_lock(&sp->lock);
+        sp->inflight_count -= b.n_puts;
+        sp->inflight_bytes -= b.put_bytes;
+        if (rc == 0) {
+            sp->count = (size_t)((long)sp->count + d_count);
+            sp->bytes = (uint64_t)((int64_t)sp->bytes + d_bytes);
+            if (lease)
+                atomic_store(&sp->lease, lease);
+        } else {
+            snprintf(sp->error, sizeof(sp->error), "committing the spool: %s",
+                     mdb_strerror(rc));
+            sp->failed = true;
+        }
+        sp->committed_gen = gen;
+        pthread_cond_broadcast(&sp->done);
+        uint64_t one = 1;
+        if (write(sp->efd, &one, sizeof(one)) < 0) {
+            /* a full counter still wakes the reader */
+        }
+        batch_reset(&b);
+    }
+    pthread_mutex_unlock(&sp->lock);
+    batch_free(&b);
+    return NULL;
+}
+
+/* ------------------------------------------------------------ the spool */
 
 /* Counts what is spooled and finds the next sequence. */
 static int load_state(struct mqtt_spool *sp)
@@ -246,8 +436,25 @@ static int load_state(struct mqtt_spool *sp)
         if (next > sp->next_seq)
             sp->next_seq = next;
     }
-    sp->lease = sp->next_seq;        /* nothing leased in this run yet */
     mdb_txn_abort(txn);
+    return 0;
+}
+
+/* The first lease, taken before anything is handed out. */
+static int take_lease(struct mqtt_spool *sp)
+{
+    uint64_t lease = sp->next_seq + SEQ_LEASE;
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(sp->env, NULL, 0, &txn);
+    if (!rc) {
+        rc = put_lease(txn, sp->meta, lease);
+        rc = rc ? (mdb_txn_abort(txn), rc) : mdb_txn_commit(txn);
+    }
+    if (rc) {
+        set_error(sp, "taking sequences", rc);
+        return -1;
+    }
+    atomic_store(&sp->lease, lease);
     return 0;
 }
 
@@ -305,6 +512,18 @@ static int open_env(struct mqtt_spool *sp, const char *dir, int64_t max_bytes,
     return 0;
 }
 
+static int start_writer(struct mqtt_spool *sp)
+{
+    sp->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (sp->efd < 0 || pthread_create(&sp->writer, NULL, writer_main, sp) != 0) {
+        snprintf(sp->error, sizeof(sp->error), "cannot start the spool writer: %s",
+                 strerror(errno));
+        return -1;
+    }
+    sp->writer_running = true;
+    return 0;
+}
+
 struct mqtt_spool *mqtt_spool_open(const char *dir, int64_t max_bytes,
                                    char *err, size_t errlen)
 {
@@ -313,9 +532,16 @@ struct mqtt_spool *mqtt_spool_open(const char *dir, int64_t max_bytes,
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    sp->efd = -1;
+    sp->max_bytes = max_bytes;
+    pthread_mutex_init(&sp->lock, NULL);
+    pthread_cond_init(&sp->work, NULL);
+    pthread_cond_init(&sp->done, NULL);
     br_buf_init(&sp->enc, (size_t)max_bytes);
+    br_buf_init(&sp->building.puts, 0);
+    br_buf_init(&sp->queued.puts, 0);
     if (make_dirs(dir, err, errlen) < 0 || open_env(sp, dir, max_bytes, err, errlen) < 0 ||
-        load_state(sp) < 0 || begin(sp) < 0 || mqtt_spool_commit(sp) < 0) {
+        load_state(sp) < 0 || take_lease(sp) < 0 || start_writer(sp) < 0) {
         if (sp->error[0])
             snprintf(err, errlen, "spool in %s: %s", dir, sp->error);
         mqtt_spool_close(sp);
@@ -324,121 +550,159 @@ struct mqtt_spool *mqtt_spool_open(const char *dir, int64_t max_bytes,
     return sp;
 }
 
+/* What was handed to the writer is committed; what was not (puts since the
+ * last flush) is dropped, as a crash would. */
 void mqtt_spool_close(struct mqtt_spool *sp)
 {
     if (!sp)
         return;
-    if (sp->txn)
-        mdb_txn_abort(sp->txn);
+    if (sp->writer_running) {
+        pthread_mutex_lock(&sp->lock);
+        sp->stop = true;
+        pthread_cond_signal(&sp->work);
+        pthread_mutex_unlock(&sp->lock);
+        pthread_join(sp->writer, NULL);
+    }
+    if (sp->efd >= 0)
+        close(sp->efd);
     if (sp->env)
         mdb_env_close(sp->env);
+    batch_free(&sp->building);
+    batch_free(&sp->queued);
     br_buf_free(&sp->enc);
+    pthread_mutex_destroy(&sp->lock);
+    pthread_cond_destroy(&sp->work);
+    pthread_cond_destroy(&sp->done);
     free(sp);
 }
 
 int mqtt_spool_put(struct mqtt_spool *sp, const struct mqtt_msg *m, uint64_t *seq)
 {
-    if (encode(&sp->enc, m) < 0) {
+    if (encode(&sp->enc, m) < 0 || sp->enc.len > UINT32_MAX) {
         snprintf(sp->error, sizeof(sp->error), "message too large for the spool");
         return -1;
     }
-    if (sp->next_seq >= sp->lease) {
-        snprintf(sp->error, sizeof(sp->error), "out of leased sequences (commit first)");
+    if (sp->next_seq >= atomic_load(&sp->lease)) {
+        snprintf(sp->error, sizeof(sp->error), "out of leased sequences (flush first)");
         return -1;
     }
-    if (begin(sp) < 0)
-        return -1;
-    unsigned char k[8];
-    key_of(sp->next_seq, k);
-    MDB_val key = {8, k}, val = {sp->enc.len, sp->enc.data};
-    int rc = mdb_put(sp->txn, sp->dbi, &key, &val, MDB_APPEND);
-    if (rc) {
-        set_error(sp, "spooling a message", rc);
+    uint64_t s = sp->next_seq;
+    uint32_t len = (uint32_t)sp->enc.len;
+    struct br_buf *puts = &sp->building.puts;
+    if (br_buf_append(puts, &s, 8) < 0 || br_buf_append(puts, &len, 4) < 0 ||
+        br_buf_append(puts, sp->enc.data, len) < 0) {
+        snprintf(sp->error, sizeof(sp->error), "out of memory spooling a message");
         return -1;
     }
+    sp->building.n_puts++;
+    sp->building.put_bytes += len;
     *seq = sp->next_seq++;
-    sp->pending_count++;
-    sp->pending_bytes += val.mv_size;
     return 0;
 }
 
 int mqtt_spool_del(struct mqtt_spool *sp, uint64_t seq)
 {
-    if (begin(sp) < 0)
-        return -1;
-    unsigned char k[8];
-    key_of(seq, k);
-    MDB_val key = {8, k}, val;
-    int rc = mdb_get(sp->txn, sp->dbi, &key, &val);
-    if (rc == MDB_NOTFOUND)
-        return 0;
-    size_t size = rc ? 0 : val.mv_size;
-    if (!rc)
-        rc = mdb_del(sp->txn, sp->dbi, &key, NULL);
-    if (rc) {
-        set_error(sp, "deleting a settled message", rc);
+    if (batch_del(&sp->building, seq) < 0) {
+        snprintf(sp->error, sizeof(sp->error), "out of memory deleting a settled message");
         return -1;
     }
-    sp->pending_count--;
-    sp->pending_bytes -= size;
     return 0;
 }
 
-static int put_lease(struct mqtt_spool *sp, uint64_t lease)
+int mqtt_spool_flush(struct mqtt_spool *sp)
 {
-    unsigned char next[8];
-    key_of(lease, next);
-    MDB_val mkey = {4, "next"}, mval = {8, next};
-    return mdb_put(sp->txn, sp->meta, &mkey, &mval, 0);
+    bool lease_low = sp->next_seq + SEQ_LEASE / 2 > atomic_load(&sp->lease);
+    if (batch_empty(&sp->building) && !lease_low)
+        return 0;
+    pthread_mutex_lock(&sp->lock);
+    size_t n_puts = sp->building.n_puts;
+    uint64_t put_bytes = sp->building.put_bytes;
+    int rc = batch_move(&sp->queued, &sp->building);
+    if (rc == 0) {
+        sp->has_queued = true;
+        sp->queued_gen = ++sp->flushed_gen;
+        sp->inflight_count += n_puts;
+        sp->inflight_bytes += put_bytes;
+        if (lease_low)
+            sp->want_lease = sp->next_seq + SEQ_LEASE;
+        pthread_cond_signal(&sp->work);
+    } else {
+        snprintf(sp->error, sizeof(sp->error), "out of memory handing writes over");
+    }
+    pthread_mutex_unlock(&sp->lock);
+    return rc;
+}
+
+bool mqtt_spool_durable(struct mqtt_spool *sp)
+{
+    pthread_mutex_lock(&sp->lock);
+    bool durable = sp->committed_gen >= sp->flushed_gen;
+    pthread_mutex_unlock(&sp->lock);
+    return durable && sp->building.n_puts == 0;
+}
+
+bool mqtt_spool_take_failure(struct mqtt_spool *sp)
+{
+    pthread_mutex_lock(&sp->lock);
+    bool failed = sp->failed;
+    sp->failed = false;
+    pthread_mutex_unlock(&sp->lock);
+    return failed;
+}
+
+int mqtt_spool_fd(const struct mqtt_spool *sp)
+{
+    return sp->efd;
+}
+
+void mqtt_spool_clear_fd(struct mqtt_spool *sp)
+{
+    uint64_t n;
+    if (read(sp->efd, &n, sizeof(n)) < 0) {
+        /* nothing pending: EAGAIN */
+    }
 }
 
 int mqtt_spool_commit(struct mqtt_spool *sp)
 {
-    if (!sp->txn)
-        return 0;
-    uint64_t lease = sp->lease;
-    int rc = 0;
-    if (sp->next_seq + SEQ_LEASE / 2 > lease) {
-        lease = sp->next_seq + SEQ_LEASE;
-        rc = put_lease(sp, lease);
-        if (rc)
-            mdb_txn_abort(sp->txn);
-    }
-    if (!rc)
-        rc = mdb_txn_commit(sp->txn);   /* syncs: MDB_NOSYNC is not set */
-    if (!rc)
-        sp->lease = lease;
-    sp->txn = NULL;
-    if (rc) {
-        set_error(sp, "committing the spool", rc);
-        /* What was put since the last commit is gone, and so are its
-         * numbers; sequences already handed out are never reused. */
-        uint64_t next = sp->next_seq;
-        sp->count = 0;
-        sp->bytes = 0;
-        load_state(sp);
-        if (sp->next_seq < next)
-            sp->next_seq = next;
+    if (mqtt_spool_flush(sp) < 0)
         return -1;
-    }
-    sp->count = sp->pending_count;
-    sp->bytes = sp->pending_bytes;
-    return 0;
+    pthread_mutex_lock(&sp->lock);
+    while (sp->committed_gen < sp->flushed_gen)
+        pthread_cond_wait(&sp->done, &sp->lock);
+    bool failed = sp->failed;
+    sp->failed = false;
+    pthread_mutex_unlock(&sp->lock);
+    return failed ? -1 : 0;
 }
 
 bool mqtt_spool_dirty(const struct mqtt_spool *sp)
 {
-    return sp->txn != NULL;
+    struct mqtt_spool *m = (struct mqtt_spool *)sp;
+    if (!batch_empty(&sp->building))
+        return true;
+    pthread_mutex_lock(&m->lock);
+    bool pending = m->committed_gen < m->flushed_gen;
+    pthread_mutex_unlock(&m->lock);
+    return pending;
 }
 
 size_t mqtt_spool_count(const struct mqtt_spool *sp)
 {
-    return sp->txn ? sp->pending_count : sp->count;
+    struct mqtt_spool *m = (struct mqtt_spool *)sp;
+    pthread_mutex_lock(&m->lock);
+    size_t n = m->count + m->inflight_count;
+    pthread_mutex_unlock(&m->lock);
+    return n + sp->building.n_puts;
 }
 
 uint64_t mqtt_spool_bytes(const struct mqtt_spool *sp)
 {
-    return sp->txn ? sp->pending_bytes : sp->bytes;
+    struct mqtt_spool *m = (struct mqtt_spool *)sp;
+    pthread_mutex_lock(&m->lock);
+    uint64_t n = m->bytes + m->inflight_bytes;
+    pthread_mutex_unlock(&m->lock);
+    return n + sp->building.put_bytes;
 }
 
 int mqtt_spool_scan(struct mqtt_spool *sp, uint64_t from,

@@ -36,16 +36,25 @@ struct mqtt_spool *mqtt_spool_open(const char *dir, int64_t max_bytes,
                                    char *err, size_t errlen);
 void mqtt_spool_close(struct mqtt_spool *sp);
 
-/* Adds m to the open write transaction (starting one); sets *seq. Returns
- * 0, or -1 (logged by the caller) when the spool cannot take it. */
+/* Adds m to the current batch; sets *seq. Returns 0, or -1 (see
+ * mqtt_spool_error) when the spool cannot take it. */
 int mqtt_spool_put(struct mqtt_spool *sp, const struct mqtt_msg *m, uint64_t *seq);
-/* Deletes seq in the open write transaction (starting one). */
+/* Adds the deletion of seq to the current batch (unknown: no-op). */
 int mqtt_spool_del(struct mqtt_spool *sp, uint64_t seq);
-/* Makes every put and delete so far durable (no-op when nothing is
- * pending). Returns 0, or -1 when the commit failed: then nothing since
- * the last commit is in the spool. */
+/* Hands the current batch to the writer; returns at once. */
+int mqtt_spool_flush(struct mqtt_spool *sp);
+/* True when every put so far is committed (flushed and written). */
+bool mqtt_spool_durable(struct mqtt_spool *sp);
+/* True once after a commit of the writer failed (its batch is lost). */
+bool mqtt_spool_take_failure(struct mqtt_spool *sp);
+/* An fd that polls readable after each commit; mqtt_spool_clear_fd
+ * resets it. */
+int mqtt_spool_fd(const struct mqtt_spool *sp);
+void mqtt_spool_clear_fd(struct mqtt_spool *sp);
+/* Flushes and waits until everything so far is committed. Returns 0, or
+ * -1 when a commit failed: then what it held is not in the spool. */
 int mqtt_spool_commit(struct mqtt_spool *sp);
-/* Whether writes (puts or deletes) are waiting for a commit. */
+/* Whether writes (puts or deletes) are not yet committed. */
 bool mqtt_spool_dirty(const struct mqtt_spool *sp);
 
 /* Calls fn for each spooled message with a sequence >= from, in order,
@@ -56,7 +65,8 @@ int mqtt_spool_scan(struct mqtt_spool *sp, uint64_t from,
                     int (*fn)(void *arg, uint64_t seq, const struct mqtt_msg *m),
                     void (*bad)(void *arg, uint64_t seq), void *arg);
 
-/* Messages and payload bytes in the spool, committed or pending. */
+/* Messages and entry bytes in the spool: committed, plus puts not yet
+ * committed (deletions count once committed). */
 size_t mqtt_spool_count(const struct mqtt_spool *sp);
 uint64_t mqtt_spool_bytes(const struct mqtt_spool *sp);
 

@@ -11,8 +11,10 @@
  * would lose it. With mosquitto_threaded_set(true) queued packets are only
  * written by mosquitto_loop_write, which we call after the spool commit.
  * So each round is: read (callbacks spool and emit), hand over to the
- * core, commit the spool (one sync for the whole read), then write the
- * PUBACKs. */
+ * core, flush the spool batch to its writer thread, and write the PUBACKs
+ * only once the writer has committed everything read so far (one sync per
+ * batch; reading goes on meanwhile, so a sync never delays a message on
+ * its way to the function). */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -201,49 +203,60 @@ static bool spool_full(const struct mqtt_ctx *ctx)
            mqtt_spool_bytes(ctx->spool) >= (uint64_t)ctx->opts.spool_max_bytes;
 }
 
-/* Waits for the socket (or a timeout) and reads what arrived. Not reading
- * (paused, spool full) leaves messages with the broker. */
+/* Waits for the socket, the spool writer or a timeout, and reads what
+ * arrived. Not reading (paused, spool full) leaves messages with the
+ * broker. Writing waits until what was read is durable. */
 static void read_round(struct mqtt_ctx *ctx)
 {
-    int fd = mosquitto_socket(ctx->mosq);
     bool may_read = !ctx->connected || (!ctx->paused && !spool_full(ctx));
-    struct pollfd p = {.fd = fd,
-                       .events = (short)((may_read ? POLLIN : 0) |
-                                         (mosquitto_want_write(ctx->mosq) ? POLLOUT : 0))};
+    bool may_write = mqtt_spool_durable(ctx->spool) && mosquitto_want_write(ctx->mosq);
+    struct pollfd p[2] = {
+        {.fd = mosquitto_socket(ctx->mosq),
+         .events = (short)((may_read ? POLLIN : 0) | (may_write ? POLLOUT : 0))},
+        {.fd = mqtt_spool_fd(ctx->spool), .events = POLLIN},
+    };
     int wait = br_source_inflight(ctx->src) ? MQTT_BUSY_WAIT_MS : MQTT_IDLE_WAIT_MS;
-    if (poll(&p, 1, wait) <= 0 || !(p.revents & (POLLIN | POLLERR | POLLHUP)))
+    if (poll(p, 2, wait) <= 0)
+        return;
+    if (p[1].revents & POLLIN)
+        mqtt_spool_clear_fd(ctx->spool);
+    if (!(p[0].revents & (POLLIN | POLLERR | POLLHUP)))
         return;
     /* libmosquitto 2.0.11 reads one packet per call whatever max_packets
-     * says: read on while more is waiting, so one commit (one sync)
-     * covers the whole burst. */
-    p.events = POLLIN;
+     * says: read on while more is waiting, up to a batch. */
+    p[0].events = POLLIN;
     for (int i = 0; i < MQTT_READ_BATCH; i++) {
         if (mosquitto_loop_read(ctx->mosq, 1) != MOSQ_ERR_SUCCESS || ctx->spool_failed ||
             !socket_open(ctx) || (ctx->connected && spool_full(ctx)))
             break;
-        p.fd = mosquitto_socket(ctx->mosq);
-        if (poll(&p, 1, 0) <= 0)
+        p[0].fd = mosquitto_socket(ctx->mosq);
+        if (poll(p, 1, 0) <= 0)
             break;
     }
 }
 
-/* After a read: durable first, then PUBACKs (see the top of this file). */
+/* After a read: hand what was read to the spool writer, and write the
+ * PUBACKs only once all of it is committed (see the top of this file). */
 static void finish_round(struct mqtt_ctx *ctx)
 {
-    if (ctx->spool_failed) {
-        cut_connection(ctx);
-        return;
-    }
-    if (mqtt_spool_commit(ctx->spool) < 0) {
+    if (!ctx->spool_failed && mqtt_spool_take_failure(ctx->spool)) {
         br_error(ctx->src->scope, "%s; dropping the connection so the broker keeps "
                  "the messages", mqtt_spool_error(ctx->spool));
+        ctx->spool_failed = true;
+    }
+    if (!ctx->spool_failed && mqtt_spool_flush(ctx->spool) < 0) {
+        br_error(ctx->src->scope, "%s; dropping the connection so the broker keeps "
+                 "the messages", mqtt_spool_error(ctx->spool));
+        ctx->spool_failed = true;
+    }
+    if (ctx->spool_failed) {
         cut_connection(ctx);
         return;
     }
     if (!socket_open(ctx))
         return;
     mosquitto_loop_misc(ctx->mosq);
-    if (mosquitto_want_write(ctx->mosq))
+    if (mqtt_spool_durable(ctx->spool) && mosquitto_want_write(ctx->mosq))
         mosquitto_loop_write(ctx->mosq, MQTT_READ_BATCH);
 }
 
@@ -255,7 +268,8 @@ static void round_trip(struct mqtt_ctx *ctx)
         if (!socket_open(ctx)) {
             br_source_wait_acks(ctx->src);
             br_source_service(ctx->src);
-            if (mqtt_spool_commit(ctx->spool) < 0)
+            mqtt_spool_take_failure(ctx->spool);   /* nothing to hold back */
+            if (mqtt_spool_flush(ctx->spool) < 0)
                 br_warn(ctx->src->scope, "%s", mqtt_spool_error(ctx->spool));
             return;
         }
@@ -346,7 +360,10 @@ static void drain(struct mqtt_ctx *ctx)
 {
     ctx->paused = true;
     br_source_drain(ctx->src);
-    finish_round(ctx);
+    if (mqtt_spool_commit(ctx->spool) < 0 || ctx->spool_failed || !socket_open(ctx))
+        return;                       /* unacknowledged: the broker resends */
+    mosquitto_loop_misc(ctx->mosq);
+    mosquitto_loop_write(ctx->mosq, MQTT_READ_BATCH);
 }
 
 static int mqtt_run(struct br_source *src)
