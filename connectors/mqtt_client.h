@@ -32,6 +32,7 @@ struct mqtt_ctx {
     int64_t backoff_ms;
     char last_lib_error[256];         /* libmosquitto's last error log line */
     bool paused;                      /* backpressure: the socket is not read */
+    bool spool_was_full;              /* for logging the transitions */
     bool spool_failed;                /* a put failed: the PUBACKs must not go */
     atomic_bool fatal;
 

@@ -203,12 +203,29 @@ static bool spool_full(const struct mqtt_ctx *ctx)
            mqtt_spool_bytes(ctx->spool) >= (uint64_t)ctx->opts.spool_max_bytes;
 }
 
+/* Logs when the spool fills up and when it has room again. */
+static void note_spool_state(struct mqtt_ctx *ctx, bool full)
+{
+    if (full == ctx->spool_was_full)
+        return;
+    ctx->spool_was_full = full;
+    if (full)
+        br_info(ctx->src->scope, "the spool is full (%zu messages, %llu bytes): not "
+                "reading from the broker, which holds the rest, until some settle",
+                mqtt_spool_count(ctx->spool),
+                (unsigned long long)mqtt_spool_bytes(ctx->spool));
+    else
+        br_info(ctx->src->scope, "the spool has room again: reading from the broker");
+}
+
 /* Waits for the socket, the spool writer or a timeout, and reads what
  * arrived. Not reading (paused, spool full) leaves messages with the
  * broker. Writing waits until what was read is durable. */
 static void read_round(struct mqtt_ctx *ctx)
 {
-    bool may_read = !ctx->connected || (!ctx->paused && !spool_full(ctx));
+    bool full = spool_full(ctx);
+    note_spool_state(ctx, full);
+    bool may_read = !ctx->connected || (!ctx->paused && !full);
     bool may_write = mqtt_spool_durable(ctx->spool) && mosquitto_want_write(ctx->mosq);
     struct pollfd p[2] = {
         {.fd = mosquitto_socket(ctx->mosq),

@@ -89,6 +89,29 @@ def test_50k_qos1_messages_all_delivered(mosquitto, fn_server, bridges, tmp_path
     assert read_dlq(dlq) == []
 
 
+def test_a_full_spool_stops_reading_and_the_broker_holds_the_rest(
+        mosquitto, fn_server, bridges, tmp_path):
+    """spool.max_records: 50 and a function slower than the publisher: the
+    spool fills, fnbridge stops reading (the broker keeps the messages) and
+    goes on once records settle; nothing is lost on the way."""
+    broker = mosquitto()
+    fn = fn_server("--payload-ids", "--delay-ms", 20)
+    b = bridges.start([mqtt_pipeline("full", broker.url, "fnb-full", fn.url,
+                                     mqtt={"spool": {"max_records": 50}},
+                                     batch={"max_records": 10, "max_wait": "1ms"},
+                                     concurrency=2)])
+    broker.wait_subscribed("fnb-full", "sensors/#", proc=b)
+
+    pub = publish(broker.url, "sensors/full", 2000, "--window", 100, prefix="full-")
+    fn.log.wait_delivered(pub.ids, 120 * SLOW, proc=b)
+
+    stop_cleanly(b)
+    log = b.stderr()
+    assert "the spool is full" in log, "the spool never filled: the limit was not applied"
+    assert "the spool has room again" in log
+    assert set(fn.log.refresh().ok) == pub.ids
+
+
 def test_sigkill_five_times_while_publishing_loses_nothing(
         mosquitto, procs, fn_server, bridges, tmp_path):
     broker = mosquitto()
