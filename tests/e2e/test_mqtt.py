@@ -112,6 +112,26 @@ def test_a_full_spool_stops_reading_and_the_broker_holds_the_rest(
     assert set(fn.log.refresh().ok) == pub.ids
 
 
+def test_keepalive_and_session_settings_reach_the_broker(
+        mosquitto, fn_server, bridges, tmp_path):
+    """keepalive, protocol and clean start as the broker sees them in its
+    CONNECT log line: (p5 = MQTT 5, c0 = session kept, k7 = keepalive 7 s);
+    session_expiry 0 asks for a clean session (c1); p2 is mosquitto's
+    code for MQTT 3.1.1."""
+    broker = mosquitto()
+    fn = fn_server("--payload-ids")
+    b = bridges.start([
+        mqtt_pipeline("ka", broker.url, "fnb-ka", fn.url, mqtt={"keepalive": "7s"}),
+        mqtt_pipeline("clean", broker.url, "fnb-clean", fn.url, topics=("other/#",),
+                      mqtt={"session_expiry": "0s", "protocol": "3.1.1"})])
+    broker.wait_subscribed("fnb-ka", "sensors/#", proc=b)
+    broker.wait_subscribed("fnb-clean", "other/#", proc=b)
+    stop_cleanly(b)
+    log = broker.log()
+    assert re.search(r"New client connected from \S+ as fnb-ka \(p5, c0, k7\)", log), log
+    assert re.search(r"New client connected from \S+ as fnb-clean \(p2, c1, k30\)", log), log
+
+
 def test_sigkill_five_times_while_publishing_loses_nothing(
         mosquitto, procs, fn_server, bridges, tmp_path):
     broker = mosquitto()
