@@ -12,6 +12,7 @@
 #include "batch.h"
 #include "clock.h"
 #include "deadletter.h"
+#include "fsdir.h"
 #include "log.h"
 
 struct br_deadletter {
@@ -21,26 +22,6 @@ struct br_deadletter {
     bool failing;          /* log a failure streak once */
     struct br_buf line;
 };
-
-/* mkdir -p of the directory part of path. */
-static int make_parents(const char *path)
-{
-    char *dir = strdup(path);
-    if (!dir)
-        return -1;
-    for (char *p = dir + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
-            free(dir);
-            return -1;
-        }
-        *p = '/';
-    }
-    free(dir);
-    return 0;
-}
 
 struct br_deadletter *br_deadletter_open(const char *path, const char *scope,
                                          char *err, size_t errlen)
@@ -53,7 +34,7 @@ struct br_deadletter *br_deadletter_open(const char *path, const char *scope,
     }
     dl->scope = scope;
     br_buf_init(&dl->line, 0);
-    if (make_parents(path) < 0 ||
+    if (br_mkdirs(path, 0750, false) < 0 ||
         (dl->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640)) < 0) {
         snprintf(err, errlen, "cannot open dead-letter file %s: %s", path,
                  strerror(errno));

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "../bridge/buf.h"
+#include "../bridge/fsdir.h"
 #include "mqtt_spool.h"
 
 #define SPOOL_VERSION 1
@@ -458,27 +459,6 @@ static int take_lease(struct mqtt_spool *sp)
     return 0;
 }
 
-static int make_dirs(const char *dir, char *err, size_t errlen)
-{
-    char path[4096];
-    snprintf(path, sizeof(path), "%s", dir);
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(path, 0700) < 0 && errno != EEXIST) {
-            snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
-            return -1;
-        }
-        *p = '/';
-    }
-    if (mkdir(path, 0700) < 0 && errno != EEXIST) {
-        snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
 static int open_env(struct mqtt_spool *sp, const char *dir, int64_t max_bytes,
                     char *err, size_t errlen)
 {
@@ -540,7 +520,12 @@ struct mqtt_spool *mqtt_spool_open(const char *dir, int64_t max_bytes,
     br_buf_init(&sp->enc, (size_t)max_bytes);
     br_buf_init(&sp->building.puts, 0);
     br_buf_init(&sp->queued.puts, 0);
-    if (make_dirs(dir, err, errlen) < 0 || open_env(sp, dir, max_bytes, err, errlen) < 0 ||
+    if (br_mkdirs(dir, 0700, true) < 0) {
+        snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+        mqtt_spool_close(sp);
+        return NULL;
+    }
+    if (open_env(sp, dir, max_bytes, err, errlen) < 0 ||
         load_state(sp) < 0 || take_lease(sp) < 0 || start_writer(sp) < 0) {
         if (sp->error[0])
             snprintf(err, errlen, "spool in %s: %s", dir, sp->error);

@@ -284,6 +284,12 @@ def kafka_pipeline(name, kafka, topic, group, function, dlq=None, **extra):
         "retry": {"max_attempts": 3, "backoff": {"initial": "10ms", "max": "200ms"},
                   "bisect_on_error": True},
     }
+    return with_extra(pipeline, dlq, extra)
+
+
+def with_extra(pipeline, dlq, extra):
+    """Adds the dead-letter file and merges extra keys over the pipeline's
+    (one level deep for mappings)."""
     if dlq:
         pipeline["dead_letter"] = {"file": {"path": str(dlq)}}
     for key, value in extra.items():

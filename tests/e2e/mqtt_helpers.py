@@ -12,7 +12,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from helpers import SLOW, free_port, tool, wait_until
+from helpers import SLOW, free_port, tool, wait_until, with_extra
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 
@@ -286,14 +286,7 @@ def mqtt_pipeline(name, broker_url, client_id, fn_url, dlq=None, topics=("sensor
         "concurrency": 8,
         "retry": {"max_attempts": 3, "backoff": {"initial": "10ms", "max": "200ms"}},
     }
-    if dlq:
-        pipeline["dead_letter"] = {"file": {"path": str(dlq)}}
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(pipeline.get(key), dict):
-            pipeline[key] = {**pipeline[key], **value}
-        else:
-            pipeline[key] = value
-    return pipeline
+    return with_extra(pipeline, dlq, extra)
 
 
 # --------------------------------------------------------- capture function
