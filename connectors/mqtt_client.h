@@ -28,6 +28,7 @@ struct mqtt_ctx {
 
     bool connected;                   /* CONNACK accepted, socket open */
     bool ever_connected;
+    bool refused;                     /* this attempt's CONNACK said no */
     int64_t next_attempt_ms;          /* monotonic: next (re)connect try */
     int64_t backoff_ms;
     char last_lib_error[256];         /* libmosquitto's last error log line */

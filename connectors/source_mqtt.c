@@ -84,6 +84,7 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
     (void)mosq;
     (void)props;
     if (rc != 0) {
+        ctx->refused = true;
         const char *why = ctx->opts.protocol == MQTT_PROTO_5 ? mosquitto_reason_string(rc)
                                                              : mosquitto_connack_string(rc);
         br_error(ctx->src->scope, "the broker at %s refused the connection: %s%s",
@@ -117,15 +118,24 @@ static void on_subscribe(struct mosquitto *mosq, void *obj, int mid, int n,
                     granted[i], (long long)ctx->opts.qos, ctx->opts.topics.v[i]);
 }
 
+/* A connection that ends before its CONNACK failed to connect (a TLS
+ * handshake, say, fails here rather than in mosquitto_connect): say why,
+ * unless on_connect already did (the broker refused us). */
 static void on_disconnect(struct mosquitto *mosq, void *obj, int rc,
                           const mosquitto_property *props)
 {
     struct mqtt_ctx *ctx = obj;
     (void)mosq;
     (void)props;
-    if (ctx->connected && rc != 0 && !br_source_stopping(ctx->src))
-        br_warn(ctx->src->scope, "lost the connection to %s: %s", ctx->opts.url,
-                mosquitto_strerror(rc));
+    if (rc != 0 && !br_source_stopping(ctx->src)) {
+        if (ctx->connected)
+            br_warn(ctx->src->scope, "lost the connection to %s: %s", ctx->opts.url,
+                    mosquitto_strerror(rc));
+        else if (!ctx->refused)
+            br_error(ctx->src->scope, "cannot connect to %s: %s%s%s%s", ctx->opts.url,
+                     mosquitto_strerror(rc), ctx->last_lib_error[0] ? " (" : "",
+                     ctx->last_lib_error, ctx->last_lib_error[0] ? ")" : "");
+    }
     ctx->connected = false;
 }
 
@@ -158,6 +168,7 @@ static void try_connect(struct mqtt_ctx *ctx)
 {
     char why[512];
     ctx->last_lib_error[0] = '\0';
+    ctx->refused = false;
     mosquitto_property *props = NULL;
     if (ctx->opts.protocol == MQTT_PROTO_5 && ctx->opts.session_expiry_ms > 0)
         mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,

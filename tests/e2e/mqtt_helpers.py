@@ -93,7 +93,9 @@ class Mosquitto:
             # Written on every clean stop, and each second while running.
             f"autosave_interval {autosave_interval}",
             # The default 1000 drops messages queued for a client that is away.
-            "max_queued_messages 0",
+            # Not 0 ("no limit"): in 2.0.11 that also lets only one QoS 1
+            # message be in flight to a client at a time.
+            "max_queued_messages 10000000",
             "max_inflight_messages 100",
             "log_dest stderr",
             "log_type error", "log_type warning", "log_type notice",

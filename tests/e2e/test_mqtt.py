@@ -434,7 +434,7 @@ def test_wrong_password_is_reported_and_fnbridge_keeps_trying(
                "an authentication error in fnbridge's log")
     assert bad.running(), f"fnbridge exited with {bad.popen.returncode} on a refused login"
     tries = broker.connections()
-    wait_until(lambda: broker.connections() > tries or not bad.running(), 30 * SLOW,
+    wait_until(lambda: broker.connections() > tries or not bad.running(), 45 * SLOW,
                "fnbridge to try to connect again")
     assert bad.running(), f"fnbridge exited with {bad.popen.returncode} while retrying"
     assert "wrong-pass-7" not in bad.stderr(), "the password appeared in the log"
@@ -461,7 +461,8 @@ def test_unknown_ca_is_reported_as_a_certificate_error(
                "a certificate/TLS error in fnbridge's log")
     assert b.running(), f"fnbridge exited with {b.popen.returncode} on a TLS error"
     tries = broker.connections()
-    wait_until(lambda: broker.connections() > tries or not b.running(), 30 * SLOW,
+    # Retries back off up to 30 s: wait past that.
+    wait_until(lambda: broker.connections() > tries or not b.running(), 45 * SLOW,
                "fnbridge to try to connect again")
     assert b.running(), f"fnbridge exited with {b.popen.returncode} while retrying"
     assert broker.connections("fnb-badca") == 0, "connected although the CA is wrong"
