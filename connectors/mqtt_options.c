@@ -36,6 +36,9 @@ static const struct br_opt spool_opts[] = {
     {.name = "max_bytes", .type = BR_OPT_SIZE, .def = "256MiB",
      .offset = O(spool_max_bytes), .min = 1048576, .max = 68719476736LL,
      .help = "bytes held on disk; then fnbridge stops reading from the broker"},
+    {.name = "sync", .type = BR_OPT_BOOL, .def = "true", .offset = O(spool_sync),
+     .help = "sync the spool to disk before acknowledging (false: safe from a "
+             "crash of fnbridge, not from a power cut)"},
     {0},
 };
 
@@ -71,6 +74,6 @@ const struct br_opt mqtt_source_opts[] = {
      .help = "publish the function's response body to the message's v5 "
              "response topic, with its correlation data"},
     {.name = "spool", .type = BR_OPT_SECTION, .section = spool_opts,
-     .help = "the on-disk spool of received messages (max_records, max_bytes)"},
+     .help = "the on-disk spool of received messages (max_records, max_bytes, sync)"},
     {0},
 };

@@ -561,6 +561,14 @@ void mqtt_spool_close(struct mqtt_spool *sp)
     free(sp);
 }
 
+int mqtt_spool_set_sync(struct mqtt_spool *sp, bool sync)
+{
+    int rc = mdb_env_set_flags(sp->env, MDB_NOSYNC, sync ? 0 : 1);
+    if (rc)
+        set_error(sp, "setting the sync mode", rc);
+    return rc ? -1 : 0;
+}
+
 int mqtt_spool_put(struct mqtt_spool *sp, const struct mqtt_msg *m, uint64_t *seq)
 {
     if (encode(&sp->enc, m) < 0 || sp->enc.len > UINT32_MAX) {

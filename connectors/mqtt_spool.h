@@ -35,6 +35,10 @@ struct mqtt_spool;
 struct mqtt_spool *mqtt_spool_open(const char *dir, int64_t max_bytes,
                                    char *err, size_t errlen);
 void mqtt_spool_close(struct mqtt_spool *sp);
+/* sync true (the default): each commit reaches the disk before it counts.
+ * false: commits reach the page cache only (MDB_NOSYNC): safe from a crash
+ * of fnbridge, not from one of the machine. */
+int mqtt_spool_set_sync(struct mqtt_spool *sp, bool sync);
 
 /* Adds m to the current batch; sets *seq. Returns 0, or -1 (see
  * mqtt_spool_error) when the spool cannot take it. */

@@ -365,6 +365,10 @@ static int open_spool(struct mqtt_ctx *ctx)
         br_error(ctx->src->scope, "%s", err);
         return -1;
     }
+    if (!ctx->opts.spool_sync && mqtt_spool_set_sync(ctx->spool, false) < 0) {
+        br_error(ctx->src->scope, "%s", mqtt_spool_error(ctx->spool));
+        return -1;
+    }
     return 0;
 }
 

@@ -25,6 +25,7 @@ struct mqtt_options {
                                     message's v5 response topic */
     int64_t spool_max_records;
     int64_t spool_max_bytes;
+    bool spool_sync;             /* sync commits to disk before PUBACKs */
 };
 
 extern const struct br_opt mqtt_source_opts[];

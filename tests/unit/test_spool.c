@@ -333,6 +333,26 @@ static void test_reopen(void)
     remove_tmpdir(dir);
 }
 
+/* sync false skips the disk sync, not the write: a process that goes
+ * away (as a crash would) leaves its commits for the next open. */
+static void test_without_sync(void)
+{
+    char *dir = make_tmpdir();
+    struct mqtt_spool *sp = open_spool(dir);
+    CHECK(mqtt_spool_set_sync(sp, false) == 0);
+    uint64_t committed = put_range(sp, 0, 3, 1, NULL);
+    CHECK(mqtt_spool_commit(sp) == 0);
+    CHECK(mqtt_spool_durable(sp));
+    mqtt_spool_close(sp);
+
+    sp = open_spool(dir);
+    CHECK_INT(mqtt_spool_count(sp), 3);
+    CHECK_INT(mqtt_spool_bytes(sp), committed);
+    CHECK(mqtt_spool_set_sync(sp, true) == 0);
+    mqtt_spool_close(sp);
+    remove_tmpdir(dir);
+}
+
 /* An emptied spool still continues its sequences, across reopens too. */
 static void test_sequences_never_reused(void)
 {
@@ -619,6 +639,7 @@ int main(void)
     test_round_trip();
     test_count_and_bytes();
     test_reopen();
+    test_without_sync();
     test_sequences_never_reused();
     test_scan_from_and_stop();
     test_corrupt_entries();
