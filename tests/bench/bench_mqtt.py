@@ -15,7 +15,6 @@ Everything binds 127.0.0.1 on free ports and is stopped at the end.
 fnbridge's state_dir (its spool, synced before each PUBACK) is on the disk
 under TMPDIR, as a user's would be.
 """
-import json
 import os
 import signal
 import socket
@@ -23,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FNBRIDGE = os.environ.get("FNBRIDGE", os.path.join(TOP, "build/fnbridge"))
@@ -32,7 +30,8 @@ RATE_COUNT = int(os.environ.get("BENCH_MQTT_RATE_COUNT", "3000"))
 ROUNDS = int(os.environ.get("BENCH_MQTT_ROUNDS", "3"))
 BURST = int(os.environ.get("BENCH_MQTT_BURST", "100000"))
 
-procs = []
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench import proc_status, procs, stats, stop_all  # noqa: E402  (shared with bench.py)
 
 
 def free_port():
@@ -54,17 +53,6 @@ def start(args, **kw):
     p = subprocess.Popen(args, **kw)
     procs.append(p)
     return p
-
-
-def stop_all():
-    for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    for p in procs:
-        try:
-            p.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            p.kill()
 
 
 def broker(work):
@@ -103,11 +91,6 @@ def fn_server(work, name):
     return int(line.split()[1]), log
 
 
-def stats(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=5) as r:
-        return json.load(r)
-
-
 def mqtt_lat(url, topic, count, *extra):
     out = subprocess.run([f"{TOOLS}/mqtt_lat", "--url", url, "--topic", topic,
                           "--count", str(count)] + list(extra),
@@ -118,14 +101,6 @@ def mqtt_lat(url, topic, count, *extra):
         for k, v in zip(words[::2], words[1::2]):
             fields[k] = v.rstrip("/s")
     return fields
-
-
-def proc_kb(pid, key):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return 0
 
 
 def start_fnbridge(work, url, port, name, sync=True):
@@ -201,7 +176,7 @@ def main():
         wait_for(lambda: stats(port)["lat_count"] >= BURST + 1, 120,
                  "fnbridge to deliver the burst")
         burst = stats(port)
-        peak = proc_kb(bridge.pid, "VmHWM")
+        peak = proc_status(bridge.pid, "VmHWM")
         bridge.send_signal(signal.SIGTERM)
         bridge.wait(timeout=30)
         got = ids_in(log)
