@@ -187,7 +187,7 @@ def main():
     burst_secs = (burst["last_ns"] - int(pub["START_NS"])) / 1e9
     burst_rate = BURST / burst_secs
     raw_rate = float(raw_burst["RATE"])
-    print(f"\nMQTT -> http (mosquitto 2.0, QoS 1; one run, this machine)")
+    print("\nMQTT -> http (mosquitto 2.0, QoS 1; one run, this machine)")
     print(f"  latency at 1000 msg/s, publish -> receipt: {ROUNDS} rounds of "
           f"{RATE_COUNT} messages each, taking turns; the median round's figures")
     raw_p99 = median(raws, "lat_p99_us")
