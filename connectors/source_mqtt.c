@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <mqtt_protocol.h>
@@ -229,6 +231,17 @@ static void note_spool_state(struct mqtt_ctx *ctx, bool full)
         br_info(ctx->src->scope, "the spool has room again: reading from the broker");
 }
 
+/* Our PUBACKs wait for the spool; the TCP ACK must not. mosquitto does not
+ * set TCP_NODELAY by default, so Nagle holds its next PUBLISH until our
+ * kernel ACKs the last one, and a delayed ACK rides on our PUBACK: every
+ * message would wait for the previous one's sync. Linux clears
+ * TCP_QUICKACK as it goes, so it is set again at every read. */
+static void quick_ack(int fd)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+}
+
 /* Waits for the socket, the spool writer or a timeout, and reads what
  * arrived. Not reading (paused, spool full) leaves messages with the
  * broker. Writing waits until what was read is durable. */
@@ -252,6 +265,7 @@ static void read_round(struct mqtt_ctx *ctx)
         return;
     /* libmosquitto 2.0.11 reads one packet per call whatever max_packets
      * says: read on while more is waiting, up to a batch. */
+    quick_ack(p[0].fd);
     p[0].events = POLLIN;
     for (int i = 0; i < MQTT_READ_BATCH; i++) {
         if (mosquitto_loop_read(ctx->mosq, 1) != MOSQ_ERR_SUCCESS || ctx->spool_failed ||
@@ -284,8 +298,10 @@ static void finish_round(struct mqtt_ctx *ctx)
     if (!socket_open(ctx))
         return;
     mosquitto_loop_misc(ctx->mosq);
-    if (mqtt_spool_durable(ctx->spool) && mosquitto_want_write(ctx->mosq))
+    if (mqtt_spool_durable(ctx->spool) && mosquitto_want_write(ctx->mosq)) {
         mosquitto_loop_write(ctx->mosq, MQTT_READ_BATCH);
+        quick_ack(mosquitto_socket(ctx->mosq));   /* writing turned it off */
+    }
 }
 
 static void round_trip(struct mqtt_ctx *ctx)
