@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <getopt.h>
 #include <librdkafka/rdkafka.h>
+#include <lmdb.h>
+#include <mosquitto.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,7 +93,11 @@ static struct br_config *load_config(const char *path)
 static int cmd_version(const char *path)
 {
     (void)path;
-    printf("fnbridge %s (librdkafka %s, %s)\n", BR_VERSION, rd_kafka_version_str(),
+    int mq[3], db[3];
+    mosquitto_lib_version(&mq[0], &mq[1], &mq[2]);
+    mdb_version(&db[0], &db[1], &db[2]);
+    printf("fnbridge %s (librdkafka %s, libmosquitto %d.%d.%d, LMDB %d.%d.%d, %s)\n",
+           BR_VERSION, rd_kafka_version_str(), mq[0], mq[1], mq[2], db[0], db[1], db[2],
            curl_version());
     return 0;
 }

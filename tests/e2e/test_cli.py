@@ -103,6 +103,8 @@ def test_version_exits_0():
     r = run_fnbridge("version")
     assert r.returncode == 0
     assert r.stdout.startswith("fnbridge ")
+    for lib in ("librdkafka ", "libmosquitto ", "LMDB ", "libcurl/"):
+        assert lib in r.stdout, f"version does not name {lib.strip()}: {r.stdout}"
 
 
 def test_run_with_unreachable_brokers_keeps_running_and_stops_on_sigterm(procs, tmp_path):
