@@ -29,12 +29,14 @@ struct mqtt_ctx {
     bool connected;                   /* CONNACK accepted, socket open */
     bool ever_connected;
     bool refused;                     /* this attempt's CONNACK said no */
+    bool close_reported;              /* this connection's end was logged */
     int64_t next_attempt_ms;          /* monotonic: next (re)connect try */
     int64_t backoff_ms;
     char last_lib_error[256];         /* libmosquitto's last error log line */
     bool paused;                      /* backpressure: the socket is not read */
     bool spool_was_full;              /* for logging the transitions */
     bool spool_failed;                /* a put failed: the PUBACKs must not go */
+    int64_t spool_backoff_ms;         /* reconnect delay while the spool fails */
     atomic_bool fatal;
 
     /* reply: publish from the dispatcher thread while mosq is alive */

@@ -517,7 +517,9 @@ struct mqtt_spool *mqtt_spool_open(const char *dir, int64_t max_bytes,
     pthread_mutex_init(&sp->lock, NULL);
     pthread_cond_init(&sp->work, NULL);
     pthread_cond_init(&sp->done, NULL);
-    br_buf_init(&sp->enc, (size_t)max_bytes);
+    /* Any message the broker may send: MQTT allows 256 MiB; the map has
+     * room for twice the spool's limit beside it. */
+    br_buf_init(&sp->enc, (size_t)268435456 + 65536);
     br_buf_init(&sp->building.puts, 0);
     br_buf_init(&sp->queued.puts, 0);
     if (br_mkdirs(dir, 0700, true) < 0) {
@@ -572,7 +574,8 @@ int mqtt_spool_set_sync(struct mqtt_spool *sp, bool sync)
 int mqtt_spool_put(struct mqtt_spool *sp, const struct mqtt_msg *m, uint64_t *seq)
 {
     if (encode(&sp->enc, m) < 0 || sp->enc.len > UINT32_MAX) {
-        snprintf(sp->error, sizeof(sp->error), "message too large for the spool");
+        snprintf(sp->error, sizeof(sp->error), "a message of %zu bytes is too large for "
+                 "the spool", m->payload_len);
         return -1;
     }
     if (sp->next_seq >= atomic_load(&sp->lease)) {
@@ -626,10 +629,16 @@ int mqtt_spool_flush(struct mqtt_spool *sp)
     return rc;
 }
 
+uint64_t mqtt_spool_seq_room(const struct mqtt_spool *sp)
+{
+    uint64_t lease = atomic_load(&((struct mqtt_spool *)sp)->lease);
+    return lease > sp->next_seq ? lease - sp->next_seq : 0;
+}
+
 bool mqtt_spool_durable(struct mqtt_spool *sp)
 {
     pthread_mutex_lock(&sp->lock);
-    bool durable = sp->committed_gen >= sp->flushed_gen;
+    bool durable = !sp->failed && sp->committed_gen >= sp->flushed_gen;
     pthread_mutex_unlock(&sp->lock);
     return durable && sp->building.n_puts == 0;
 }

@@ -47,7 +47,10 @@ int mqtt_spool_put(struct mqtt_spool *sp, const struct mqtt_msg *m, uint64_t *se
 int mqtt_spool_del(struct mqtt_spool *sp, uint64_t seq);
 /* Hands the current batch to the writer; returns at once. */
 int mqtt_spool_flush(struct mqtt_spool *sp);
-/* True when every put so far is committed (flushed and written). */
+/* Sequences left before the lease runs out (renewed by the next commit). */
+uint64_t mqtt_spool_seq_room(const struct mqtt_spool *sp);
+/* True when every put so far is committed (flushed and written), and no
+ * commit failed since mqtt_spool_take_failure last said so. */
 bool mqtt_spool_durable(struct mqtt_spool *sp);
 /* True once after a commit of the writer failed (its batch is lost). */
 bool mqtt_spool_take_failure(struct mqtt_spool *sp);

@@ -23,6 +23,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <mqtt_protocol.h>
 
@@ -120,24 +121,36 @@ static void on_subscribe(struct mosquitto *mosq, void *obj, int mid, int n,
                     granted[i], (long long)ctx->opts.qos, ctx->opts.topics.v[i]);
 }
 
-/* A connection that ends before its CONNACK failed to connect (a TLS
- * handshake, say, fails here rather than in mosquitto_connect): say why,
- * unless on_connect already did (the broker refused us). */
+/* Says once why a connection ended. One that ends before its CONNACK
+ * failed to connect (a TLS handshake fails there, not in
+ * mosquitto_connect), unless on_connect already said so (the broker
+ * refused us). libmosquitto does not always call on_disconnect for those,
+ * and may pass 0: the reason is then in its last log line. */
+static void report_closed(struct mqtt_ctx *ctx, int rc)
+{
+    if (ctx->close_reported || br_source_stopping(ctx->src))
+        return;
+    ctx->close_reported = true;
+    if (ctx->connected) {
+        br_warn(ctx->src->scope, "lost the connection to %s: %s", ctx->opts.url,
+                rc ? mosquitto_strerror(rc) : "closed");
+    } else if (!ctx->refused) {
+        const char *why = rc ? mosquitto_strerror(rc)
+                             : "the connection closed before the broker answered";
+        br_error(ctx->src->scope, "cannot connect to %s: %s%s%s%s", ctx->opts.url, why,
+                 ctx->last_lib_error[0] ? " (" : "", ctx->last_lib_error,
+                 ctx->last_lib_error[0] ? ")" : "");
+    }
+}
+
 static void on_disconnect(struct mosquitto *mosq, void *obj, int rc,
                           const mosquitto_property *props)
 {
     struct mqtt_ctx *ctx = obj;
     (void)mosq;
     (void)props;
-    if (rc != 0 && !br_source_stopping(ctx->src)) {
-        if (ctx->connected)
-            br_warn(ctx->src->scope, "lost the connection to %s: %s", ctx->opts.url,
-                    mosquitto_strerror(rc));
-        else if (!ctx->refused)
-            br_error(ctx->src->scope, "cannot connect to %s: %s%s%s%s", ctx->opts.url,
-                     mosquitto_strerror(rc), ctx->last_lib_error[0] ? " (" : "",
-                     ctx->last_lib_error, ctx->last_lib_error[0] ? ")" : "");
-    }
+    if (rc != 0 || !ctx->connected)
+        report_closed(ctx, rc);
     ctx->connected = false;
 }
 
@@ -171,6 +184,7 @@ static void try_connect(struct mqtt_ctx *ctx)
     char why[512];
     ctx->last_lib_error[0] = '\0';
     ctx->refused = false;
+    ctx->close_reported = false;
     mosquitto_property *props = NULL;
     if (ctx->opts.protocol == MQTT_PROTO_5 && ctx->opts.session_expiry_ms > 0)
         mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
@@ -187,7 +201,8 @@ static void try_connect(struct mqtt_ctx *ctx)
         snprintf(why, sizeof(why), "%s (%s)", detail, ctx->last_lib_error);
     else
         snprintf(why, sizeof(why), "%s", detail);
-    schedule_retry(ctx, why);
+    schedule_retry(ctx, ctx->close_reported ? NULL : why);
+    ctx->close_reported = true;
 }
 
 static bool socket_open(const struct mqtt_ctx *ctx)
@@ -207,13 +222,23 @@ static void cut_connection(struct mqtt_ctx *ctx)
     mosquitto_loop_read(ctx->mosq, 1);    /* sees the shutdown: closes */
     ctx->connected = false;
     ctx->spool_failed = false;
-    schedule_retry(ctx, NULL);
+    /* The broker sends the same messages again, and the function gets
+     * them again: while the spool keeps failing, back off (a CONNACK does
+     * not reset this; a successful commit does). */
+    ctx->spool_backoff_ms = ctx->spool_backoff_ms
+                                ? (ctx->spool_backoff_ms * 2 > MQTT_BACKOFF_MAX_MS
+                                       ? MQTT_BACKOFF_MAX_MS : ctx->spool_backoff_ms * 2)
+                                : 1000;
+    ctx->next_attempt_ms = br_now_ms() + ctx->spool_backoff_ms;
 }
 
+/* Full: by the limits, or out of leased sequences until the writer's
+ * next commit renews them (a round reads at most MQTT_READ_BATCH). */
 static bool spool_full(const struct mqtt_ctx *ctx)
 {
     return mqtt_spool_count(ctx->spool) >= (size_t)ctx->opts.spool_max_records ||
-           mqtt_spool_bytes(ctx->spool) >= (uint64_t)ctx->opts.spool_max_bytes;
+           mqtt_spool_bytes(ctx->spool) >= (uint64_t)ctx->opts.spool_max_bytes ||
+           mqtt_spool_seq_room(ctx->spool) <= MQTT_READ_BATCH;
 }
 
 /* Logs when the spool fills up and when it has room again. */
@@ -269,7 +294,7 @@ static void read_round(struct mqtt_ctx *ctx)
     p[0].events = POLLIN;
     for (int i = 0; i < MQTT_READ_BATCH; i++) {
         if (mosquitto_loop_read(ctx->mosq, 1) != MOSQ_ERR_SUCCESS || ctx->spool_failed ||
-            !socket_open(ctx) || (ctx->connected && spool_full(ctx)))
+            !socket_open(ctx) || (ctx->connected && (ctx->paused || spool_full(ctx))))
             break;
         p[0].fd = mosquitto_socket(ctx->mosq);
         if (poll(p, 1, 0) <= 0)
@@ -281,12 +306,16 @@ static void read_round(struct mqtt_ctx *ctx)
  * PUBACKs only once all of it is committed (see the top of this file). */
 static void finish_round(struct mqtt_ctx *ctx)
 {
-    if (!ctx->spool_failed && mqtt_spool_take_failure(ctx->spool)) {
+    if (!ctx->spool_failed && mqtt_spool_flush(ctx->spool) < 0) {
         br_error(ctx->src->scope, "%s; dropping the connection so the broker keeps "
                  "the messages", mqtt_spool_error(ctx->spool));
         ctx->spool_failed = true;
     }
-    if (!ctx->spool_failed && mqtt_spool_flush(ctx->spool) < 0) {
+    if (socket_open(ctx) && !ctx->spool_failed)
+        mosquitto_loop_misc(ctx->mosq);
+    /* Checked last, right before writing: a failed commit must never let
+     * its PUBACKs out (and durable stays false while it is unreported). */
+    if (!ctx->spool_failed && mqtt_spool_take_failure(ctx->spool)) {
         br_error(ctx->src->scope, "%s; dropping the connection so the broker keeps "
                  "the messages", mqtt_spool_error(ctx->spool));
         ctx->spool_failed = true;
@@ -295,12 +324,10 @@ static void finish_round(struct mqtt_ctx *ctx)
         cut_connection(ctx);
         return;
     }
-    if (!socket_open(ctx))
-        return;
-    mosquitto_loop_misc(ctx->mosq);
-    if (mqtt_spool_durable(ctx->spool) && mosquitto_want_write(ctx->mosq)) {
+    if (socket_open(ctx) && mqtt_spool_durable(ctx->spool) && mosquitto_want_write(ctx->mosq)) {
         mosquitto_loop_write(ctx->mosq, MQTT_READ_BATCH);
         quick_ack(mosquitto_socket(ctx->mosq));   /* writing turned it off */
+        ctx->spool_backoff_ms = 0;
     }
 }
 
@@ -319,8 +346,11 @@ static void round_trip(struct mqtt_ctx *ctx)
         }
     }
     read_round(ctx);
-    if (!socket_open(ctx) && !ctx->spool_failed)
+    if (!socket_open(ctx) && !ctx->spool_failed) {
+        report_closed(ctx, 0);
+        ctx->connected = false;
         schedule_retry(ctx, NULL);
+    }
     br_source_service(ctx->src);
     finish_round(ctx);
 }
@@ -390,7 +420,10 @@ static int open_spool(struct mqtt_ctx *ctx)
 
 static void stop_client(struct mqtt_ctx *ctx)
 {
-    if (socket_open(ctx)) {
+    if (socket_open(ctx) && ctx->spool_failed) {
+        /* A graceful DISCONNECT would write the held PUBACKs first. */
+        shutdown(mosquitto_socket(ctx->mosq), SHUT_RDWR);
+    } else if (socket_open(ctx)) {
         mosquitto_disconnect_v5(ctx->mosq, 0, NULL);
         mosquitto_loop_write(ctx->mosq, MQTT_READ_BATCH);
     }
@@ -408,7 +441,12 @@ static void drain(struct mqtt_ctx *ctx)
 {
     ctx->paused = true;
     br_source_drain(ctx->src);
-    if (mqtt_spool_commit(ctx->spool) < 0 || ctx->spool_failed || !socket_open(ctx))
+    if (mqtt_spool_commit(ctx->spool) < 0 || mqtt_spool_take_failure(ctx->spool)) {
+        br_error(ctx->src->scope, "%s; leaving without acknowledging, so the broker "
+                 "sends the messages again", mqtt_spool_error(ctx->spool));
+        ctx->spool_failed = true;
+    }
+    if (ctx->spool_failed || !socket_open(ctx))
         return;                       /* unacknowledged: the broker resends */
     mosquitto_loop_misc(ctx->mosq);
     mosquitto_loop_write(ctx->mosq, MQTT_READ_BATCH);
@@ -503,6 +541,14 @@ static int check_options(struct mqtt_ctx *ctx, char *err, size_t errlen)
         snprintf(err, errlen, "tls is set but the url is not mqtts://");
         return -1;
     }
+    const char *files[][2] = {{"tls.ca", o->tls_ca}, {"tls.cert", o->tls_cert},
+                              {"tls.key", o->tls_key}};
+    for (size_t i = 0; i < 3; i++)
+        if (files[i][1] && access(files[i][1], R_OK) < 0) {
+            snprintf(err, errlen, "%s: cannot read %s: %s", files[i][0], files[i][1],
+                     strerror(errno));
+            return -1;
+        }
     if (!o->tls_cert != !o->tls_key) {
         snprintf(err, errlen, "tls.cert and tls.key go together");
         return -1;

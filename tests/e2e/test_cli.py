@@ -42,6 +42,28 @@ def test_check_reports_every_error_as_file_line_col_and_exits_2(tmp_path):
     assert r.stdout == ""
 
 
+def test_check_reports_mqtt_tls_files_it_cannot_read_and_a_format_without_shape(tmp_path):
+    path = tmp_path / "mqtt.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        state_dir: {tmp_path / "state"}
+        pipelines:
+          - name: a
+            source:
+              mqtt: {{url: "mqtts://127.0.0.1:8883", topics: [t],
+                     tls: {{ca: {tmp_path / "missing-ca.pem"}}}}}
+            function: {{http: {{url: "http://127.0.0.1:9/"}}}}
+          - name: b
+            source: {{mqtt: {{url: "mqtt://127.0.0.1:1883", topics: [t]}}}}
+            function: {{http: {{url: "http://127.0.0.1:9/", format: lambda}}}}
+        """))
+    r = run_fnbridge("check", "-c", path)
+    assert r.returncode == 2, r.stderr
+    assert f"{path}:5:7: pipelines[0].source.mqtt: tls.ca: cannot read " in r.stderr, r.stderr
+    assert "missing-ca.pem: No such file or directory" in r.stderr
+    assert "pipelines[1].function.http: format lambda has no shape for mqtt records; " \
+           "use one of: json, payload" in r.stderr, r.stderr
+
+
 def test_check_and_run_report_connector_errors_at_the_connector(tmp_path):
     """Errors only a connector can find (a librdkafka property's value, an
     exec command not on PATH) come out of check, not only at run time."""
