@@ -89,6 +89,22 @@ def test_50k_qos1_messages_all_delivered(mosquitto, fn_server, bridges, tmp_path
     assert read_dlq(dlq) == []
 
 
+def test_a_broker_down_at_start_is_retried_not_fatal(procs, fn_server, bridges, tmp_path):
+    broker = Mosquitto(procs)                 # configured, not started yet
+    fn = fn_server("--payload-ids")
+    b = bridges.start([mqtt_pipeline("late", broker.url, "fnb-late", fn.url)])
+    wait_until(lambda: "cannot connect to" in b.stderr() or not b.running(), 30 * SLOW,
+               "fnbridge to report the broker as unreachable")
+    assert b.running(), f"fnbridge exited with {b.popen.returncode}: a down broker is fatal"
+    assert "Connection refused" in b.stderr(), b.stderr()
+
+    broker.start()
+    broker.wait_subscribed("fnb-late", "sensors/#", timeout=60, proc=b)
+    pub = publish(broker.url, "sensors/late", 100, prefix="late-")
+    fn.log.wait_delivered(pub.ids, 30 * SLOW, proc=b)
+    stop_cleanly(b)
+
+
 def test_a_full_spool_stops_reading_and_the_broker_holds_the_rest(
         mosquitto, fn_server, bridges, tmp_path):
     """spool.max_records: 50 and a function slower than the publisher: the
