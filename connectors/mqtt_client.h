@@ -27,7 +27,6 @@ struct mqtt_ctx {
     char *spool_dir;
 
     bool connected;                   /* CONNACK accepted, socket open */
-    bool ever_connected;
     bool refused;                     /* this attempt's CONNACK said no */
     bool close_reported;              /* this connection's end was logged */
     int64_t next_attempt_ms;          /* monotonic: next (re)connect try */

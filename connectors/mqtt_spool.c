@@ -48,7 +48,6 @@ struct mqtt_spool {
     MDB_dbi dbi;                  /* "messages": sequence -> entry */
     MDB_dbi meta;                 /* "meta": "next" -> the sequence lease */
     struct br_buf enc;            /* encoding scratch (source thread) */
-    int64_t max_bytes;
 
     /* source thread only */
     struct batch building;
@@ -513,7 +512,6 @@ struct mqtt_spool *mqtt_spool_open(const char *dir, int64_t max_bytes,
         return NULL;
     }
     sp->efd = -1;
-    sp->max_bytes = max_bytes;
     pthread_mutex_init(&sp->lock, NULL);
     pthread_cond_init(&sp->work, NULL);
     pthread_cond_init(&sp->done, NULL);
@@ -629,9 +627,9 @@ int mqtt_spool_flush(struct mqtt_spool *sp)
     return rc;
 }
 
-uint64_t mqtt_spool_seq_room(const struct mqtt_spool *sp)
+uint64_t mqtt_spool_seq_room(struct mqtt_spool *sp)
 {
-    uint64_t lease = atomic_load(&((struct mqtt_spool *)sp)->lease);
+    uint64_t lease = atomic_load(&sp->lease);
     return lease > sp->next_seq ? lease - sp->next_seq : 0;
 }
 
@@ -678,32 +676,29 @@ int mqtt_spool_commit(struct mqtt_spool *sp)
     return failed ? -1 : 0;
 }
 
-bool mqtt_spool_dirty(const struct mqtt_spool *sp)
+bool mqtt_spool_dirty(struct mqtt_spool *sp)
 {
-    struct mqtt_spool *m = (struct mqtt_spool *)sp;
     if (!batch_empty(&sp->building))
         return true;
-    pthread_mutex_lock(&m->lock);
-    bool pending = m->committed_gen < m->flushed_gen;
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_lock(&sp->lock);
+    bool pending = sp->committed_gen < sp->flushed_gen;
+    pthread_mutex_unlock(&sp->lock);
     return pending;
 }
 
-size_t mqtt_spool_count(const struct mqtt_spool *sp)
+size_t mqtt_spool_count(struct mqtt_spool *sp)
 {
-    struct mqtt_spool *m = (struct mqtt_spool *)sp;
-    pthread_mutex_lock(&m->lock);
-    size_t n = m->count + m->inflight_count;
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_lock(&sp->lock);
+    size_t n = sp->count + sp->inflight_count;
+    pthread_mutex_unlock(&sp->lock);
     return n + sp->building.n_puts;
 }
 
-uint64_t mqtt_spool_bytes(const struct mqtt_spool *sp)
+uint64_t mqtt_spool_bytes(struct mqtt_spool *sp)
 {
-    struct mqtt_spool *m = (struct mqtt_spool *)sp;
-    pthread_mutex_lock(&m->lock);
-    uint64_t n = m->bytes + m->inflight_bytes;
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_lock(&sp->lock);
+    uint64_t n = sp->bytes + sp->inflight_bytes;
+    pthread_mutex_unlock(&sp->lock);
     return n + sp->building.put_bytes;
 }
 

@@ -48,7 +48,7 @@ int mqtt_spool_del(struct mqtt_spool *sp, uint64_t seq);
 /* Hands the current batch to the writer; returns at once. */
 int mqtt_spool_flush(struct mqtt_spool *sp);
 /* Sequences left before the lease runs out (renewed by the next commit). */
-uint64_t mqtt_spool_seq_room(const struct mqtt_spool *sp);
+uint64_t mqtt_spool_seq_room(struct mqtt_spool *sp);
 /* True when every put so far is committed (flushed and written), and no
  * commit failed since mqtt_spool_take_failure last said so. */
 bool mqtt_spool_durable(struct mqtt_spool *sp);
@@ -62,7 +62,7 @@ void mqtt_spool_clear_fd(struct mqtt_spool *sp);
  * -1 when a commit failed: then what it held is not in the spool. */
 int mqtt_spool_commit(struct mqtt_spool *sp);
 /* Whether writes (puts or deletes) are not yet committed. */
-bool mqtt_spool_dirty(const struct mqtt_spool *sp);
+bool mqtt_spool_dirty(struct mqtt_spool *sp);
 
 /* Calls fn for each spooled message with a sequence >= from, in order,
  * until fn returns non-zero (then returns that) or the end (returns 0).
@@ -74,8 +74,8 @@ int mqtt_spool_scan(struct mqtt_spool *sp, uint64_t from,
 
 /* Messages and entry bytes in the spool: committed, plus puts not yet
  * committed (deletions count once committed). */
-size_t mqtt_spool_count(const struct mqtt_spool *sp);
-uint64_t mqtt_spool_bytes(const struct mqtt_spool *sp);
+size_t mqtt_spool_count(struct mqtt_spool *sp);
+uint64_t mqtt_spool_bytes(struct mqtt_spool *sp);
 
 /* The last LMDB error, for logs. */
 const char *mqtt_spool_error(const struct mqtt_spool *sp);

@@ -101,7 +101,6 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
     ctx->backoff_ms = 0;
     br_info(ctx->src->scope, "connected to %s as %s (%s session)", ctx->opts.url,
             ctx->client_id, flags & 1 ? "resumed" : "new");
-    ctx->ever_connected = true;
     subscribe(ctx);
 }
 
@@ -164,11 +163,17 @@ static void on_message(struct mosquitto *mosq, void *obj,
 
 /* ------------------------------------------------------------ connection */
 
+/* The next delay of a backoff that starts at first and doubles to the max. */
+static int64_t next_backoff(int64_t prev_ms, int64_t first_ms)
+{
+    if (!prev_ms)
+        return first_ms;
+    return prev_ms * 2 > MQTT_BACKOFF_MAX_MS ? MQTT_BACKOFF_MAX_MS : prev_ms * 2;
+}
+
 static void schedule_retry(struct mqtt_ctx *ctx, const char *why)
 {
-    ctx->backoff_ms = ctx->backoff_ms ? ctx->backoff_ms * 2 : MQTT_BACKOFF_MIN_MS;
-    if (ctx->backoff_ms > MQTT_BACKOFF_MAX_MS)
-        ctx->backoff_ms = MQTT_BACKOFF_MAX_MS;
+    ctx->backoff_ms = next_backoff(ctx->backoff_ms, MQTT_BACKOFF_MIN_MS);
     ctx->next_attempt_ms = br_now_ms() + ctx->backoff_ms;
     if (why)
         br_error(ctx->src->scope, "cannot connect to %s: %s; retrying in %lld ms",
@@ -225,10 +230,7 @@ static void cut_connection(struct mqtt_ctx *ctx)
     /* The broker sends the same messages again, and the function gets
      * them again: while the spool keeps failing, back off (a CONNACK does
      * not reset this; a successful commit does). */
-    ctx->spool_backoff_ms = ctx->spool_backoff_ms
-                                ? (ctx->spool_backoff_ms * 2 > MQTT_BACKOFF_MAX_MS
-                                       ? MQTT_BACKOFF_MAX_MS : ctx->spool_backoff_ms * 2)
-                                : 1000;
+    ctx->spool_backoff_ms = next_backoff(ctx->spool_backoff_ms, 1000);
     ctx->next_attempt_ms = br_now_ms() + ctx->spool_backoff_ms;
 }
 
@@ -304,22 +306,24 @@ static void read_round(struct mqtt_ctx *ctx)
 
 /* After a read: hand what was read to the spool writer, and write the
  * PUBACKs only once all of it is committed (see the top of this file). */
+/* Marks the connection for cutting after a spool write failed. */
+static void spool_failure(struct mqtt_ctx *ctx)
+{
+    br_error(ctx->src->scope, "%s; dropping the connection so the broker keeps "
+             "the messages", mqtt_spool_error(ctx->spool));
+    ctx->spool_failed = true;
+}
+
 static void finish_round(struct mqtt_ctx *ctx)
 {
-    if (!ctx->spool_failed && mqtt_spool_flush(ctx->spool) < 0) {
-        br_error(ctx->src->scope, "%s; dropping the connection so the broker keeps "
-                 "the messages", mqtt_spool_error(ctx->spool));
-        ctx->spool_failed = true;
-    }
+    if (!ctx->spool_failed && mqtt_spool_flush(ctx->spool) < 0)
+        spool_failure(ctx);
     if (socket_open(ctx) && !ctx->spool_failed)
         mosquitto_loop_misc(ctx->mosq);
     /* Checked last, right before writing: a failed commit must never let
      * its PUBACKs out (and durable stays false while it is unreported). */
-    if (!ctx->spool_failed && mqtt_spool_take_failure(ctx->spool)) {
-        br_error(ctx->src->scope, "%s; dropping the connection so the broker keeps "
-                 "the messages", mqtt_spool_error(ctx->spool));
-        ctx->spool_failed = true;
-    }
+    if (!ctx->spool_failed && mqtt_spool_take_failure(ctx->spool))
+        spool_failure(ctx);
     if (ctx->spool_failed) {
         cut_connection(ctx);
         return;
