@@ -7,6 +7,7 @@
  *   u32 name_len, value_len, name, value.
  * Every length is checked against the entry's size when read back. */
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -58,7 +60,8 @@ struct mqtt_spool {
     pthread_mutex_t lock;
     pthread_cond_t work;          /* the writer waits for a batch */
     pthread_cond_t done;          /* mqtt_spool_commit waits for the writer */
-    struct batch queued;          /* handed over, not yet taken */
+    struct batch queued;          /* handed over, not yet taken; between
+                                     flushes, deletes a failed commit left */
     bool has_queued;
     uint64_t queued_gen;
     uint64_t committed_gen;       /* the last batch the writer finished */
@@ -69,8 +72,10 @@ struct mqtt_spool {
     size_t inflight_count;        /* puts handed over, not yet committed */
     uint64_t inflight_bytes;
     bool failed;                  /* a commit failed; not yet taken */
+    bool carried;                 /* queued holds deletes to retry */
     bool stop;
     int efd;                      /* eventfd: a batch was committed */
+    int lock_fd;                  /* flock held on <dir>/owner */
     pthread_t writer;
     bool writer_running;
     char error[160];
@@ -348,6 +353,18 @@ static int write_batch(struct mqtt_spool *sp, const struct batch *b, uint64_t le
     return mdb_txn_commit(txn);
 }
 
+/* A failed commit loses its puts on purpose (their PUBACKs never leave,
+ * so the broker sends them again), but its deletes are of settled
+ * messages: they ride with the next batch instead of being replayed after
+ * a restart. Called under the lock. */
+static void carry_deletes(struct mqtt_spool *sp, const struct batch *failed)
+{
+    for (size_t i = 0; i < failed->n_dels; i++)
+        if (batch_del(&sp->queued, failed->dels[i]) < 0)
+            return; /* out of memory: those are replayed, not lost */
+    sp->carried = sp->queued.n_dels > 0;
+}
+
 /* The writer thread: commits batches as they come, so the source thread
  * never waits for a sync; it only holds back the PUBACKs until the batch
  * holding their messages is committed. */
@@ -386,6 +403,7 @@ static void *writer_main(void *arg)
             snprintf(sp->error, sizeof(sp->error), "committing the spool: %s",
                      mdb_strerror(rc));
             sp->failed = true;
+            carry_deletes(sp, &b);
         }
         sp->committed_gen = gen;
         pthread_cond_broadcast(&sp->done);
@@ -491,6 +509,31 @@ static int open_env(struct mqtt_spool *sp, const char *dir, int64_t max_bytes,
     return 0;
 }
 
+/* One owner per spool: a second pipeline or process with the same client
+ * id would share the broker session and the spool, and LMDB must not be
+ * opened twice in one process. flock is per open file, so this catches
+ * both; the kernel drops it when the owner dies. */
+static int lock_dir(struct mqtt_spool *sp, const char *dir, char *err, size_t errlen)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/owner", dir);
+    sp->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (sp->lock_fd < 0) {
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(sp->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        if (errno == EWOULDBLOCK)
+            snprintf(err, errlen, "the spool in %s is in use by another pipeline or "
+                     "fnbridge process with the same MQTT client id; give each its "
+                     "own client_id or state_dir", dir);
+        else
+            snprintf(err, errlen, "cannot lock %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 static int start_writer(struct mqtt_spool *sp)
 {
     sp->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -512,6 +555,7 @@ struct mqtt_spool *mqtt_spool_open(const char *dir, int64_t max_bytes,
         return NULL;
     }
     sp->efd = -1;
+    sp->lock_fd = -1;
     pthread_mutex_init(&sp->lock, NULL);
     pthread_cond_init(&sp->work, NULL);
     pthread_cond_init(&sp->done, NULL);
@@ -522,6 +566,10 @@ struct mqtt_spool *mqtt_spool_open(const char *dir, int64_t max_bytes,
     br_buf_init(&sp->queued.puts, 0);
     if (br_mkdirs(dir, 0700, true) < 0) {
         snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+        mqtt_spool_close(sp);
+        return NULL;
+    }
+    if (lock_dir(sp, dir, err, errlen) < 0) {
         mqtt_spool_close(sp);
         return NULL;
     }
@@ -552,6 +600,8 @@ void mqtt_spool_close(struct mqtt_spool *sp)
         close(sp->efd);
     if (sp->env)
         mdb_env_close(sp->env);
+    if (sp->lock_fd >= 0)
+        close(sp->lock_fd);
     batch_free(&sp->building);
     batch_free(&sp->queued);
     br_buf_free(&sp->enc);
@@ -606,9 +656,12 @@ int mqtt_spool_del(struct mqtt_spool *sp, uint64_t seq)
 int mqtt_spool_flush(struct mqtt_spool *sp)
 {
     bool lease_low = sp->next_seq + SEQ_LEASE / 2 > atomic_load(&sp->lease);
-    if (batch_empty(&sp->building) && !lease_low)
-        return 0;
     pthread_mutex_lock(&sp->lock);
+    if (batch_empty(&sp->building) && !lease_low && !sp->carried) {
+        pthread_mutex_unlock(&sp->lock);
+        return 0;
+    }
+    sp->carried = false;
     size_t n_puts = sp->building.n_puts;
     uint64_t put_bytes = sp->building.put_bytes;
     int rc = batch_move(&sp->queued, &sp->building);

@@ -225,6 +225,22 @@ def test_messages_published_while_fnbridge_is_stopped_are_delivered_on_start(
     stop_cleanly(again)
 
 
+def test_two_pipelines_with_one_client_id_are_refused(mosquitto, fn_server, bridges):
+    """One client id is one broker session and one spool: a second pipeline
+    with it would take the session over and share the spool, so fnbridge
+    refuses it with a reason instead of losing track of messages."""
+    broker = mosquitto()
+    fn = fn_server("--payload-ids")
+    b = bridges.start([
+        mqtt_pipeline("first", broker.url, "fnb-twice", fn.url),
+        mqtt_pipeline("second", broker.url, "fnb-twice", fn.url, topics=("other/#",)),
+    ])
+    assert b.wait(30 * SLOW) == 1
+    assert re.search(r"scope=\w+/mqtt msg=\"the spool in \S+/mqtt/fnb-twice is in use by "
+                     r"another pipeline or fnbridge process with the same MQTT client id",
+                     b.stderr()), b.stderr()
+
+
 def test_crash_before_the_spool_write_gets_the_message_redelivered(
         mosquitto, procs, fn_server, bridges, tmp_path):
     """FNBRIDGE_TEST_CRASH_BEFORE_SPOOL=1 aborts inside the message callback

@@ -621,6 +621,65 @@ static void test_larger_than_the_limit(void)
     remove_tmpdir(dir);
 }
 
+/* One owner per spool: a second open of the same directory (another
+ * pipeline or process with the same client id) is refused with a reason,
+ * and the directory is free again once the owner closes it. */
+static void test_one_owner(void)
+{
+    char *dir = make_tmpdir();
+    char err[512] = "";
+    struct mqtt_spool *sp = open_spool(dir);
+    CHECK(mqtt_spool_open(dir, MAX_BYTES, err, sizeof(err)) == NULL);
+    CHECK_MSG(strstr(err, "in use") && strstr(err, dir), "err: \"%s\"", err);
+    mqtt_spool_close(sp);
+    sp = open_spool(dir);
+    mqtt_spool_close(sp);
+    remove_tmpdir(dir);
+}
+
+/* A commit that fails (here: an entry larger than the map) drops its puts,
+ * whose PUBACKs never leave, but keeps its deletes of settled messages for
+ * the next commit, so they are not replayed after a restart. */
+static void test_failed_commit_keeps_deletes(void)
+{
+    char *dir = make_tmpdir();
+    char err[256] = "";
+    struct mqtt_spool *sp = mqtt_spool_open(dir, 4096, err, sizeof(err));
+    CHECK_MSG(sp, "open: %s", err);
+    if (!sp)
+        exit(1);
+    uint64_t settled = 0, huge_seq = 0, kept = 0;
+    CHECK(mqtt_spool_put(sp, &msgs[0], &settled) == 0);
+    CHECK(mqtt_spool_put(sp, &msgs[1], &kept) == 0);
+    CHECK(mqtt_spool_commit(sp) == 0);
+
+    size_t huge_len = (size_t)96 << 20;     /* past the 64 MiB + 8 KiB map */
+    unsigned char *payload = calloc(1, huge_len);
+    CHECK(payload != NULL);
+    if (!payload)
+        exit(1);
+    struct mqtt_msg huge = msgs[0];
+    huge.payload = payload;
+    huge.payload_len = huge_len;
+    CHECK(mqtt_spool_put(sp, &huge, &huge_seq) == 0);
+    CHECK(mqtt_spool_del(sp, settled) == 0);
+    CHECK(mqtt_spool_commit(sp) < 0);
+    CHECK_MSG(strstr(mqtt_spool_error(sp), "committing"), "error: %s", mqtt_spool_error(sp));
+    free(payload);
+    CHECK(mqtt_spool_commit(sp) == 0);      /* carries the delete */
+    CHECK_INT(mqtt_spool_count(sp), 1);
+    mqtt_spool_close(sp);
+
+    sp = open_spool(dir);
+    struct scan_log log = { .stop_at = UINT64_MAX };
+    log.by_seq[kept] = &msgs[1];
+    CHECK_INT(mqtt_spool_scan(sp, 0, on_msg, on_bad, &log), 0);
+    CHECK_INT(log.n, 1);
+    CHECK_INT(log.seqs[0], kept);
+    mqtt_spool_close(sp);
+    remove_tmpdir(dir);
+}
+
 static void test_open_fails(void)
 {
     char *dir = make_tmpdir();
@@ -656,5 +715,7 @@ int main(void)
     test_corrupt_entries();
     test_larger_than_the_limit();
     test_open_fails();
+    test_one_owner();
+    test_failed_commit_keeps_deletes();
     return UNIT_DONE("spool");
 }
