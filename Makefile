@@ -88,12 +88,23 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	else echo "deps: missing packages; run as root:"; \
 	  echo "  apt-get update && apt-get install -y $$missing"; exit 1; fi
+	@$(MAKE) $(S3RVER)
+
+# s3rver, the S3-compatible store the S3 tests and bench run against: the
+# npm package at the version tests/node/package-lock.json pins.
+S3RVER := tests/node/node_modules/.bin/s3rver
+$(S3RVER): tests/node/package.json tests/node/package-lock.json
+	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; } || \
+	  { echo "deps: s3rver needs Node.js and npm (apt-get install nodejs npm)"; exit 1; }
+	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
 
 unit: $(UNIT_BIN)
 	@fail=0; for t in $(UNIT_BIN); do $$t || fail=1; done; exit $$fail
 
 e2e: $(BUILD)/fnbridge tools
-	FNBRIDGE=$(abspath $(BUILD)/fnbridge) TOOLS=$(abspath $(BUILD)/tools) \
+	FNBRIDGE=$(abspath $(BUILD)/fnbridge) TOOLS=$(abspath $(BUILD)/tools) S3RVER=$(abspath $(S3RVER)) \
 	  $(PYTHON) -m pytest -q tests/e2e
 
 test: deps
