@@ -89,9 +89,26 @@ static int put_request_id(struct br_buf *out)
                          r[10], r[11], r[12], r[13], r[14], r[15]);
 }
 
+/* S3: the bucket and the keys (as listed, not encoded) of the batch. */
+static int put_s3_source(struct br_buf *out, const struct br_batch *b)
+{
+    const char *bucket = b->recs[0]->s3.bucket ? b->recs[0]->s3.bucket : "";
+    int rc = br_buf_puts(out, "{\"type\":\"s3\",\"bucket\":");
+    rc |= br_buf_put_json_str(out, bucket, strlen(bucket));
+    rc |= br_buf_puts(out, ",\"keys\":[");
+    for (size_t i = 0; i < b->n; i++) {
+        if (i)
+            rc |= br_buf_putc(out, ',');
+        rc |= br_buf_put_json_str(out, b->recs[i]->topic, strlen(b->recs[i]->topic));
+    }
+    return rc | br_buf_puts(out, "]}");
+}
+
 /* One entry per topic-partition: offsets and count of the batch's records. */
 static int put_source(struct br_buf *out, const struct br_batch *b)
 {
+    if (b->n && b->recs[0]->kind == BR_REC_S3)
+        return put_s3_source(out, b);
     int rc = br_buf_printf(out, "{\"type\":\"%s\",\"partitions\":[", b->pl->src.ops->name);
     bool *done = calloc(b->n, sizeof(*done));
     bool first = true;

@@ -307,6 +307,8 @@ static int encode_lambda(const struct br_event_ctx *ev,
                          struct br_record *const *recs, size_t n,
                          struct br_buf *out)
 {
+    if (n && recs[0]->kind == BR_REC_S3)
+        return br_format_s3_lambda(ev, recs, n, out);
     if (PUT_LIT(out, "{\"eventSource\":\"SelfManagedKafka\",\"bootstrapServers\":") < 0 ||
         put_str(out, ev->origin ? ev->origin : "") < 0 ||
         PUT_LIT(out, ",\"records\":{") < 0 || lambda_groups(out, recs, n) < 0)
@@ -787,6 +789,8 @@ size_t br_format_record_bound(enum br_format fmt, const struct br_record *rec)
 {
     if (fmt == BR_FORMAT_PAYLOAD)
         return rec->value_len;
+    if (rec->kind == BR_REC_S3)
+        return br_format_s3_record_bound(rec);
     size_t bound = 256 + 12 * strlen(rec->topic) + b64_len(rec->key_len) +
                    b64_len(rec->value_len);
     if (rec->kind == BR_REC_MQTT)

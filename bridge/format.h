@@ -32,4 +32,9 @@ const char *br_format_content_type(enum br_format fmt, struct br_record *const *
  * (used to split batches before encoding). */
 size_t br_format_record_bound(enum br_format fmt, const struct br_record *rec);
 
+/* The S3 shape of the lambda format (format_s3.c). */
+int br_format_s3_lambda(const struct br_event_ctx *ev, struct br_record *const *recs,
+                        size_t n, struct br_buf *out);
+size_t br_format_s3_record_bound(const struct br_record *rec);
+
 #endif

@@ -10,4 +10,12 @@
  * -1 with errno set. */
 int br_mkdirs(const char *path, mode_t mode, bool whole);
 
+/* Takes the exclusive lock of a state directory (flock on <dir>/owner):
+ * one owner per spool or checkpoint, across pipelines and processes; the
+ * kernel drops it when the owner dies. Returns the lock's fd (close it to
+ * release), or -1 with a sentence in err: `what` names the directory's
+ * use and `hint` how to avoid the clash. */
+int br_dir_lock(const char *dir, const char *what, const char *hint, char *err,
+                size_t errlen);
+
 #endif

@@ -46,10 +46,11 @@ static uint64_t coord_hash(const char *topic, size_t topic_len,
 }
 
 /* The topic an identifier names a record by: MQTT ids are the bare spool
- * sequence, indexed under the empty topic. */
+ * sequence and S3 ids end in the sequencer, which is unique on its own;
+ * both are indexed under the empty topic. */
 static const char *id_topic(const struct br_record *rec)
 {
-    return rec->kind == BR_REC_MQTT ? "" : rec->topic;
+    return rec->kind == BR_REC_KAFKA ? rec->topic : "";
 }
 
 static int coord_index_init(struct coord_index *ix,
@@ -114,6 +115,31 @@ static bool parse_dec(const char *s, size_t n, int64_t max, int64_t *out)
     return true;
 }
 
+/* The sequencer of an S3 id "<bucket>/<key>@<sequencer>": 1 to 16 hex
+ * digits after the last '@' (Kafka ids never hold an '@'). */
+static bool parse_s3_sequencer(const char *s, size_t n, int64_t *seq)
+{
+    size_t at = n;
+    while (at > 0 && s[at - 1] != '@')
+        at--;
+    if (at == 0 || n - at == 0 || n - at > 16)
+        return false;
+    uint64_t v = 0;
+    for (size_t i = at; i < n; i++) {
+        char c = s[i];
+        int d = c >= '0' && c <= '9' ? c - '0'
+              : c >= 'A' && c <= 'F' ? c - 'A' + 10
+              : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0)
+            return false;
+        v = v << 4 | (uint64_t)d;
+    }
+    if (v > INT64_MAX)
+        return false;
+    *seq = (int64_t)v;
+    return true;
+}
+
 /* Splits "<topic>-<n>" at its last dash (topics may contain dashes). */
 static bool split_last_dash(const char *s, size_t n, size_t *topic_len,
                             int64_t max, int64_t *num)
@@ -172,8 +198,11 @@ static bool mark_identifier(const struct coord_index *ix, const json_t *id,
     } else if (json_is_string(id)) {    /* "<topic>-<partition>-<offset>" */
         s = json_string_value(id);
         len = json_string_length(id);
-        if (parse_dec(s, len, INT64_MAX, &offset))   /* MQTT: "<sequence>" */
+        if (parse_dec(s, len, INT64_MAX, &offset) ||   /* MQTT: "<sequence>" */
+            (memchr(s, '@', len) && parse_s3_sequencer(s, len, &offset)))
             return coord_mark(ix, "", 0, 0, offset, failed) > 0;
+        if (memchr(s, '@', len))
+            return false;
         size_t head_len;
         if (!split_last_dash(s, len, &head_len, INT64_MAX, &offset) ||
             !split_last_dash(s, head_len, &topic_len, INT32_MAX, &part))

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "record.h"
+#include "s3key.h"
 
 static size_t headers_bytes(const struct br_record_init *init)
 {
@@ -62,6 +63,20 @@ static void copy_mqtt(struct br_record *rec, const struct br_mqtt_meta *m,
     }
 }
 
+static size_t s3_bytes(const struct br_s3_meta *m)
+{
+    return m && m->etag ? strlen(m->etag) + 1 : 0;
+}
+
+static void copy_s3(struct br_record *rec, const struct br_s3_meta *m, char **cursor)
+{
+    if (!m)
+        return;
+    rec->s3 = *m;
+    if (m->etag)
+        rec->s3.etag = put(cursor, m->etag, strlen(m->etag) + 1);
+}
+
 struct br_record *br_record_create(const struct br_record_init *init)
 {
     size_t topic_len = init->topic ? strlen(init->topic) + 1 : 1;
@@ -69,7 +84,7 @@ struct br_record *br_record_create(const struct br_record_init *init)
     size_t total = sizeof(struct br_record) +
                    init->n_headers * sizeof(struct br_header) + topic_len +
                    init->key_len + init->value_len + hdr_bytes +
-                   mqtt_bytes(init->mqtt);
+                   mqtt_bytes(init->mqtt) + s3_bytes(init->s3);
     struct br_record *rec = malloc(total);
     if (!rec)
         return NULL;
@@ -85,6 +100,7 @@ struct br_record *br_record_create(const struct br_record_init *init)
     rec->value_len = init->value ? init->value_len : 0;
     copy_headers(rec, init, &cursor);
     copy_mqtt(rec, init->mqtt, &cursor);
+    copy_s3(rec, init->s3, &cursor);
     rec->kind = init->kind;
     rec->partition = init->partition;
     rec->offset = init->offset;
@@ -99,8 +115,24 @@ void br_record_free(struct br_record *rec)
     free(rec);
 }
 
+/* "<bucket>/<encoded key>@<sequencer>", truncated to n - 1. */
+static size_t s3_id(const struct br_record *rec, char *buf, size_t n)
+{
+    int head = snprintf(buf, n, "%s/", rec->s3.bucket ? rec->s3.bucket : "");
+    size_t at = head < 0 ? 0 : (size_t)head < n ? (size_t)head : n - 1;
+    size_t key = br_s3_key_encode(rec->topic, strlen(rec->topic), buf + at, n - at);
+    at = at + key < n ? at + key : n - 1;
+    int tail = snprintf(buf + at, n - at, "@" BR_S3_SEQUENCER_FMT, (uint64_t)rec->offset);
+    at += tail < 0 ? 0 : (size_t)tail;
+    return at < n ? at : n - 1;
+}
+
 size_t br_record_id(const struct br_record *rec, char *buf, size_t n)
 {
+    if (n == 0)
+        return 0;
+    if (rec->kind == BR_REC_S3)
+        return s3_id(rec, buf, n);
     int len = rec->kind == BR_REC_MQTT
                   ? snprintf(buf, n, "%" PRId64, rec->offset)
                   : snprintf(buf, n, "%s-%" PRId32 "-%" PRId64, rec->topic,

@@ -15,7 +15,7 @@ enum br_ts_type { BR_TS_NONE, BR_TS_CREATE, BR_TS_LOG_APPEND };
 
 /* Which source's shape the record has: it decides the record's id and
  * what the event formats write for it. */
-enum br_record_kind { BR_REC_KAFKA = 0, BR_REC_MQTT };
+enum br_record_kind { BR_REC_KAFKA = 0, BR_REC_MQTT, BR_REC_S3 };
 
 /* MQTT message metadata (BR_REC_MQTT); v5 properties are NULL when absent.
  * User properties travel as the record's headers (UTF-8 name and value). */
@@ -26,6 +26,18 @@ struct br_mqtt_meta {
     const char *response_topic;
     const unsigned char *correlation;
     size_t correlation_len;
+};
+
+/* An object change (BR_REC_S3). The record's topic is the object key as
+ * listed, its offset the event's sequencer, its timestamp LastModified (a
+ * creation) or when the removal was seen. */
+struct br_s3_meta {
+    bool removed;                 /* ObjectRemoved:Delete, else ObjectCreated:Put */
+    int64_t size;
+    const char *etag;             /* without quotes; NULL for a removal */
+    /* Borrowed from the source, which outlives its records. */
+    const char *bucket;
+    const char *region;
 };
 
 /* How a record left the core; reported back to the source with the ack. */
@@ -70,6 +82,7 @@ struct br_record {
     size_t n_headers;
 
     struct br_mqtt_meta mqtt;     /* BR_REC_MQTT only */
+    struct br_s3_meta s3;         /* BR_REC_S3 only */
 
     size_t size;                  /* key + value + header bytes: the size
                                      counted for max_bytes / max_inflight */
@@ -91,6 +104,7 @@ struct br_record_init {
     const struct br_header *headers;
     size_t n_headers;
     const struct br_mqtt_meta *mqtt;  /* BR_REC_MQTT: copied in */
+    const struct br_s3_meta *s3;      /* BR_REC_S3: etag copied in */
 };
 
 /* Returns a new record (one malloc), or NULL when out of memory. */
@@ -98,7 +112,7 @@ struct br_record *br_record_create(const struct br_record_init *init);
 void br_record_free(struct br_record *rec);
 
 /* Writes the record's stable id into buf: Kafka "<topic>-<partition>-<offset>",
- * MQTT the spool sequence "<offset>".
+ * MQTT the spool sequence "<offset>", S3 "<bucket>/<key as in the event>@<sequencer>".
  * Returns the length written (truncated to n-1). */
 size_t br_record_id(const struct br_record *rec, char *buf, size_t n);
 

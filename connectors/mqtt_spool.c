@@ -7,7 +7,6 @@
  *   u32 name_len, value_len, name, value.
  * Every length is checked against the entry's size when read back. */
 #include <errno.h>
-#include <fcntl.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -15,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -509,31 +507,6 @@ static int open_env(struct mqtt_spool *sp, const char *dir, int64_t max_bytes,
     return 0;
 }
 
-/* One owner per spool: a second pipeline or process with the same client
- * id would share the broker session and the spool, and LMDB must not be
- * opened twice in one process. flock is per open file, so this catches
- * both; the kernel drops it when the owner dies. */
-static int lock_dir(struct mqtt_spool *sp, const char *dir, char *err, size_t errlen)
-{
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/owner", dir);
-    sp->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (sp->lock_fd < 0) {
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-        return -1;
-    }
-    if (flock(sp->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-        if (errno == EWOULDBLOCK)
-            snprintf(err, errlen, "the spool in %s is in use by another pipeline or "
-                     "fnbridge process with the same MQTT client id; give each its "
-                     "own client_id or state_dir", dir);
-        else
-            snprintf(err, errlen, "cannot lock %s: %s", path, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
 static int start_writer(struct mqtt_spool *sp)
 {
     sp->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -569,7 +542,13 @@ struct mqtt_spool *mqtt_spool_open(const char *dir, int64_t max_bytes,
         mqtt_spool_close(sp);
         return NULL;
     }
-    if (lock_dir(sp, dir, err, errlen) < 0) {
+    /* Two pipelines or processes with one client id would share the
+     * broker session and the spool; LMDB must not be opened twice in one
+     * process either. */
+    sp->lock_fd = br_dir_lock(dir, "the spool", "another pipeline or fnbridge process with "
+                              "the same MQTT client id; give each its own client_id or "
+                              "state_dir", err, errlen);
+    if (sp->lock_fd < 0) {
         mqtt_spool_close(sp);
         return NULL;
     }

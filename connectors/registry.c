@@ -6,11 +6,12 @@
 
 extern const struct br_source_ops br_source_kafka;
 extern const struct br_source_ops br_source_mqtt;
+extern const struct br_source_ops br_source_s3;
 extern const struct br_target_ops br_target_http;
 extern const struct br_target_ops br_target_exec;
 
 const struct br_source_ops *const br_sources[] = {&br_source_kafka, &br_source_mqtt,
-                                                  NULL};
+                                                  &br_source_s3, NULL};
 const struct br_target_ops *const br_targets[] = {&br_target_http,
                                                   &br_target_exec, NULL};
 

@@ -1,0 +1,122 @@
+/* format_s3.c - S3 change records as the event AWS S3 sends to Lambda
+ * (DESIGN section 4): {"Records":[{eventVersion 2.1, eventSource aws:s3,
+ * ...}]}, one entry per record, the shape existing handlers expect. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "format.h"
+#include "s3key.h"
+
+/* What S3 writes where it names the caller; fnbridge is the one that saw
+ * the change. */
+#define S3_PRINCIPAL "fnbridge"
+
+static int put_lit(struct br_buf *out, const char *s)
+{
+    return br_buf_append(out, s, strlen(s));
+}
+
+/* ISO 8601 with milliseconds, UTC, as S3's eventTime. */
+static int put_time(struct br_buf *out, int64_t ms)
+{
+    time_t secs = (time_t)(ms >= 0 ? ms / 1000 : 0);
+    struct tm tm;
+    char text[40];
+    if (!gmtime_r(&secs, &tm))
+        return -1;
+    size_t n = strftime(text, sizeof(text), "\"%Y-%m-%dT%H:%M:%S", &tm);
+    if (n == 0)
+        return -1;
+    snprintf(text + n, sizeof(text) - n, ".%03dZ\"", (int)(ms >= 0 ? ms % 1000 : 0));
+    return put_lit(out, text);
+}
+
+static int put_key(struct br_buf *out, const char *key)
+{
+    size_t len = strlen(key);
+    size_t enc = br_s3_key_encoded_len(key, len);
+    if (br_buf_reserve(out, enc + 3) < 0 || br_buf_putc(out, '"') < 0)
+        return -1;
+    br_s3_key_encode(key, len, out->data + out->len, out->cap - out->len);
+    out->len += enc;
+    return br_buf_putc(out, '"');
+}
+
+static int put_sequencer(struct br_buf *out, const struct br_record *rec)
+{
+    return br_buf_printf(out, "\"" BR_S3_SEQUENCER_FMT "\"", (uint64_t)rec->offset);
+}
+
+/* Each append in its own statement: the operands of | are unsequenced. */
+static int put_object(struct br_buf *out, const struct br_record *rec)
+{
+    int rc = put_lit(out, "\"object\":{\"key\":");
+    rc |= put_key(out, rec->topic);
+    if (!rec->s3.removed) {
+        const char *etag = rec->s3.etag ? rec->s3.etag : "";
+        rc |= put_lit(out, ",\"size\":");
+        rc |= br_buf_put_i64(out, rec->s3.size);
+        rc |= put_lit(out, ",\"eTag\":");
+        rc |= br_buf_put_json_str(out, etag, strlen(etag));
+    }
+    rc |= put_lit(out, ",\"sequencer\":");
+    rc |= put_sequencer(out, rec);
+    return rc | put_lit(out, "}");
+}
+
+static int put_bucket(struct br_buf *out, const char *bucket)
+{
+    int rc = put_lit(out, "\"bucket\":{\"name\":");
+    rc |= br_buf_put_json_str(out, bucket, strlen(bucket));
+    rc |= put_lit(out, ",\"ownerIdentity\":{\"principalId\":\"" S3_PRINCIPAL "\"},"
+                       "\"arn\":\"arn:aws:s3:::");
+    rc |= put_lit(out, bucket);       /* bucket names need no escaping */
+    return rc | put_lit(out, "\"}");
+}
+
+static int put_record(struct br_buf *out, const struct br_event_ctx *ev,
+                      const struct br_record *rec)
+{
+    const char *region = rec->s3.region ? rec->s3.region : "";
+    const char *config = ev->pipeline ? ev->pipeline : "";
+    int rc = put_lit(out, "{\"eventVersion\":\"2.1\",\"eventSource\":\"aws:s3\","
+                          "\"awsRegion\":");
+    rc |= br_buf_put_json_str(out, region, strlen(region));
+    rc |= put_lit(out, ",\"eventTime\":");
+    rc |= put_time(out, rec->timestamp_ms);
+    rc |= put_lit(out, rec->s3.removed ? ",\"eventName\":\"ObjectRemoved:Delete\""
+                                       : ",\"eventName\":\"ObjectCreated:Put\"");
+    rc |= put_lit(out, ",\"userIdentity\":{\"principalId\":\"" S3_PRINCIPAL "\"},"
+                       "\"requestParameters\":{\"sourceIPAddress\":\"127.0.0.1\"},"
+                       "\"responseElements\":{\"x-amz-request-id\":");
+    rc |= put_sequencer(out, rec);
+    rc |= put_lit(out, ",\"x-amz-id-2\":\"" S3_PRINCIPAL "\"},"
+                       "\"s3\":{\"s3SchemaVersion\":\"1.0\",\"configurationId\":");
+    rc |= br_buf_put_json_str(out, config, strlen(config));
+    rc |= put_lit(out, ",");
+    rc |= put_bucket(out, rec->s3.bucket ? rec->s3.bucket : "");
+    rc |= put_lit(out, ",");
+    rc |= put_object(out, rec);
+    rc |= put_lit(out, "}}");
+    return rc ? -1 : 0;
+}
+
+int br_format_s3_lambda(const struct br_event_ctx *ev, struct br_record *const *recs,
+                        size_t n, struct br_buf *out)
+{
+    if (put_lit(out, "{\"Records\":[") < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if ((i && br_buf_putc(out, ',') < 0) || put_record(out, ev, recs[i]) < 0)
+            return -1;
+    return put_lit(out, "]}");
+}
+
+size_t br_format_s3_record_bound(const struct br_record *rec)
+{
+    size_t bucket = rec->s3.bucket ? strlen(rec->s3.bucket) : 0;
+    size_t region = rec->s3.region ? strlen(rec->s3.region) : 0;
+    size_t etag = rec->s3.etag ? strlen(rec->s3.etag) : 0;
+    return 768 + 3 * strlen(rec->topic) + 7 * bucket + 6 * region + 6 * etag;
+}

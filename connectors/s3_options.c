@@ -1,0 +1,95 @@
+/* s3_options.c - the option table of the S3 source. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "source_s3.h"
+
+static const char *const path_style_names[] = {"auto", "true", "false", NULL};
+
+bool s3_parse_shard(const char *s, uint32_t *i, uint32_t *n)
+{
+    char *end;
+    if (*s < '0' || *s > '9')
+        return false;
+    unsigned long a = strtoul(s, &end, 10);
+    if (*end != '/' || end[1] < '0' || end[1] > '9')
+        return false;
+    unsigned long b = strtoul(end + 1, &end, 10);
+    if (*end || b == 0 || b > 4096 || a >= b)
+        return false;
+    *i = (uint32_t)a;
+    *n = (uint32_t)b;
+    return true;
+}
+
+static const char *check_shard(const char *s)
+{
+    uint32_t i, n;
+    return s3_parse_shard(s, &i, &n) ? NULL
+           : "must be i/n with 0 <= i < n <= 4096, as in 0/2 and 1/2 for two replicas";
+}
+
+static const char *check_endpoint(const char *s)
+{
+    const char *host = !strncmp(s, "http://", 7) ? s + 7 : !strncmp(s, "https://", 8) ? s + 8
+                                                                                       : NULL;
+    if (!host)
+        return "must start with http:// or https://, as in http://127.0.0.1:9000";
+    if (!*host || *host == '/' || *host == ':')
+        return "names no host, as in http://127.0.0.1:9000";
+    if (strchr(host, '?') || strchr(host, '#'))
+        return "must not hold a query or fragment";
+    return NULL;
+}
+
+/* S3's rules, loosely: what may stand in a URL path and a host name. */
+static const char *check_bucket(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 3 || n > 255)
+        return "must be 3 to 255 characters long";
+    for (const char *c = s; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '.' || *c == '-' || *c == '_'))
+            return "may hold only letters, digits, '.', '-' and '_'";
+    return NULL;
+}
+
+#define O(field) offsetof(struct s3_options, field)
+const struct br_opt s3_source_opts[] = {
+    {.name = "endpoint", .type = BR_OPT_STR, .offset = O(endpoint), .flags = BR_OPT_NONEMPTY,
+     .check = check_endpoint,
+     .help = "the store's URL, as in http://127.0.0.1:9000 (default: AWS S3 in region)"},
+    {.name = "bucket", .type = BR_OPT_STR, .offset = O(bucket),
+     .flags = BR_OPT_REQUIRED | BR_OPT_NONEMPTY, .check = check_bucket,
+     .help = "the bucket to watch"},
+    {.name = "prefix", .type = BR_OPT_STR, .def = "", .offset = O(prefix),
+     .help = "only keys that start with this (listed with prefix=)"},
+    {.name = "suffix", .type = BR_OPT_STR, .def = "", .offset = O(suffix),
+     .help = "only keys that end with this"},
+    {.name = "region", .type = BR_OPT_STR, .def = "us-east-1", .offset = O(region),
+     .flags = BR_OPT_NONEMPTY, .help = "the region requests are signed for"},
+    {.name = "access_key", .type = BR_OPT_STR, .offset = O(access_key),
+     .flags = BR_OPT_NONEMPTY, .help = "access key id (default: $AWS_ACCESS_KEY_ID)"},
+    {.name = "secret_key", .type = BR_OPT_STR, .offset = O(secret_key),
+     .flags = BR_OPT_NONEMPTY, .help = "secret access key (default: $AWS_SECRET_ACCESS_KEY)"},
+    {.name = "session_token", .type = BR_OPT_STR, .offset = O(session_token),
+     .flags = BR_OPT_NONEMPTY, .help = "session token (default: $AWS_SESSION_TOKEN)"},
+    {.name = "path_style", .type = BR_OPT_ENUM, .def = "auto", .offset = O(path_style),
+     .enum_values = path_style_names,
+     .help = "endpoint/bucket URLs (true) or bucket.endpoint (false); auto: "
+             "false for amazonaws.com, else true"},
+    {.name = "poll_interval", .type = BR_OPT_DURATION, .def = "5s",
+     .offset = O(poll_interval_ms), .min = 10, .max = 86400000,
+     .help = "pause between the end of one poll and the start of the next"},
+    {.name = "events", .type = BR_OPT_STRLIST,
+     .offset = O(events), .flags = BR_OPT_NONEMPTY,
+     .help = "which changes to report: created, removed (default: both)"},
+    {.name = "shard", .type = BR_OPT_STR, .def = "0/1", .offset = O(shard),
+     .check = check_shard,
+     .help = "i/n: this replica handles the keys whose hash modulo n is i"},
+    {.name = "page_size", .type = BR_OPT_INT, .def = "1000", .offset = O(page_size),
+     .min = 1, .max = 1000, .help = "keys per listing request (max-keys)"},
+    {0},
+};

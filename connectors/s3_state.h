@@ -1,0 +1,58 @@
+/* s3_state.h - what the S3 source knows of a bucket: key -> (ETag, size,
+ * LastModified) in LMDB, walked in key order beside each listing, and the
+ * sequencer lease. One owner per state directory. */
+#ifndef BR_S3_STATE_H
+#define BR_S3_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct s3_known {
+    const char *key;              /* not NUL-terminated */
+    size_t key_len;
+    const char *etag;             /* not NUL-terminated */
+    size_t etag_len;
+    int64_t size;
+    int64_t mtime_ms;
+};
+
+struct s3_state;
+
+struct s3_state *s3_state_open(const char *dir, char *err, size_t errlen);
+void s3_state_close(struct s3_state *st);
+const char *s3_state_error(const struct s3_state *st);
+
+/* The longest key LMDB can hold here; longer keys are not tracked. */
+size_t s3_state_max_key(const struct s3_state *st);
+
+/* The walk: known keys that start with prefix, in key (byte) order.
+ * rewind starts over; peek gives the first key not yet consumed (1), or
+ * says there is none (0), or fails (-1); consume moves past it. What peek
+ * gives is valid until the next call on st. The walk survives commits: it
+ * resumes after the last consumed key. */
+void s3_state_rewind(struct s3_state *st, const char *prefix);
+int s3_state_peek(struct s3_state *st, struct s3_known *out);
+void s3_state_consume(struct s3_state *st);
+/* The walk has dealt with everything up to key (listed, known or not):
+ * it resumes after it, whatever is written at or before it meanwhile.
+ * -1 when out of memory: the walk is lost, end the poll. */
+int s3_state_pass(struct s3_state *st, const char *key, size_t key_len);
+
+/* Queued writes, applied together by s3_state_commit (no fsync: a crash of
+ * fnbridge loses nothing the kernel holds; a power cut may lose the last
+ * commits, which only repeats their events). */
+int s3_state_put(struct s3_state *st, const char *key, size_t key_len, const char *etag,
+                 int64_t size, int64_t mtime_ms);
+int s3_state_del(struct s3_state *st, const char *key, size_t key_len);
+int s3_state_commit(struct s3_state *st);
+bool s3_state_pending(const struct s3_state *st);
+/* Flushes everything committed to disk. */
+int s3_state_sync(struct s3_state *st);
+
+/* The next event sequencer: strictly increasing for the life of the
+ * state directory, also across crashes (leased ahead and synced). 0 on
+ * failure. */
+uint64_t s3_state_next_sequencer(struct s3_state *st);
+
+#endif

@@ -1,0 +1,585 @@
+/* source_s3.c - the S3 source: polls a bucket with ListObjectsV2 and turns
+ * what changed since the last poll into S3 event records.
+ *
+ * Each poll walks the listing (sorted by key, one page at a time) beside
+ * the known state in LMDB (sorted the same way): a key only in the
+ * listing, or with another ETag or size, is created; a known key the
+ * listing passed over is removed. Memory is one page and the records in
+ * flight, whatever the bucket's size. A key's state changes only when its
+ * event settles (delivered or dead-lettered), and the next poll starts
+ * only once every event of this one settled: a change is reported once,
+ * and again only if fnbridge dies before it settled. A listing that breaks
+ * (an error, a cut connection, bad XML) ends the poll where it broke:
+ * keys after that point are neither created nor removed. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../bridge/buf.h"
+#include "../bridge/clock.h"
+#include "../bridge/log.h"
+#include "../bridge/pipeline.h"
+#include "s3_list.h"
+#include "s3_state.h"
+#include "source_s3.h"
+
+#define SERVICE_EVERY 64              /* records emitted between hand-overs */
+#define BACKOFF_MIN_MS 1000
+#define BACKOFF_MAX_MS 60000
+#define IDLE_SLICE_MS 100             /* how often an idle wait checks for shutdown */
+
+struct s3_ctx {
+    struct s3_options opts;           /* first: filled by the option table */
+    struct br_source *src;
+    char *endpoint;                   /* opts.endpoint or the AWS default */
+    const char *access_key, *secret_key, *session_token;
+    bool path_style;
+    bool want_created, want_removed;
+    uint32_t shard_i, shard_n;
+    char location[320];               /* "bucket B" (and prefix) for logs */
+
+    struct s3_lister *lister;
+    struct s3_state *state;
+    int shard;                        /* the ackset's one shard */
+    bool paused;
+    size_t max_key;
+
+    /* the poll */
+    struct br_buf listed_last;        /* previous listed key: the order check */
+    struct br_buf token;
+    struct br_buf scratch;
+    size_t n_listed, n_created, n_removed, n_long;
+    unsigned since_service;
+
+    /* errors: each distinct one is logged once, until the listing works */
+    char why[400];                    /* why this poll failed */
+    char last_error[400];
+    int64_t backoff_ms;
+};
+
+/* --------------------------------------------------------------- helpers */
+
+static bool has_suffix(const char *key, size_t len, const char *suffix)
+{
+    size_t n = strlen(suffix);
+    return n <= len && memcmp(key + len - n, suffix, n) == 0;
+}
+
+static uint64_t fnv1a(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
+    return h;
+}
+
+/* Keys this replica reports on: the suffix, its shard, and a length LMDB
+ * can keep. */
+static bool ours(struct s3_ctx *ctx, const char *key, size_t len)
+{
+    return has_suffix(key, len, ctx->opts.suffix) && len <= ctx->max_key &&
+           (ctx->shard_n == 1 || fnv1a(key, len) % ctx->shard_n == ctx->shard_i);
+}
+
+/* LMDB's key order: bytewise, the shorter first on a tie. */
+static int key_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    return c ? c : alen < blen ? -1 : alen > blen;
+}
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* ------------------------------------------------------- state and acks */
+
+static void commit_state(struct s3_ctx *ctx)
+{
+    if (s3_state_pending(ctx->state) && s3_state_commit(ctx->state) < 0)
+        br_error(ctx->src->scope, "%s; will try again", s3_state_error(ctx->state));
+}
+
+/* Hands records over and takes acks back (settled -> queued state
+ * writes), then writes those. */
+static void service(struct s3_ctx *ctx)
+{
+    br_source_service(ctx->src);
+    commit_state(ctx);
+    ctx->since_service = 0;
+}
+
+/* Waits while max_inflight holds the source back. */
+static void wait_while_paused(struct s3_ctx *ctx)
+{
+    while (ctx->paused && !br_source_stopping(ctx->src)) {
+        br_source_wait_acks(ctx->src);
+        service(ctx);
+    }
+}
+
+static void after_emit(struct s3_ctx *ctx)
+{
+    if (++ctx->since_service >= SERVICE_EVERY || ctx->paused) {
+        service(ctx);
+        wait_while_paused(ctx);
+    }
+}
+
+/* Until every record emitted so far settled (or shutdown began). */
+static void settle_all(struct s3_ctx *ctx)
+{
+    service(ctx);
+    while (br_source_inflight(ctx->src) > 0 && !br_source_stopping(ctx->src)) {
+        br_source_wait_acks(ctx->src);
+        service(ctx);
+    }
+}
+
+static void s3_settled(struct br_source *src, const struct br_record *rec)
+{
+    struct s3_ctx *ctx = src->ctx;
+    size_t len = strlen(rec->topic);
+    int rc = rec->s3.removed ? s3_state_del(ctx->state, rec->topic, len)
+                             : s3_state_put(ctx->state, rec->topic, len,
+                                            rec->s3.etag ? rec->s3.etag : "", rec->s3.size,
+                                            rec->timestamp_ms);
+    if (rc < 0)
+        br_error(src->scope, "%s: the change to '%s' will be reported again",
+                 s3_state_error(ctx->state), rec->topic);
+}
+
+/* ---------------------------------------------------------------- events */
+
+/* Emits one change, or, for a kind of change nobody asked for, records it
+ * as settled at once. -1 when out of memory or shutdown began. */
+static int emit_change(struct s3_ctx *ctx, const char *key, size_t len, bool removed,
+                       const char *etag, int64_t size, int64_t time_ms)
+{
+    if ((removed && !ctx->want_removed) || (!removed && !ctx->want_created)) {
+        int rc = removed ? s3_state_del(ctx->state, key, len)
+                         : s3_state_put(ctx->state, key, len, etag, size, time_ms);
+        if (rc < 0)
+            snprintf(ctx->why, sizeof(ctx->why), "%s", s3_state_error(ctx->state));
+        return rc;
+    }
+    uint64_t seq = s3_state_next_sequencer(ctx->state);
+    if (seq == 0 || seq > INT64_MAX) {
+        snprintf(ctx->why, sizeof(ctx->why), "%s", s3_state_error(ctx->state));
+        return -1;
+    }
+    struct br_s3_meta meta = {.removed = removed, .size = size, .etag = removed ? NULL : etag,
+                              .bucket = ctx->opts.bucket, .region = ctx->opts.region};
+    struct br_record_init init = {.kind = BR_REC_S3, .topic = ctx->scratch.data,
+                                  .offset = (int64_t)seq, .timestamp_ms = time_ms,
+                                  .timestamp_type = BR_TS_CREATE, .s3 = &meta};
+    struct br_record *rec = br_record_create(&init);
+    if (!rec || br_source_emit(ctx->src, ctx->shard, rec) < 0) {
+        br_record_free(rec);
+        snprintf(ctx->why, sizeof(ctx->why), "out of memory");
+        return -1;
+    }
+    removed ? ctx->n_removed++ : ctx->n_created++;
+    after_emit(ctx);
+    return br_source_stopping(ctx->src) ? -1 : 0;
+}
+
+/* Copies key into scratch (NUL-terminated): what the state walk gave may
+ * move once the walk goes on. */
+static int keep_key(struct s3_ctx *ctx, const char *key, size_t len)
+{
+    br_buf_reset(&ctx->scratch);
+    if (br_buf_append(&ctx->scratch, key, len) < 0) {
+        snprintf(ctx->why, sizeof(ctx->why), "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static int state_failed(struct s3_ctx *ctx)
+{
+    snprintf(ctx->why, sizeof(ctx->why), "%s", s3_state_error(ctx->state));
+    return -1;
+}
+
+/* Known keys before `upto` (NULL: all that are left) are gone from the
+ * bucket: removed. */
+static int remove_known_before(struct s3_ctx *ctx, const char *upto, size_t upto_len)
+{
+    struct s3_known k;
+    int found;
+    while ((found = s3_state_peek(ctx->state, &k)) == 1) {
+        if (upto && key_cmp(k.key, k.key_len, upto, upto_len) >= 0)
+            return 0;
+        if (!ours(ctx, k.key, k.key_len)) {
+            s3_state_consume(ctx->state);    /* kept by another configuration */
+            continue;
+        }
+        size_t len = k.key_len;
+        if (keep_key(ctx, k.key, len) < 0)
+            return -1;
+        s3_state_consume(ctx->state);
+        if (emit_change(ctx, ctx->scratch.data, len, true, NULL, 0, br_wall_ms()) < 0)
+            return -1;
+    }
+    return found < 0 ? state_failed(ctx) : 0;
+}
+
+/* One listed object: compared with what is known of its key. */
+static int compare_listed(struct s3_ctx *ctx, const struct s3_object *o)
+{
+    if (remove_known_before(ctx, o->key, o->key_len) < 0)
+        return -1;
+    struct s3_known k;
+    int found = s3_state_peek(ctx->state, &k);
+    if (found < 0)
+        return state_failed(ctx);
+    bool known = found == 1 && key_cmp(k.key, k.key_len, o->key, o->key_len) == 0;
+    bool same = known && k.size == o->size && k.etag_len == strlen(o->etag) &&
+                memcmp(k.etag, o->etag, k.etag_len) == 0;
+    if (known)
+        s3_state_consume(ctx->state);
+    /* What this key's event writes when it settles is behind the walk. */
+    if (s3_state_pass(ctx->state, o->key, o->key_len) < 0)
+        return state_failed(ctx);
+    if (o->key_len > ctx->max_key) {
+        ctx->n_long++;
+        return 0;
+    }
+    if (same || !ours(ctx, o->key, o->key_len))
+        return 0;
+    if (keep_key(ctx, o->key, o->key_len) < 0)
+        return -1;
+    return emit_change(ctx, o->key, o->key_len, false, o->etag, o->size, o->mtime_ms);
+}
+
+/* ----------------------------------------------------------------- polls */
+
+/* The listing must be sorted: merging an unsorted one would report
+ * removals that did not happen. */
+static int check_order(struct s3_ctx *ctx, const struct s3_object *o, size_t page)
+{
+    struct br_buf *last = &ctx->listed_last;
+    if (ctx->n_listed && key_cmp(last->data, last->len, o->key, o->key_len) >= 0) {
+        snprintf(ctx->why, sizeof(ctx->why), "the listing is not in key order at page %zu "
+                 "(key '%.200s'); nothing is deleted", page, o->key);
+        return -1;
+    }
+    br_buf_reset(last);
+    if (br_buf_append(last, o->key, o->key_len) < 0) {
+        snprintf(ctx->why, sizeof(ctx->why), "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static void describe_error(struct s3_ctx *ctx, const struct s3_error *e, size_t page)
+{
+    if (e->status && e->code[0])
+        snprintf(ctx->why, sizeof(ctx->why), "%s (HTTP %ld): %s", e->code, e->status,
+                 e->message[0] ? e->message : "no message");
+    else if (e->status)
+        snprintf(ctx->why, sizeof(ctx->why), "HTTP %ld", e->status);
+    else
+        snprintf(ctx->why, sizeof(ctx->why), "page %zu: %s; nothing is deleted", page,
+                 e->message);
+}
+
+/* Lists every page and merges it: 0 when the listing was complete; -1
+ * with the reason in ctx->why when it broke (or shutdown began). */
+static int list_and_merge(struct s3_ctx *ctx, int64_t *retry_after)
+{
+    size_t page_no = 0;
+    br_buf_reset(&ctx->token);
+    for (;;) {
+        struct s3_page page;
+        struct s3_error e;
+        page_no++;
+        if (s3_list_page(ctx->lister, page_no > 1 ? ctx->token.data : NULL, &page, &e) < 0) {
+            describe_error(ctx, &e, page_no);
+            *retry_after = e.retry_after_ms;
+            return -1;
+        }
+        for (size_t i = 0; i < page.n; i++) {
+            if (check_order(ctx, &page.objects[i], page_no) < 0)
+                return -1;
+            ctx->n_listed++;
+            if (compare_listed(ctx, &page.objects[i]) < 0)
+                return -1;
+        }
+        if (!page.truncated)
+            return remove_known_before(ctx, NULL, 0);
+        br_buf_reset(&ctx->token);
+        if (br_buf_puts(&ctx->token, page.next_token) < 0) {
+            snprintf(ctx->why, sizeof(ctx->why), "out of memory");
+            return -1;
+        }
+        service(ctx);
+        if (br_source_stopping(ctx->src))
+            return -1;
+    }
+}
+
+static void report_poll(struct s3_ctx *ctx, int64_t took_ms)
+{
+    bool changed = ctx->n_created || ctx->n_removed;
+    br_log(changed ? BR_LOG_INFO : BR_LOG_DEBUG, ctx->src->scope,
+           "poll: %zu objects listed, %zu created, %zu removed, %lld ms", ctx->n_listed,
+           ctx->n_created, ctx->n_removed, (long long)took_ms);
+    if (ctx->n_long)
+        br_warn(ctx->src->scope, "%zu key(s) longer than %zu bytes are not tracked",
+                ctx->n_long, ctx->max_key);
+}
+
+/* Logs a failed poll once per distinct reason; returns the wait before
+ * the next try. */
+static int64_t poll_failed(struct s3_ctx *ctx, const char *why, int64_t retry_after)
+{
+    int64_t wait = ctx->backoff_ms ? ctx->backoff_ms : BACKOFF_MIN_MS;
+    if (retry_after > wait)
+        wait = retry_after < BACKOFF_MAX_MS ? retry_after : BACKOFF_MAX_MS;
+    ctx->backoff_ms = wait * 2 < BACKOFF_MAX_MS ? wait * 2 : BACKOFF_MAX_MS;
+    enum br_log_level level = strcmp(why, ctx->last_error) ? BR_LOG_ERROR : BR_LOG_DEBUG;
+    br_log(level, ctx->src->scope, "listing %s failed: %s; retrying in %lld ms",
+           ctx->location, why, (long long)wait);
+    snprintf(ctx->last_error, sizeof(ctx->last_error), "%s", why);
+    return wait;
+}
+
+/* One poll; returns how long to wait before the next. */
+static int64_t poll_once(struct s3_ctx *ctx)
+{
+    int64_t t0 = br_now_ms(), retry_after = -1;
+    ctx->n_listed = ctx->n_created = ctx->n_removed = ctx->n_long = 0;
+    ctx->since_service = 0;
+    ctx->why[0] = '\0';
+    s3_state_rewind(ctx->state, ctx->opts.prefix);
+    int rc = list_and_merge(ctx, &retry_after);
+    service(ctx);
+    if (br_source_stopping(ctx->src))
+        return 0;
+    if (rc < 0)
+        return poll_failed(ctx, ctx->why[0] ? ctx->why : "unknown error", retry_after);
+    report_poll(ctx, br_now_ms() - t0);
+    if (ctx->last_error[0])
+        br_info(ctx->src->scope, "listing %s works again", ctx->location);
+    ctx->last_error[0] = '\0';
+    ctx->backoff_ms = 0;
+    return ctx->opts.poll_interval_ms;
+}
+
+/* Sleeps until the next poll, taking acks meanwhile. */
+static void wait_next(struct s3_ctx *ctx, int64_t ms)
+{
+    int64_t until = br_now_ms() + ms;
+    while (!br_source_stopping(ctx->src)) {
+        int64_t left = until - br_now_ms();
+        if (left <= 0)
+            return;
+        if (br_source_inflight(ctx->src) > 0) {
+            br_source_wait_acks(ctx->src);
+            service(ctx);
+        } else {
+            sleep_ms(left < IDLE_SLICE_MS ? left : IDLE_SLICE_MS);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------- run */
+
+static bool cancelled(void *arg)
+{
+    return br_source_stopping(arg);
+}
+
+static int open_state(struct s3_ctx *ctx)
+{
+    const struct br_pipeline *pl = ctx->src->pl;
+    const char *state = pl && pl->cfg ? pl->cfg->state_dir : ".";
+    const char *name = pl && pl->conf ? pl->conf->name : "s3";
+    char dir[4096], err[600];
+    if (ctx->shard_n > 1)
+        snprintf(dir, sizeof(dir), "%s/s3/%s-shard-%u-of-%u", state, name, ctx->shard_i,
+                 ctx->shard_n);
+    else
+        snprintf(dir, sizeof(dir), "%s/s3/%s", state, name);
+    ctx->state = s3_state_open(dir, err, sizeof(err));
+    if (!ctx->state) {
+        br_error(ctx->src->scope, "%s", err);
+        return -1;
+    }
+    ctx->max_key = s3_state_max_key(ctx->state);
+    return 0;
+}
+
+static int open_lister(struct s3_ctx *ctx)
+{
+    char err[300];
+    struct s3_list_config cfg = {
+        .endpoint = ctx->endpoint, .bucket = ctx->opts.bucket, .prefix = ctx->opts.prefix,
+        .region = ctx->opts.region, .access_key = ctx->access_key,
+        .secret_key = ctx->secret_key, .session_token = ctx->session_token,
+        .path_style = ctx->path_style, .page_size = (int)ctx->opts.page_size,
+        .cancelled = cancelled, .cancel_arg = ctx->src};
+    ctx->lister = s3_lister_new(&cfg, err, sizeof(err));
+    if (!ctx->lister)
+        br_error(ctx->src->scope, "%s", err);
+    return ctx->lister ? 0 : -1;
+}
+
+static int s3_run(struct br_source *src)
+{
+    struct s3_ctx *ctx = src->ctx;
+    ctx->shard = br_source_shard(src, "s3", 0);
+    if (ctx->shard < 0 || open_state(ctx) < 0 || open_lister(ctx) < 0)
+        return -1;
+    br_source_assign(src, ctx->shard);
+    br_info(src->scope, "watching %s on %s every %lld ms%s", ctx->location, ctx->endpoint,
+            (long long)ctx->opts.poll_interval_ms,
+            ctx->access_key ? "" : " (no credentials: unsigned requests)");
+    while (!br_source_stopping(src)) {
+        int64_t wait = poll_once(ctx);
+        settle_all(ctx);
+        wait_next(ctx, wait);
+    }
+    br_source_drain(src);
+    commit_state(ctx);
+    if (s3_state_sync(ctx->state) < 0)
+        br_error(src->scope, "%s", s3_state_error(ctx->state));
+    return 0;
+}
+
+static int s3_commit(struct br_source *src, int shard, int64_t next_pos)
+{
+    /* Each record updates the state on its own (settled). */
+    (void)src, (void)shard, (void)next_pos;
+    return 0;
+}
+
+static void s3_pause(struct br_source *src)
+{
+    ((struct s3_ctx *)src->ctx)->paused = true;
+}
+
+static void s3_resume(struct br_source *src)
+{
+    ((struct s3_ctx *)src->ctx)->paused = false;
+}
+
+/* ------------------------------------------------------------------ init */
+
+static const char *env_or(const char *value, const char *name)
+{
+    const char *env = getenv(name);
+    return value ? value : env && *env ? env : NULL;
+}
+
+static int check_events(struct s3_ctx *ctx, char *err, size_t errlen)
+{
+    const struct br_strlist *ev = &ctx->opts.events;
+    ctx->want_created = ctx->want_removed = ev->n == 0;
+    for (size_t i = 0; i < ev->n; i++) {
+        if (!strcmp(ev->v[i], "created")) {
+            ctx->want_created = true;
+        } else if (!strcmp(ev->v[i], "removed")) {
+            ctx->want_removed = true;
+        } else {
+            snprintf(err, errlen, "events[%zu] '%s' is not created or removed", i, ev->v[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int set_endpoint(struct s3_ctx *ctx, char *err, size_t errlen)
+{
+    if (ctx->opts.endpoint) {
+        ctx->endpoint = strdup(ctx->opts.endpoint);
+    } else {
+        size_t n = strlen(ctx->opts.region) + 32;
+        ctx->endpoint = malloc(n);
+        if (ctx->endpoint)
+            snprintf(ctx->endpoint, n, "https://s3.%s.amazonaws.com", ctx->opts.region);
+    }
+    if (!ctx->endpoint) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    const char *host = strstr(ctx->endpoint, "://") + 3;
+    size_t host_len = strcspn(host, ":/");
+    bool aws = host_len >= 14 && !memcmp(host + host_len - 14, ".amazonaws.com", 14);
+    ctx->path_style = ctx->opts.path_style == S3_PATH_AUTO ? !aws
+                      : ctx->opts.path_style == S3_PATH_YES;
+    return 0;
+}
+
+static void s3_destroy(struct br_source *src);
+
+static int s3_init(struct br_source *src, char *err, size_t errlen)
+{
+    struct s3_ctx *ctx = src->ctx;
+    ctx->src = src;
+    br_buf_init(&ctx->listed_last, 0);
+    br_buf_init(&ctx->token, 0);
+    br_buf_init(&ctx->scratch, 0);
+    if (!s3_parse_shard(ctx->opts.shard, &ctx->shard_i, &ctx->shard_n)) {
+        snprintf(err, errlen, "shard '%s' is not i/n", ctx->opts.shard);
+        s3_destroy(src);
+        return -1;
+    }
+    if (check_events(ctx, err, errlen) < 0 || set_endpoint(ctx, err, errlen) < 0) {
+        s3_destroy(src);
+        return -1;
+    }
+    ctx->access_key = env_or(ctx->opts.access_key, "AWS_ACCESS_KEY_ID");
+    ctx->secret_key = env_or(ctx->opts.secret_key, "AWS_SECRET_ACCESS_KEY");
+    ctx->session_token = env_or(ctx->opts.session_token, "AWS_SESSION_TOKEN");
+    if (!ctx->access_key != !ctx->secret_key) {
+        snprintf(err, errlen, "%s without %s", ctx->access_key ? "an access key" : "a secret key",
+                 ctx->access_key ? "a secret key (secret_key or AWS_SECRET_ACCESS_KEY)"
+                                 : "an access key (access_key or AWS_ACCESS_KEY_ID)");
+        s3_destroy(src);
+        return -1;
+    }
+    if (!ctx->access_key)
+        ctx->session_token = NULL;
+    snprintf(ctx->location, sizeof(ctx->location), "bucket %s%s%s", ctx->opts.bucket,
+             ctx->opts.prefix[0] ? " prefix " : "", ctx->opts.prefix);
+    src->event_origin = ctx->opts.bucket;
+    return 0;
+}
+
+static void s3_destroy(struct br_source *src)
+{
+    struct s3_ctx *ctx = src->ctx;
+    if (!ctx || !ctx->src)
+        return;
+    s3_lister_free(ctx->lister);
+    s3_state_close(ctx->state);
+    free(ctx->endpoint);
+    br_buf_free(&ctx->listed_last);
+    br_buf_free(&ctx->token);
+    br_buf_free(&ctx->scratch);
+    ctx->lister = NULL;
+    ctx->state = NULL;
+    ctx->endpoint = NULL;
+    ctx->src = NULL;
+}
+
+const struct br_source_ops br_source_s3 = {
+    .name = "s3",
+    .opts = s3_source_opts,
+    .ctx_size = sizeof(struct s3_ctx),
+    .default_format = "lambda",
+    .formats = BR_FORMAT_BIT(BR_FORMAT_LAMBDA),
+    .init = s3_init,
+    .run = s3_run,
+    .commit = s3_commit,
+    .settled = s3_settled,
+    .pause = s3_pause,
+    .resume = s3_resume,
+    .destroy = s3_destroy,
+};
