@@ -71,6 +71,8 @@ $(BUILD)/tools/%: tests/tools/%.c
 $(BUILD)/tools/rss_floor: TOOL_LIBS += $(shell pkg-config --libs libcurl 2>/dev/null)
 $(BUILD)/tools/mqtt_pub: TOOL_LIBS += $(shell pkg-config --libs libmosquitto 2>/dev/null)
 $(BUILD)/tools/mqtt_lat: TOOL_LIBS += $(shell pkg-config --libs libmosquitto 2>/dev/null)
+$(BUILD)/tools/s3_list: TOOL_LIBS += $(shell pkg-config --libs libcurl expat 2>/dev/null)
+$(BUILD)/tools/s3_put: TOOL_LIBS += $(shell pkg-config --libs libcurl 2>/dev/null)
 
 # test_oom fails chosen allocations of the core (not those of libc or the
 # libraries it links): it wraps the allocator of the objects linked in.

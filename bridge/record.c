@@ -120,11 +120,10 @@ static size_t s3_id(const struct br_record *rec, char *buf, size_t n)
 {
     int head = snprintf(buf, n, "%s/", rec->s3.bucket ? rec->s3.bucket : "");
     size_t at = head < 0 ? 0 : (size_t)head < n ? (size_t)head : n - 1;
-    size_t key = br_s3_key_encode(rec->topic, strlen(rec->topic), buf + at, n - at);
-    at = at + key < n ? at + key : n - 1;
-    int tail = snprintf(buf + at, n - at, "@" BR_S3_SEQUENCER_FMT, (uint64_t)rec->offset);
-    at += tail < 0 ? 0 : (size_t)tail;
-    return at < n ? at : n - 1;
+    br_s3_key_encode(rec->topic, strlen(rec->topic), buf + at, n - at);
+    at += strlen(buf + at);             /* a cut key stops at a whole escape */
+    snprintf(buf + at, n - at, "@" BR_S3_SEQUENCER_FMT, (uint64_t)rec->offset);
+    return at + strlen(buf + at);
 }
 
 size_t br_record_id(const struct br_record *rec, char *buf, size_t n)
