@@ -39,14 +39,14 @@ void s3_state_consume(struct s3_state *st);
  * -1 when out of memory: the walk is lost, end the poll. */
 int s3_state_pass(struct s3_state *st, const char *key, size_t key_len);
 
-/* Queued writes, applied together by s3_state_commit (no fsync: a crash of
- * fnbridge loses nothing the kernel holds; a power cut may lose the last
- * commits, which only repeats their events). */
+/* Queued writes, applied together by s3_state_commit, one sync each: a
+ * power cut may undo the last commit, which only repeats its events. */
 int s3_state_put(struct s3_state *st, const char *key, size_t key_len, const char *etag,
                  int64_t size, int64_t mtime_ms);
 int s3_state_del(struct s3_state *st, const char *key, size_t key_len);
 int s3_state_commit(struct s3_state *st);
 bool s3_state_pending(const struct s3_state *st);
+size_t s3_state_pending_ops(const struct s3_state *st);
 /* Flushes everything committed to disk. */
 int s3_state_sync(struct s3_state *st);
 

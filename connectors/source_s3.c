@@ -28,6 +28,7 @@
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 60000
 #define IDLE_SLICE_MS 100             /* how often an idle wait checks for shutdown */
+#define STATE_COMMIT_OPS 1024         /* settled changes written per commit (one sync) */
 
 struct s3_ctx {
     struct s3_options opts;           /* first: filled by the option table */
@@ -104,11 +105,13 @@ static void commit_state(struct s3_ctx *ctx)
 }
 
 /* Hands records over and takes acks back (settled -> queued state
- * writes), then writes those. */
+ * writes); writes those once there are enough to be worth a sync. The
+ * rest is written when the poll's events have all settled. */
 static void service(struct s3_ctx *ctx)
 {
     br_source_service(ctx->src);
-    commit_state(ctx);
+    if (s3_state_pending_ops(ctx->state) >= STATE_COMMIT_OPS)
+        commit_state(ctx);
     ctx->since_service = 0;
 }
 
@@ -137,6 +140,7 @@ static void settle_all(struct s3_ctx *ctx)
         br_source_wait_acks(ctx->src);
         service(ctx);
     }
+    commit_state(ctx);
 }
 
 static void s3_settled(struct br_source *src, const struct br_record *rec)
@@ -383,6 +387,7 @@ static void wait_next(struct s3_ctx *ctx, int64_t ms)
             br_source_wait_acks(ctx->src);
             service(ctx);
         } else {
+            commit_state(ctx);
             sleep_ms(left < IDLE_SLICE_MS ? left : IDLE_SLICE_MS);
         }
     }
