@@ -1,6 +1,7 @@
 /* main.c - the fnbridge command line: run, check, version, help. */
 #include <curl/curl.h>
 #include <errno.h>
+#include <expat.h>
 #include <getopt.h>
 #include <librdkafka/rdkafka.h>
 #include <lmdb.h>
@@ -96,9 +97,9 @@ static int cmd_version(const char *path)
     int mq[3], db[3];
     mosquitto_lib_version(&mq[0], &mq[1], &mq[2]);
     mdb_version(&db[0], &db[1], &db[2]);
-    printf("fnbridge %s (librdkafka %s, libmosquitto %d.%d.%d, LMDB %d.%d.%d, %s)\n",
+    printf("fnbridge %s (librdkafka %s, libmosquitto %d.%d.%d, LMDB %d.%d.%d, %s, %s)\n",
            BR_VERSION, rd_kafka_version_str(), mq[0], mq[1], mq[2], db[0], db[1], db[2],
-           curl_version());
+           XML_ExpatVersion(), curl_version());
     return 0;
 }
 

@@ -125,7 +125,7 @@ def test_version_exits_0():
     r = run_fnbridge("version")
     assert r.returncode == 0
     assert r.stdout.startswith("fnbridge ")
-    for lib in ("librdkafka ", "libmosquitto ", "LMDB ", "libcurl/"):
+    for lib in ("librdkafka ", "libmosquitto ", "LMDB ", "expat_", "libcurl/"):
         assert lib in r.stdout, f"version does not name {lib.strip()}: {r.stdout}"
 
 
