@@ -3,7 +3,9 @@
 # (librdkafka's mock cluster), a few order events, fnbridge with
 # kafka-demo.yaml invoking order_handler.py. Part 2: a local mosquitto, a
 # few simulated sensors, fnbridge with iot-sensors.yaml invoking
-# sensor_handler.py, and a device's request answered over MQTT. Shows what
+# sensor_handler.py, and a device's request answered over MQTT. Part 3: a
+# local S3-compatible store (s3rver), a few uploads, fnbridge with
+# s3-uploads.yaml invoking upload_handler.py with S3 events. Shows what
 # the functions received and returned; stops everything it started,
 # whatever happens.
 set -euo pipefail
@@ -143,4 +145,49 @@ status=0
 wait "$iot_pid" || status=$?
 echo "fnbridge exited with status $status; its log:"
 sed 's/^/  /' "$DEMO_DIR/iot.log"
+[ "$status" = 0 ] || exit "$status"
+
+# ------------------------------------------------------------ part 3: S3
+
+say "Part 3: starting a local S3-compatible store (s3rver) with a bucket 'uploads'"
+s3rver=${S3RVER:-$here/../../tests/node/node_modules/.bin/s3rver}
+s3_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$DEMO_DIR/s3data"
+# s3rver's continuation tokens use DES, which Node's OpenSSL 3 keeps in its legacy provider.
+NODE_OPTIONS=--openssl-legacy-provider "$s3rver" -d "$DEMO_DIR/s3data" -a 127.0.0.1 \
+    -p "$s3_port" --configure-bucket uploads --silent >"$DEMO_DIR/s3rver.log" 2>&1 &
+pids+=($!)
+s3_open() { (exec 3<>"/dev/tcp/127.0.0.1/$s3_port") 2>/dev/null; }
+wait_for 20 s3_open
+export S3_ENDPOINT=http://127.0.0.1:$s3_port S3_BUCKET=uploads UPLOAD_HANDLER=$here/upload_handler.py
+echo "store: $S3_ENDPOINT"
+s3() { curl -sf -X "$1" "$S3_ENDPOINT/uploads/$2" "${@:3}" >/dev/null; }
+
+say "Uploading three files under incoming/ (one is not a .csv, so the pipeline ignores it)"
+s3 PUT "incoming/january.csv" --data-binary $'day,sales\n1,120\n2,98\n'
+s3 PUT "incoming/q1%20report.csv" --data-binary $'quarter,total\nq1,5120\n'
+s3 PUT "incoming/notes.txt" --data-binary 'not a csv'
+echo "incoming/january.csv, incoming/q1 report.csv, incoming/notes.txt"
+
+say "Running: fnbridge run -c config/examples/s3-uploads.yaml"
+"$build/fnbridge" run -c "$here/s3-uploads.yaml" 2>"$DEMO_DIR/s3.log" &
+s3_pid=$!
+pids+=($s3_pid)
+uploads_seen() { [ -f "$DEMO_DIR/upload-results.txt" ] && [ "$(wc -l <"$DEMO_DIR/upload-results.txt")" -ge "$1" ]; }
+wait_for 30 uploads_seen 2
+
+say "Overwriting january.csv and deleting the q1 report while fnbridge watches"
+s3 PUT "incoming/january.csv" --data-binary $'day,sales\n1,120\n2,98\n3,143\n'
+s3 DELETE "incoming/q1%20report.csv"
+wait_for 30 uploads_seen 4
+
+say "What the function did (upload-results.txt)"
+cat "$DEMO_DIR/upload-results.txt"
+
+say "Stopping fnbridge with SIGTERM"
+kill -TERM "$s3_pid"
+status=0
+wait "$s3_pid" || status=$?
+echo "fnbridge exited with status $status; its log:"
+sed 's/^/  /' "$DEMO_DIR/s3.log"
 exit "$status"
