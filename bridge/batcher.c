@@ -96,7 +96,7 @@ static size_t lane_of(const struct br_batcher *bt, const struct br_record *rec)
     if (bt->ordering != KAFKA_ORDER_KEY)
         return 0;
     /* FNV-1a over the shard and the key: equal keys share a lane. */
-    uint64_t h = 1469598103934665603ull ^ (uint64_t)rec->shard;
+    uint64_t h = 0xcbf29ce484222325ULL ^ (uint64_t)rec->shard;
     for (size_t i = 0; i < rec->key_len; i++)
         h = (h ^ rec->key[i]) * 1099511628211ull;
     return (size_t)(h % KEY_LANES);

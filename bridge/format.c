@@ -183,7 +183,7 @@ static bool same_partition(const struct br_record *a, const struct br_record *b)
 
 static size_t partition_hash(const struct br_record *rec)
 {
-    uint64_t h = 1469598103934665603ULL;          /* FNV-1a */
+    uint64_t h = 0xcbf29ce484222325ULL;          /* FNV-1a */
     for (const unsigned char *p = (const unsigned char *)rec->topic; *p; p++)
         h = (h ^ *p) * 1099511628211ULL;
     h ^= (uint32_t)rec->partition * 0x9E3779B97F4A7C15ULL;

@@ -37,7 +37,7 @@ struct coord_index {
 static uint64_t coord_hash(const char *topic, size_t topic_len,
                            int32_t partition, int64_t offset)
 {
-    uint64_t h = 1469598103934665603ULL;          /* FNV-1a over the topic */
+    uint64_t h = 0xcbf29ce484222325ULL;          /* FNV-1a over the topic */
     for (size_t i = 0; i < topic_len; i++)
         h = (h ^ (unsigned char)topic[i]) * 1099511628211ULL;
     h ^= (uint32_t)partition * 0x9E3779B97F4A7C15ULL;

@@ -29,6 +29,7 @@
 #define BACKOFF_MAX_MS 60000
 #define IDLE_SLICE_MS 100             /* how often an idle wait checks for shutdown */
 #define STATE_COMMIT_OPS 1024         /* settled changes written per commit (one sync) */
+#define STATE_COMMIT_MS 200           /* ...or whatever settled in this long */
 
 struct s3_ctx {
     struct s3_options opts;           /* first: filled by the option table */
@@ -52,6 +53,7 @@ struct s3_ctx {
     struct br_buf scratch;
     size_t n_listed, n_created, n_removed, n_long;
     unsigned since_service;
+    int64_t committed_ms;             /* when settled changes were last written */
 
     /* errors: each distinct one is logged once, until the listing works */
     char why[400];                    /* why this poll failed */
@@ -67,12 +69,19 @@ static bool has_suffix(const char *key, size_t len, const char *suffix)
     return n <= len && memcmp(key + len - n, suffix, n) == 0;
 }
 
-static uint64_t fnv1a(const char *p, size_t n)
+/* FNV-1a, then MurmurHash3's finalizer: FNV-1a's low bits depend only on
+ * the low bits of each byte, so keys like "obj-0001" would split unevenly
+ * modulo a power of two. */
+static uint64_t shard_hash(const char *p, size_t n)
 {
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = 0xcbf29ce484222325ULL;
     for (size_t i = 0; i < n; i++)
         h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
-    return h;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    return h ^ h >> 33;
 }
 
 /* Keys this replica reports on: the suffix, its shard, and a length LMDB
@@ -80,7 +89,7 @@ static uint64_t fnv1a(const char *p, size_t n)
 static bool ours(struct s3_ctx *ctx, const char *key, size_t len)
 {
     return has_suffix(key, len, ctx->opts.suffix) && len <= ctx->max_key &&
-           (ctx->shard_n == 1 || fnv1a(key, len) % ctx->shard_n == ctx->shard_i);
+           (ctx->shard_n == 1 || shard_hash(key, len) % ctx->shard_n == ctx->shard_i);
 }
 
 /* LMDB's key order: bytewise, the shorter first on a tie. */
@@ -100,17 +109,20 @@ static void sleep_ms(int64_t ms)
 
 static void commit_state(struct s3_ctx *ctx)
 {
+    ctx->committed_ms = br_now_ms();
     if (s3_state_pending(ctx->state) && s3_state_commit(ctx->state) < 0)
         br_error(ctx->src->scope, "%s; will try again", s3_state_error(ctx->state));
 }
 
 /* Hands records over and takes acks back (settled -> queued state
- * writes); writes those once there are enough to be worth a sync. The
- * rest is written when the poll's events have all settled. */
+ * writes); writes those in batches worth a sync, at least every 200 ms,
+ * so a crash repeats little; the rest when the poll's events settled. */
 static void service(struct s3_ctx *ctx)
 {
     br_source_service(ctx->src);
-    if (s3_state_pending_ops(ctx->state) >= STATE_COMMIT_OPS)
+    size_t pending = s3_state_pending_ops(ctx->state);
+    if (pending >= STATE_COMMIT_OPS ||
+        (pending && br_now_ms() - ctx->committed_ms >= STATE_COMMIT_MS))
         commit_state(ctx);
     ctx->since_service = 0;
 }
