@@ -128,6 +128,8 @@ bench: deps
 	$(MAKE) all tools
 	FNBRIDGE=$(abspath $(BUILD)/fnbridge) TOOLS=$(abspath $(BUILD)/tools) $(PYTHON) tests/bench/bench.py
 	FNBRIDGE=$(abspath $(BUILD)/fnbridge) TOOLS=$(abspath $(BUILD)/tools) $(PYTHON) tests/bench/bench_mqtt.py
+	FNBRIDGE=$(abspath $(BUILD)/fnbridge) TOOLS=$(abspath $(BUILD)/tools) S3RVER=$(abspath $(S3RVER)) \
+	  $(PYTHON) tests/bench/bench_s3.py
 
 install: $(BUILD)/fnbridge
 	install -D -m 0755 $(BUILD)/fnbridge $(DESTDIR)$(PREFIX)/bin/fnbridge

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "../bridge/buf.h"
@@ -214,6 +215,22 @@ void s3_state_close(struct s3_state *st)
     br_buf_free(&st->last);
     br_buf_free(&st->ops);
     free(st);
+}
+
+/* Pages of the map a walk has read stay in our resident set (clean, file
+ * backed), so a poll of a big bucket would look as big as its state. They
+ * are the page cache's, not ours: unmapping them keeps the footprint flat;
+ * the next read maps them again from the cache. */
+void s3_state_trim(struct s3_state *st)
+{
+    MDB_envinfo info;
+    MDB_stat stat;
+    if (mdb_env_info(st->env, &info) || mdb_env_stat(st->env, &stat) || !info.me_mapaddr)
+        return;
+    size_t used = (info.me_last_pgno + 1) * (size_t)stat.ms_psize;
+    if (used > info.me_mapsize)
+        used = info.me_mapsize;
+    madvise(info.me_mapaddr, used, MADV_DONTNEED);
 }
 
 /* ------------------------------------------------------------- the walk */

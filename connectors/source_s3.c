@@ -326,8 +326,12 @@ static int list_and_merge(struct s3_ctx *ctx, int64_t *retry_after)
             if (compare_listed(ctx, &page.objects[i]) < 0)
                 return -1;
         }
-        if (!page.truncated)
-            return remove_known_before(ctx, NULL, 0);
+        s3_state_trim(ctx->state);
+        if (!page.truncated) {
+            int rc = remove_known_before(ctx, NULL, 0);
+            s3_state_trim(ctx->state);
+            return rc;
+        }
         br_buf_reset(&ctx->token);
         if (br_buf_puts(&ctx->token, page.next_token) < 0) {
             snprintf(ctx->why, sizeof(ctx->why), "out of memory");

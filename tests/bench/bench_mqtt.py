@@ -16,6 +16,7 @@ fnbridge's state_dir (its spool, synced before each PUBACK) is on the disk
 under TMPDIR, as a user's would be.
 """
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -78,12 +79,16 @@ def broker(work):
     return f"mqtt://127.0.0.1:{port}"
 
 
+LOG_DIRS = []      # the function logs' directories, removed at the end
+
+
 def fn_server(work, name):
     # The function's own log is a test artifact: kept in memory where
     # possible, so that its writes do not queue behind fnbridge's syncs in
     # the filesystem journal and count as fnbridge's latency.
     logdir = tempfile.mkdtemp(prefix="fnbridge-bench-fn-",
                               dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    LOG_DIRS.append(logdir)
     log = os.path.join(logdir, f"{name}.log")
     p = start([f"{TOOLS}/fn_server", "--port", "0", "--latency", "--payload-ids",
                "--log", log], stdout=subprocess.PIPE, text=True)
@@ -183,6 +188,8 @@ def main():
         missing = [k for k in range(BURST) if f"lat-{k}" not in got]
     finally:
         stop_all()
+        for d in LOG_DIRS + [work]:
+            shutil.rmtree(d, ignore_errors=True)
 
     burst_secs = (burst["last_ns"] - int(pub["START_NS"])) / 1e9
     burst_rate = BURST / burst_secs
