@@ -43,6 +43,7 @@ struct s3_state {
     size_t n_ops;
 
     uint64_t next_seq, lease_end;
+    uintptr_t touched_lo, touched_hi;   /* map addresses the walk was given */
 };
 
 static void set_error(struct s3_state *st, const char *what, int rc)
@@ -220,25 +221,38 @@ void s3_state_close(struct s3_state *st)
 /* Pages of the map a walk has read stay in our resident set (clean, file
  * backed), so a poll of a big bucket would look as big as its state. They
  * are the page cache's, not ours: unmapping them keeps the footprint flat;
- * the next read maps them again from the cache. */
+ * the next read maps them again from the cache. LMDB does not say where
+ * its map is (me_mapaddr is only set for MDB_FIXEDMAP), so the walk keeps
+ * the span of the addresses it was given, all inside the map. */
+static void touched(struct s3_state *st, const void *p, size_t n)
+{
+    uintptr_t lo = (uintptr_t)p, hi = lo + n;
+    if (!st->touched_hi || lo < st->touched_lo)
+        st->touched_lo = lo;
+    if (hi > st->touched_hi)
+        st->touched_hi = hi;
+}
+
 void s3_state_trim(struct s3_state *st)
 {
-    MDB_envinfo info;
-    MDB_stat stat;
-    if (mdb_env_info(st->env, &info) || mdb_env_stat(st->env, &stat) || !info.me_mapaddr)
+    if (!st->touched_hi)
         return;
-    size_t used = (info.me_last_pgno + 1) * (size_t)stat.ms_psize;
-    if (used > info.me_mapsize)
-        used = info.me_mapsize;
-    madvise(info.me_mapaddr, used, MADV_DONTNEED);
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = st->touched_lo & ~(page - 1);
+    uintptr_t hi = (st->touched_hi + page - 1) & ~(page - 1);
+    madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    st->touched_lo = st->touched_hi = 0;
 }
 
 /* ------------------------------------------------------------- the walk */
 
-static bool decode(const MDB_val *k, const MDB_val *v, struct s3_known *out)
+static bool decode(struct s3_state *st, const MDB_val *k, const MDB_val *v,
+                   struct s3_known *out)
 {
     if (v->mv_size < VALUE_HEAD)
         return false;
+    touched(st, k->mv_data, k->mv_size);
+    touched(st, v->mv_data, v->mv_size);
     out->key = k->mv_data;
     out->key_len = k->mv_size;
     memcpy(&out->size, v->mv_data, 8);
@@ -302,7 +316,7 @@ int s3_state_peek(struct s3_state *st, struct s3_known *out)
     st->at_peeked = true;
     if (k.mv_size < st->prefix.len || memcmp(k.mv_data, st->prefix.data, st->prefix.len))
         return 0;           /* past the prefix: keys with it are contiguous */
-    if (!decode(&k, &v, out)) {
+    if (!decode(st, &k, &v, out)) {
         snprintf(st->error, sizeof(st->error), "the state holds a damaged entry");
         return -1;
     }
