@@ -43,7 +43,7 @@ struct s3_state {
     size_t n_ops;
 
     uint64_t next_seq, lease_end;
-    uintptr_t touched_lo, touched_hi;   /* map addresses the walk was given */
+    uintptr_t map_lo, map_hi;     /* where data.mdb is mapped; 0 if not found */
 };
 
 static void set_error(struct s3_state *st, const char *what, int rc)
@@ -137,6 +137,50 @@ uint64_t s3_state_next_sequencer(struct s3_state *st)
     return st->next_seq++;
 }
 
+/* ------------------------------------------------------------- the map */
+
+/* Pages of the map that polls read (walks, and writes looking up where to
+ * write) stay in our resident set, clean and file backed, so a poll of a
+ * big bucket would look as big as its state. They are the page cache's,
+ * not ours: unmapping them keeps the footprint flat, and the next read maps
+ * them again from the cache. LMDB only says where its map is with
+ * MDB_FIXEDMAP, so it is looked up in /proc/self/maps once. */
+static void find_map(struct s3_state *st, const char *dir)
+{
+    char want[4200], line[4400];
+    if (!realpath(dir, want) || strlen(want) + 10 > sizeof(want))
+        return;
+    strcat(want, "/data.mdb");
+    FILE *maps = fopen("/proc/self/maps", "r");
+    if (!maps)
+        return;
+    while (fgets(line, sizeof(line), maps)) {
+        unsigned long lo, hi;
+        char *path = strchr(line, '/');
+        if (!path || sscanf(line, "%lx-%lx", &lo, &hi) != 2)
+            continue;
+        path[strcspn(path, "\n")] = '\0';
+        if (!strcmp(path, want)) {
+            st->map_lo = (uintptr_t)lo;
+            st->map_hi = (uintptr_t)hi;
+            break;
+        }
+    }
+    fclose(maps);
+}
+
+void s3_state_trim(struct s3_state *st)
+{
+    MDB_envinfo info;
+    MDB_stat stat;
+    if (!st->map_lo || mdb_env_info(st->env, &info) || mdb_env_stat(st->env, &stat))
+        return;
+    uintptr_t used = (uintptr_t)(info.me_last_pgno + 1) * stat.ms_psize;
+    if (used > st->map_hi - st->map_lo)
+        used = st->map_hi - st->map_lo;
+    madvise((void *)st->map_lo, used, MADV_DONTNEED);
+}
+
 /* ----------------------------------------------------------- open/close */
 
 static int open_env(struct s3_state *st, const char *dir)
@@ -198,6 +242,7 @@ struct s3_state *s3_state_open(const char *dir, char *err, size_t errlen)
         s3_state_close(st);
         return NULL;
     }
+    find_map(st, dir);
     return st;
 }
 
@@ -218,41 +263,12 @@ void s3_state_close(struct s3_state *st)
     free(st);
 }
 
-/* Pages of the map a walk has read stay in our resident set (clean, file
- * backed), so a poll of a big bucket would look as big as its state. They
- * are the page cache's, not ours: unmapping them keeps the footprint flat;
- * the next read maps them again from the cache. LMDB does not say where
- * its map is (me_mapaddr is only set for MDB_FIXEDMAP), so the walk keeps
- * the span of the addresses it was given, all inside the map. */
-static void touched(struct s3_state *st, const void *p, size_t n)
-{
-    uintptr_t lo = (uintptr_t)p, hi = lo + n;
-    if (!st->touched_hi || lo < st->touched_lo)
-        st->touched_lo = lo;
-    if (hi > st->touched_hi)
-        st->touched_hi = hi;
-}
-
-void s3_state_trim(struct s3_state *st)
-{
-    if (!st->touched_hi)
-        return;
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    uintptr_t lo = st->touched_lo & ~(page - 1);
-    uintptr_t hi = (st->touched_hi + page - 1) & ~(page - 1);
-    madvise((void *)lo, hi - lo, MADV_DONTNEED);
-    st->touched_lo = st->touched_hi = 0;
-}
-
 /* ------------------------------------------------------------- the walk */
 
-static bool decode(struct s3_state *st, const MDB_val *k, const MDB_val *v,
-                   struct s3_known *out)
+static bool decode(const MDB_val *k, const MDB_val *v, struct s3_known *out)
 {
     if (v->mv_size < VALUE_HEAD)
         return false;
-    touched(st, k->mv_data, k->mv_size);
-    touched(st, v->mv_data, v->mv_size);
     out->key = k->mv_data;
     out->key_len = k->mv_size;
     memcpy(&out->size, v->mv_data, 8);
@@ -316,7 +332,7 @@ int s3_state_peek(struct s3_state *st, struct s3_known *out)
     st->at_peeked = true;
     if (k.mv_size < st->prefix.len || memcmp(k.mv_data, st->prefix.data, st->prefix.len))
         return 0;           /* past the prefix: keys with it are contiguous */
-    if (!decode(st, &k, &v, out)) {
+    if (!decode(&k, &v, out)) {
         snprintf(st->error, sizeof(st->error), "the state holds a damaged entry");
         return -1;
     }

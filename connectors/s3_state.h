@@ -39,7 +39,7 @@ void s3_state_consume(struct s3_state *st);
  * -1 when out of memory: the walk is lost, end the poll. */
 int s3_state_pass(struct s3_state *st, const char *key, size_t key_len);
 
-/* Lets go of the map's pages a walk has read (they stay in the page
+/* Lets go of the map's pages polls have read (they stay in the page
  * cache): the resident set stays flat whatever the state's size. */
 void s3_state_trim(struct s3_state *st);
 

@@ -110,8 +110,11 @@ static void sleep_ms(int64_t ms)
 static void commit_state(struct s3_ctx *ctx)
 {
     ctx->committed_ms = br_now_ms();
-    if (s3_state_pending(ctx->state) && s3_state_commit(ctx->state) < 0)
+    if (!s3_state_pending(ctx->state))
+        return;
+    if (s3_state_commit(ctx->state) < 0)
         br_error(ctx->src->scope, "%s; will try again", s3_state_error(ctx->state));
+    s3_state_trim(ctx->state);
 }
 
 /* Hands records over and takes acks back (settled -> queued state

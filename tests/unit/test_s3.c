@@ -238,6 +238,60 @@ static void test_one_owner(void)
     remove_tmpdir(dir);
 }
 
+/* kB of dir/data.mdb resident in this process (/proc/self/smaps). */
+static long mapped_kb(const char *dir)
+{
+    char want[512], line[1024];
+    snprintf(want, sizeof(want), "%s/data.mdb", dir);
+    FILE *f = fopen("/proc/self/smaps", "r");
+    long kb = -1;
+    bool in_map = false;
+    while (f && fgets(line, sizeof(line), f)) {
+        if (strchr(line, '-') && strchr(line, '/') && strstr(line, " r"))
+            in_map = strstr(line, want) != NULL;
+        else if (in_map && sscanf(line, "Rss: %ld kB", &kb) == 1)
+            break;
+    }
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+/* A walk maps the state's pages; trim gives them back to the page cache,
+ * so the resident set does not grow with the bucket. */
+static void test_trim_unmaps_what_the_walk_read(void)
+{
+    char *dir = make_tmpdir();
+    struct s3_state *st = open_state(dir);
+    char key[64];
+    int failed_puts = 0;
+    for (int i = 0; i < 20000; i++) {
+        snprintf(key, sizeof(key), "dir/%05d/object-%08d.csv", i / 100, i);
+        failed_puts += s3_state_put(st, key, strlen(key), "0123456789abcdef0123456789abcdef",
+                                    i, i) < 0;
+    }
+    CHECK_INT(failed_puts, 0);
+    CHECK(s3_state_commit(st) == 0);
+    s3_state_trim(st);
+    struct s3_known k;
+    s3_state_rewind(st, "dir/00150/");          /* reads a few pages */
+    CHECK_INT(s3_state_peek(st, &k), 1);
+    long before = mapped_kb(dir);
+    s3_state_rewind(st, "");
+    int n = 0;
+    for (; s3_state_peek(st, &k) == 1; n++)
+        s3_state_consume(st);
+    CHECK_INT(n, 20000);
+    long walked = mapped_kb(dir);
+    s3_state_trim(st);
+    long after = mapped_kb(dir);
+    CHECK_MSG(walked > 512 && after < walked / 4 && after <= before + 64,
+              "data.mdb resident: %ld kB before the walk, %ld kB after it, %ld kB trimmed",
+              before, walked, after);
+    s3_state_close(st);
+    remove_tmpdir(dir);
+}
+
 /* ---------------------------------------------------------------- events */
 
 static struct br_record *s3_record(const char *key, bool removed, int64_t seq)
@@ -385,6 +439,7 @@ int main(void)
     test_walk_survives_commits();
     test_sequencer_increases_across_reopen();
     test_one_owner();
+    test_trim_unmaps_what_the_walk_read();
     test_event_shape();
     test_ids_and_partial_failures();
     return UNIT_DONE("s3");
