@@ -339,18 +339,21 @@ int s3_state_peek(struct s3_state *st, struct s3_known *out)
     return 1;
 }
 
-void s3_state_consume(struct s3_state *st)
+int s3_state_consume(struct s3_state *st)
 {
     MDB_val k, v;
     if (!st->rtxn || !st->at_peeked || mdb_cursor_get(st->cur, &k, &v, MDB_GET_CURRENT))
-        return;
+        return 0;
     br_buf_reset(&st->last);
     if (br_buf_append(&st->last, k.mv_data, k.mv_size) < 0) {
-        release(st);            /* re-found from the previous key: a repeat, never a skip */
-        return;
+        st->has_last = false;
+        release(st);
+        snprintf(st->error, sizeof(st->error), "out of memory");
+        return -1;
     }
     st->has_last = true;
     st->at_peeked = false;
+    return 0;
 }
 
 int s3_state_pass(struct s3_state *st, const char *key, size_t key_len)

@@ -28,12 +28,13 @@ size_t s3_state_max_key(const struct s3_state *st);
 
 /* The walk: known keys that start with prefix, in key (byte) order.
  * rewind starts over; peek gives the first key not yet consumed (1), or
- * says there is none (0), or fails (-1); consume moves past it. What peek
+ * says there is none (0), or fails (-1); consume moves past it (-1 when
+ * out of memory: the walk is lost, end the poll). What peek
  * gives is valid until the next call on st. The walk survives commits: it
  * resumes after the last consumed key. */
 void s3_state_rewind(struct s3_state *st, const char *prefix);
 int s3_state_peek(struct s3_state *st, struct s3_known *out);
-void s3_state_consume(struct s3_state *st);
+int s3_state_consume(struct s3_state *st);
 /* The walk has dealt with everything up to key (listed, known or not):
  * it resumes after it, whatever is written at or before it meanwhile.
  * -1 when out of memory: the walk is lost, end the poll. */

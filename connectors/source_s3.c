@@ -234,13 +234,13 @@ static int remove_known_before(struct s3_ctx *ctx, const char *upto, size_t upto
         if (upto && key_cmp(k.key, k.key_len, upto, upto_len) >= 0)
             return 0;
         if (!ours(ctx, k.key, k.key_len)) {
-            s3_state_consume(ctx->state);    /* kept by another configuration */
+            if (s3_state_consume(ctx->state) < 0)   /* kept by another configuration */
+                return state_failed(ctx);
             continue;
         }
         size_t len = k.key_len;
-        if (keep_key(ctx, k.key, len) < 0)
-            return -1;
-        s3_state_consume(ctx->state);
+        if (keep_key(ctx, k.key, len) < 0 || s3_state_consume(ctx->state) < 0)
+            return ctx->why[0] ? -1 : state_failed(ctx);
         if (emit_change(ctx, ctx->scratch.data, len, true, NULL, 0, br_wall_ms()) < 0)
             return -1;
     }
@@ -259,10 +259,10 @@ static int compare_listed(struct s3_ctx *ctx, const struct s3_object *o)
     bool known = found == 1 && key_cmp(k.key, k.key_len, o->key, o->key_len) == 0;
     bool same = known && k.size == o->size && k.etag_len == strlen(o->etag) &&
                 memcmp(k.etag, o->etag, k.etag_len) == 0;
-    if (known)
-        s3_state_consume(ctx->state);
-    /* What this key's event writes when it settles is behind the walk. */
-    if (s3_state_pass(ctx->state, o->key, o->key_len) < 0)
+    /* What this key's event writes when it settles must stay behind the
+     * walk: consuming the key, or passing it when unknown, sees to that. */
+    if (known ? s3_state_consume(ctx->state) < 0
+              : s3_state_pass(ctx->state, o->key, o->key_len) < 0)
         return state_failed(ctx);
     if (o->key_len > ctx->max_key) {
         ctx->n_long++;
