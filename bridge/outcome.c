@@ -198,11 +198,13 @@ static bool mark_identifier(const struct coord_index *ix, const json_t *id,
     } else if (json_is_string(id)) {    /* "<topic>-<partition>-<offset>" */
         s = json_string_value(id);
         len = json_string_length(id);
-        if (parse_dec(s, len, INT64_MAX, &offset) ||   /* MQTT: "<sequence>" */
-            (memchr(s, '@', len) && parse_s3_sequencer(s, len, &offset)))
-            return coord_mark(ix, "", 0, 0, offset, failed) > 0;
-        if (memchr(s, '@', len))
-            return false;
+        enum br_record_kind kind = ix->recs[0]->kind;
+        if (kind == BR_REC_MQTT)                        /* "<sequence>" */
+            return parse_dec(s, len, INT64_MAX, &offset) &&
+                   coord_mark(ix, "", 0, 0, offset, failed) > 0;
+        if (kind == BR_REC_S3)                          /* "<bucket>/<key>@<sequencer>" */
+            return memchr(s, '@', len) && parse_s3_sequencer(s, len, &offset) &&
+                   coord_mark(ix, "", 0, 0, offset, failed) > 0;
         size_t head_len;
         if (!split_last_dash(s, len, &head_len, INT64_MAX, &offset) ||
             !split_last_dash(s, head_len, &topic_len, INT32_MAX, &part))
@@ -228,7 +230,7 @@ static enum br_partial mark_failures(const json_t *list,
                                      bool *failed)
 {
     struct coord_index ix;
-    if (coord_index_init(&ix, recs, n) < 0)
+    if (n == 0 || coord_index_init(&ix, recs, n) < 0)
         return BR_PARTIAL_ALL_FAILED;   /* safe side: retry the whole batch */
     enum br_partial res = BR_PARTIAL_SOME_FAILED;
     size_t i;

@@ -26,6 +26,8 @@ size_t br_s3_key_encode(const char *key, size_t len, char *out, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t at = 0, total = 0;
+    if (n == 0)
+        return br_s3_key_encoded_len(key, len);
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)key[i];
         char enc[3] = {c == ' ' ? '+' : (char)c, 0, 0};

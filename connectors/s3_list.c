@@ -24,7 +24,13 @@
 #define TEXT_MAX 4096                 /* longest element text kept (keys: 1024) */
 #define ERROR_BODY_MAX 16384
 #define CONNECT_TIMEOUT_MS 10000L
-#define STALL_SECONDS 60L             /* a page that sends nothing for this long fails */
+#define STALL_SECONDS 60L             /* a page slower than 1 byte/s this long fails */
+#define PAGE_TIMEOUT_MS 300000L       /* a page that takes longer fails */
+/* A page of 1000 objects with 1 KiB keys is about 1.5 MB of XML: a bigger
+ * one (decompressed) is refused, and so is one with more objects than
+ * asked for, so that a page costs what it should. */
+#define PAGE_BYTES_MAX ((size_t)64 << 20)
+#define KEEP_BYTES_MAX ((size_t)4 << 20) /* buffers bigger than this are freed after a page */
 
 /* Offsets into the arena while a page is parsed (it may move as it grows). */
 struct raw_object {
@@ -32,7 +38,9 @@ struct raw_object {
     int64_t size, mtime_ms;
 };
 
-enum field { F_NONE, F_KEY, F_ETAG, F_SIZE, F_MTIME, F_TRUNCATED, F_TOKEN, F_CODE, F_MESSAGE };
+enum field {
+    F_NONE, F_KEY, F_ETAG, F_SIZE, F_MTIME, F_TRUNCATED, F_TOKEN, F_ENCODING, F_CODE, F_MESSAGE
+};
 
 struct parse {
     XML_Parser xml;
@@ -44,6 +52,7 @@ struct parse {
     struct raw_object cur;
     unsigned have;                /* fields of cur seen: 1 key 2 etag 4 size 8 mtime */
     bool truncated, truncated_seen;
+    bool url_keys;                /* <EncodingType>url</EncodingType> */
     size_t token_off;             /* 0: none (offset 0 holds a NUL) */
     char failure[200];            /* why the page is unusable */
     struct s3_error *err;         /* error document: code and message */
@@ -59,6 +68,7 @@ struct s3_lister {
     struct br_buf arena;          /* the page's strings */
     struct raw_object *raw;
     size_t n_raw, cap_raw;
+    size_t body_bytes;            /* of the current page */
     struct s3_object *objects;
     size_t cap_objects;
     struct br_buf error_body;
@@ -175,6 +185,8 @@ static enum field field_of(const struct parse *p, const char *name)
             return F_TRUNCATED;
         if (!strcmp(name, "NextContinuationToken"))
             return F_TOKEN;
+        if (!strcmp(name, "EncodingType"))
+            return F_ENCODING;
         if (!strcmp(name, "Code"))
             return F_CODE;
         if (!strcmp(name, "Message"))
@@ -270,6 +282,9 @@ static void end_field(struct s3_lister *l)
         if (p->text.len)
             p->token_off = keep_text(l);
         break;
+    case F_ENCODING:
+        p->url_keys = !strcmp(text, "url");
+        break;
     case F_CODE:
         snprintf(p->err->code, sizeof(p->err->code), "%s", text);
         break;
@@ -283,6 +298,10 @@ static void end_field(struct s3_lister *l)
 
 static int push_object(struct s3_lister *l)
 {
+    if (l->n_raw >= (size_t)l->cfg.page_size) {
+        fail(&l->p, "the page holds more objects than max-keys asked for");
+        return 0;
+    }
     if (l->n_raw == l->cap_raw) {
         size_t cap = l->cap_raw ? 2 * l->cap_raw : 1024;
         struct raw_object *grown = realloc(l->raw, cap * sizeof(*grown));
@@ -329,7 +348,7 @@ static int parse_begin(struct s3_lister *l, struct s3_error *e)
     XML_SetCharacterDataHandler(p->xml, on_text);
     p->depth = 0;
     p->in_contents = p->root_seen = p->root_closed = false;
-    p->truncated = p->truncated_seen = false;
+    p->truncated = p->truncated_seen = p->url_keys = false;
     p->field = F_NONE;
     p->token_off = 0;
     p->failure[0] = '\0';
@@ -367,7 +386,14 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
         br_buf_append(&l->error_body, data, len < room ? len : room);
         return len;
     }
-    if (len > (size_t)1 << 30 || !parse_feed(l, data, len, false)) {
+    l->body_bytes += len;
+    if (l->body_bytes > PAGE_BYTES_MAX) {
+        snprintf(l->p.failure, sizeof(l->p.failure), "the page is larger than %zu MiB",
+                 PAGE_BYTES_MAX >> 20);
+        l->write_failed = true;
+        return 0;
+    }
+    if (!parse_feed(l, data, len, false)) {
         l->write_failed = true;
         return 0;
     }
@@ -427,6 +453,7 @@ static int setup_curl(struct s3_lister *l)
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, STALL_SECONDS);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, PAGE_TIMEOUT_MS);
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(c, CURLOPT_USERAGENT, "fnbridge");
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -509,13 +536,16 @@ static int build_url(struct s3_lister *l, const char *token)
 {
     struct br_buf *u = &l->url;
     br_buf_reset(u);
-    int rc = br_buf_puts(u, l->base_url) | br_buf_putc(u, '?');
+    int rc = br_buf_puts(u, l->base_url);
+    rc |= br_buf_putc(u, '?');
     if (token) {
         rc |= br_buf_puts(u, "continuation-token=");
         rc |= put_query_value(u, token);
         rc |= br_buf_putc(u, '&');
     }
-    rc |= br_buf_printf(u, "list-type=2&max-keys=%d", l->cfg.page_size);
+    /* encoding-type=url: keys XML 1.0 cannot carry (control characters)
+     * come percent-encoded instead of breaking the page. */
+    rc |= br_buf_printf(u, "encoding-type=url&list-type=2&max-keys=%d", l->cfg.page_size);
     if (l->prefix_q)
         rc |= br_buf_printf(u, "&prefix=%s", l->prefix_q);
     return rc ? -1 : 0;
@@ -541,7 +571,35 @@ static int transfer_error(struct s3_lister *l, CURLcode rc, const char *curl_err
         snprintf(e->message, sizeof(e->message), "%s",
                  curl_err[0] ? curl_err : curl_easy_strerror(rc));
     e->status = 0;
+    e->curl_code = (int)rc;
     return -1;
+}
+
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10
+         : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Undoes encoding-type=url in place ('+' is a space, %XX a byte); the
+ * new length, or -1 if an escape is malformed. */
+static long url_decode(char *key, size_t len)
+{
+    size_t out = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (key[i] == '%') {
+            int hi = i + 2 < len ? hex_digit(key[i + 1]) : -1;
+            int lo = hi >= 0 ? hex_digit(key[i + 2]) : -1;
+            if (lo < 0)
+                return -1;
+            key[out++] = (char)(hi << 4 | lo);
+            i += 2;
+        } else {
+            key[out++] = key[i] == '+' ? ' ' : key[i];
+        }
+    }
+    key[out] = '\0';
+    return (long)out;
 }
 
 /* After a complete body: is it a whole page? Fills page on success. */
@@ -569,7 +627,15 @@ static int finish_page(struct s3_lister *l, struct s3_page *page, struct s3_erro
         l->cap_objects = l->n_raw;
     }
     for (size_t i = 0; i < l->n_raw; i++) {
-        const struct raw_object *r = &l->raw[i];
+        struct raw_object *r = &l->raw[i];
+        if (p->url_keys) {
+            long len = url_decode(l->arena.data + r->key_off, r->key_len);
+            if (len <= 0) {
+                snprintf(e->message, sizeof(e->message), "a key's URL encoding is malformed");
+                return -1;
+            }
+            r->key_len = (size_t)len;
+        }
         l->objects[i] = (struct s3_object){
             .key = l->arena.data + r->key_off, .key_len = r->key_len,
             .etag = l->arena.data + r->etag_off, .size = r->size, .mtime_ms = r->mtime_ms};
@@ -587,9 +653,20 @@ int s3_list_page(struct s3_lister *l, const char *token, struct s3_page *page,
     memset(e, 0, sizeof(*e));
     e->retry_after_ms = -1;
     memset(page, 0, sizeof(*page));
+    /* One oversized page must not keep its memory for good. */
+    if (l->arena.cap > KEEP_BYTES_MAX) {
+        br_buf_free(&l->arena);
+        br_buf_init(&l->arena, 0);
+    }
+    if (l->cap_raw > 2 * (size_t)l->cfg.page_size) {
+        free(l->raw);
+        l->raw = NULL;
+        l->cap_raw = 0;
+    }
     br_buf_reset(&l->arena);
     br_buf_reset(&l->error_body);
     l->n_raw = 0;
+    l->body_bytes = 0;
     l->status = 0;
     l->is_error = l->write_failed = false;
     /* Offset 0 of the arena means "none". */
@@ -610,7 +687,7 @@ int s3_list_page(struct s3_lister *l, const char *token, struct s3_page *page,
         curl_off_t retry_after = 0;
         if (curl_easy_getinfo(l->curl, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK &&
             retry_after > 0)
-            e->retry_after_ms = (int64_t)retry_after * 1000;
+            e->retry_after_ms = retry_after > 86400 ? 86400000 : (int64_t)retry_after * 1000;
         error_from_body(l, e);
         return -1;
     }

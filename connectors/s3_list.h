@@ -47,6 +47,7 @@ struct s3_error {
     char code[64];
     char message[300];
     int64_t retry_after_ms;       /* -1 when none given */
+    int curl_code;                /* the transfer's CURLcode when status is 0 */
 };
 
 struct s3_lister;

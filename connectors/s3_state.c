@@ -66,7 +66,7 @@ size_t s3_state_max_key(const struct s3_state *st)
     return (size_t)mdb_env_get_maxkeysize(st->env);
 }
 
-static void release(struct s3_state *st)
+void s3_state_release(struct s3_state *st)
 {
     if (st->cur)
         mdb_cursor_close(st->cur);
@@ -106,7 +106,7 @@ static int load_lease(struct s3_state *st)
 static int extend_lease(struct s3_state *st)
 {
     uint64_t end = st->next_seq + SEQ_LEASE;
-    MDB_txn *txn;
+    MDB_txn *txn = NULL;
     int rc = mdb_txn_begin(st->env, NULL, 0, &txn);
     MDB_val k = {9, "sequencer"}, v = {8, &end};
     if (!rc)
@@ -130,7 +130,7 @@ static int extend_lease(struct s3_state *st)
 uint64_t s3_state_next_sequencer(struct s3_state *st)
 {
     if (st->next_seq >= st->lease_end) {
-        release(st);
+        s3_state_release(st);
         if (extend_lease(st) < 0)
             return 0;
     }
@@ -250,7 +250,7 @@ void s3_state_close(struct s3_state *st)
 {
     if (!st)
         return;
-    release(st);
+    s3_state_release(st);
     if (st->env) {
         mdb_env_sync(st->env, 1);
         mdb_env_close(st->env);
@@ -280,7 +280,7 @@ static bool decode(const MDB_val *k, const MDB_val *v, struct s3_known *out)
 
 void s3_state_rewind(struct s3_state *st, const char *prefix)
 {
-    release(st);
+    s3_state_release(st);
     br_buf_reset(&st->prefix);
     if (prefix && br_buf_puts(&st->prefix, prefix) < 0)
         snprintf(st->error, sizeof(st->error), "out of memory");
@@ -295,7 +295,7 @@ static int position(struct s3_state *st, MDB_val *k, MDB_val *v)
     if (!rc)
         rc = mdb_cursor_open(st->rtxn, st->objects, &st->cur);
     if (rc) {
-        release(st);
+        s3_state_release(st);
         return rc;
     }
     if (st->has_last) {
@@ -326,7 +326,7 @@ int s3_state_peek(struct s3_state *st, struct s3_known *out)
     }
     if (rc) {
         set_error(st, "reading the state", rc);
-        release(st);
+        s3_state_release(st);
         return -1;
     }
     st->at_peeked = true;
@@ -342,12 +342,14 @@ int s3_state_peek(struct s3_state *st, struct s3_known *out)
 int s3_state_consume(struct s3_state *st)
 {
     MDB_val k, v;
-    if (!st->rtxn || !st->at_peeked || mdb_cursor_get(st->cur, &k, &v, MDB_GET_CURRENT))
-        return 0;
+    if (!st->rtxn || !st->at_peeked || mdb_cursor_get(st->cur, &k, &v, MDB_GET_CURRENT)) {
+        snprintf(st->error, sizeof(st->error), "the walk has no key to move past");
+        return -1;
+    }
     br_buf_reset(&st->last);
     if (br_buf_append(&st->last, k.mv_data, k.mv_size) < 0) {
         st->has_last = false;
-        release(st);
+        s3_state_release(st);
         snprintf(st->error, sizeof(st->error), "out of memory");
         return -1;
     }
@@ -363,7 +365,7 @@ int s3_state_pass(struct s3_state *st, const char *key, size_t key_len)
     br_buf_reset(&st->last);
     if (br_buf_append(&st->last, key, key_len) < 0) {
         st->has_last = false;
-        release(st);
+        s3_state_release(st);
         snprintf(st->error, sizeof(st->error), "out of memory");
         return -1;
     }
@@ -449,7 +451,7 @@ int s3_state_commit(struct s3_state *st)
 {
     if (!st->n_ops)
         return 0;
-    release(st);
+    s3_state_release(st);
     MDB_txn *txn = NULL;
     int rc = mdb_txn_begin(st->env, NULL, 0, &txn);
     for (size_t at = 0; !rc && at < st->ops.len;)

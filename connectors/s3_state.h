@@ -33,6 +33,9 @@ size_t s3_state_max_key(const struct s3_state *st);
  * gives is valid until the next call on st. The walk survives commits: it
  * resumes after the last consumed key. */
 void s3_state_rewind(struct s3_state *st, const char *prefix);
+/* Ends the walk's read transaction (it resumes by key): none is held while
+ * a page downloads, so LMDB can reuse freed pages. */
+void s3_state_release(struct s3_state *st);
 int s3_state_peek(struct s3_state *st, struct s3_known *out);
 int s3_state_consume(struct s3_state *st);
 /* The walk has dealt with everything up to key (listed, known or not):

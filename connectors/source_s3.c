@@ -51,13 +51,16 @@ struct s3_ctx {
     struct br_buf listed_last;        /* previous listed key: the order check */
     struct br_buf token;
     struct br_buf scratch;
-    size_t n_listed, n_created, n_removed, n_long;
+    size_t n_listed, n_created, n_removed, n_untracked;
+    size_t warned_untracked;          /* the count last warned about */
     unsigned since_service;
     int64_t committed_ms;             /* when settled changes were last written */
+    bool commit_failing;
 
     /* errors: each distinct one is logged once, until the listing works */
     char why[400];                    /* why this poll failed */
-    char last_error[400];
+    char why_kind[120];               /* the same, without what varies between tries */
+    char last_error[400];             /* why_kind (or why) of the failure last logged */
     int64_t backoff_ms;
 };
 
@@ -84,11 +87,17 @@ static uint64_t shard_hash(const char *p, size_t n)
     return h ^ h >> 33;
 }
 
-/* Keys this replica reports on: the suffix, its shard, and a length LMDB
- * can keep. */
+/* Keys the state cannot hold: longer than LMDB's key limit, or with a NUL
+ * (records carry keys as C strings). */
+static bool trackable(struct s3_ctx *ctx, const char *key, size_t len)
+{
+    return len <= ctx->max_key && !memchr(key, '\0', len);
+}
+
+/* Keys this replica reports on: the suffix, its shard, and trackable. */
 static bool ours(struct s3_ctx *ctx, const char *key, size_t len)
 {
-    return has_suffix(key, len, ctx->opts.suffix) && len <= ctx->max_key &&
+    return has_suffix(key, len, ctx->opts.suffix) && trackable(ctx, key, len) &&
            (ctx->shard_n == 1 || shard_hash(key, len) % ctx->shard_n == ctx->shard_i);
 }
 
@@ -107,13 +116,22 @@ static void sleep_ms(int64_t ms)
 
 /* ------------------------------------------------------- state and acks */
 
+/* Writes the settled changes. While that fails (a full disk) they stay
+ * queued and no poll starts, or it would report them all again. */
 static void commit_state(struct s3_ctx *ctx)
 {
     ctx->committed_ms = br_now_ms();
     if (!s3_state_pending(ctx->state))
         return;
-    if (s3_state_commit(ctx->state) < 0)
-        br_error(ctx->src->scope, "%s; will try again", s3_state_error(ctx->state));
+    if (s3_state_commit(ctx->state) < 0) {
+        br_log(ctx->commit_failing ? BR_LOG_DEBUG : BR_LOG_ERROR, ctx->src->scope,
+               "%s; the settled changes are kept and written again, and polling waits "
+               "until they are", s3_state_error(ctx->state));
+        ctx->commit_failing = true;
+    } else if (ctx->commit_failing) {
+        br_info(ctx->src->scope, "the state is written again; polling resumes");
+        ctx->commit_failing = false;
+    }
     s3_state_trim(ctx->state);
 }
 
@@ -264,8 +282,8 @@ static int compare_listed(struct s3_ctx *ctx, const struct s3_object *o)
     if (known ? s3_state_consume(ctx->state) < 0
               : s3_state_pass(ctx->state, o->key, o->key_len) < 0)
         return state_failed(ctx);
-    if (o->key_len > ctx->max_key) {
-        ctx->n_long++;
+    if (!trackable(ctx, o->key, o->key_len)) {
+        ctx->n_untracked++;
         return 0;
     }
     if (same || !ours(ctx, o->key, o->key_len))
@@ -297,6 +315,14 @@ static int check_order(struct s3_ctx *ctx, const struct s3_object *o, size_t pag
 
 static void describe_error(struct s3_ctx *ctx, const struct s3_error *e, size_t page)
 {
+    /* curl's messages hold timings and byte counts: a repeat of the same
+     * failure is recognised by its code. */
+    if (e->status)
+        snprintf(ctx->why_kind, sizeof(ctx->why_kind), "HTTP %ld %s", e->status, e->code);
+    else if (e->curl_code)
+        snprintf(ctx->why_kind, sizeof(ctx->why_kind), "curl %d", e->curl_code);
+    else
+        snprintf(ctx->why_kind, sizeof(ctx->why_kind), "%.100s", e->message);
     if (e->status && e->code[0])
         snprintf(ctx->why, sizeof(ctx->why), "%s (HTTP %ld): %s", e->code, e->status,
                  e->message[0] ? e->message : "no message");
@@ -317,6 +343,7 @@ static int list_and_merge(struct s3_ctx *ctx, int64_t *retry_after)
         struct s3_page page;
         struct s3_error e;
         page_no++;
+        s3_state_release(ctx->state);       /* no snapshot held while a page downloads */
         if (s3_list_page(ctx->lister, page_no > 1 ? ctx->token.data : NULL, &page, &e) < 0) {
             describe_error(ctx, &e, page_no);
             *retry_after = e.retry_after_ms;
@@ -352,9 +379,10 @@ static void report_poll(struct s3_ctx *ctx, int64_t took_ms)
     br_log(changed ? BR_LOG_INFO : BR_LOG_DEBUG, ctx->src->scope,
            "poll: %zu objects listed, %zu created, %zu removed, %lld ms", ctx->n_listed,
            ctx->n_created, ctx->n_removed, (long long)took_ms);
-    if (ctx->n_long)
-        br_warn(ctx->src->scope, "%zu key(s) longer than %zu bytes are not tracked",
-                ctx->n_long, ctx->max_key);
+    if (ctx->n_untracked != ctx->warned_untracked && ctx->n_untracked)
+        br_warn(ctx->src->scope, "%zu key(s) are not tracked: longer than %zu bytes (the "
+                "state's key limit), or holding a NUL", ctx->n_untracked, ctx->max_key);
+    ctx->warned_untracked = ctx->n_untracked;
 }
 
 /* Logs a failed poll once per distinct reason; returns the wait before
@@ -365,10 +393,11 @@ static int64_t poll_failed(struct s3_ctx *ctx, const char *why, int64_t retry_af
     if (retry_after > wait)
         wait = retry_after < BACKOFF_MAX_MS ? retry_after : BACKOFF_MAX_MS;
     ctx->backoff_ms = wait * 2 < BACKOFF_MAX_MS ? wait * 2 : BACKOFF_MAX_MS;
-    enum br_log_level level = strcmp(why, ctx->last_error) ? BR_LOG_ERROR : BR_LOG_DEBUG;
+    const char *kind = ctx->why_kind[0] ? ctx->why_kind : why;
+    enum br_log_level level = strcmp(kind, ctx->last_error) ? BR_LOG_ERROR : BR_LOG_DEBUG;
     br_log(level, ctx->src->scope, "listing %s failed: %s; retrying in %lld ms",
            ctx->location, why, (long long)wait);
-    snprintf(ctx->last_error, sizeof(ctx->last_error), "%s", why);
+    snprintf(ctx->last_error, sizeof(ctx->last_error), "%s", kind);
     return wait;
 }
 
@@ -376,9 +405,9 @@ static int64_t poll_failed(struct s3_ctx *ctx, const char *why, int64_t retry_af
 static int64_t poll_once(struct s3_ctx *ctx)
 {
     int64_t t0 = br_now_ms(), retry_after = -1;
-    ctx->n_listed = ctx->n_created = ctx->n_removed = ctx->n_long = 0;
+    ctx->n_listed = ctx->n_created = ctx->n_removed = ctx->n_untracked = 0;
     ctx->since_service = 0;
-    ctx->why[0] = '\0';
+    ctx->why[0] = ctx->why_kind[0] = '\0';
     s3_state_rewind(ctx->state, ctx->opts.prefix);
     int rc = list_and_merge(ctx, &retry_after);
     service(ctx);
@@ -465,7 +494,7 @@ static int s3_run(struct br_source *src)
             (long long)ctx->opts.poll_interval_ms,
             ctx->access_key ? "" : " (no credentials: unsigned requests)");
     while (!br_source_stopping(src)) {
-        int64_t wait = poll_once(ctx);
+        int64_t wait = ctx->commit_failing ? BACKOFF_MIN_MS : poll_once(ctx);
         settle_all(ctx);
         wait_next(ctx, wait);
     }

@@ -382,6 +382,7 @@ class ScriptedS3:
         self.pages = {}
         self.first = []
         self.requests = []          # dicts, in arrival order
+        self.ignore_max_keys = False   # True: every object in one page, whatever was asked
         scripted = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -520,6 +521,8 @@ class ScriptedS3:
         except ValueError:
             max_keys = 1000
         max_keys = max(1, min(max_keys, 1000))
+        if self.ignore_max_keys:
+            max_keys = max(1, len(objects))
         listed = [(k, o) for k, o in objects if k.startswith(prefix)]
         chunk = listed[start:start + max_keys]
         truncated = start + max_keys < len(listed)

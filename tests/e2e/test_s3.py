@@ -498,6 +498,52 @@ def test_a_broken_second_page_removes_nothing_and_a_later_listing_proceeds(
     assert removed_keys(captured_records(fn)) == ["k5"]
 
 
+def test_keys_xml_cannot_carry_arrive_through_url_encoding(scripted, capture, bridges,
+                                                           tmp_path):
+    """A control character cannot stand in XML 1.0: fnbridge asks for
+    encoding-type=url and decodes the keys, so such a key neither blocks
+    the bucket nor arrives changed ('+' and '%' in keys stay what they are)."""
+    s3 = scripted("enc")
+    keys = ["a\x01b", "c+d e", "%41/x", "tab\there"]
+    s3.set_objects({k: k.encode() for k in keys})
+    fn = capture()
+    b = bridges.start([s3_pipeline("enc", s3.endpoint, "enc", fn.url,
+                                   dlq=tmp_path / "dlq.jsonl")], log_level="debug")
+    wait_s3_records(fn, len(keys), 30, proc=b)
+    wait_quiet(b)
+    stop_cleanly(b)
+    records = captured_records(fn)
+    assert sorted(created_keys(records)) == sorted(keys)
+    assert sorted(r["s3"]["object"]["key"] for r in records) == \
+        sorted(s3_encode_key(k) for k in keys)
+    assert all(r["query"].get("encoding-type") == "url" for r in s3.since(0)
+               if "list-type" in r["query"]), "listings did not ask for encoding-type=url"
+
+
+def test_a_page_with_more_objects_than_asked_for_is_refused(scripted, capture, bridges,
+                                                            tmp_path):
+    """A page costs what fnbridge asked for: a store that sends more objects
+    than max-keys gets the poll refused (nothing reported from it, nothing
+    removed) until it behaves."""
+    s3 = scripted("big")
+    keys = [f"k{i}" for i in range(5)]
+    s3.set_objects({k: k.encode() for k in keys})
+    s3.ignore_max_keys = True
+    fn = capture()
+    b = bridges.start([s3_pipeline("big", s3.endpoint, "big", fn.url,
+                                   dlq=tmp_path / "dlq.jsonl", s3={"page_size": 2})],
+                      log_level="debug")
+    wait_until(lambda: error_lines(b, r"more objects than max-keys") or not b.running(),
+               20 * SLOW, "the oversized page refused")
+    assert b.running()
+    assert captured_records(fn) == []
+    s3.ignore_max_keys = False
+    wait_s3_records(fn, len(keys), 30, proc=b)
+    wait_quiet(b)
+    stop_cleanly(b)
+    assert sorted(created_keys(captured_records(fn))) == keys
+
+
 def test_store_killed_and_restarted_removes_nothing_and_resumes(
         s3rver, capture, bridges, tmp_path):
     store = s3rver(buckets=("outage",))

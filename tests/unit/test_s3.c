@@ -424,6 +424,10 @@ static void test_ids_and_partial_failures(void)
     memset(failed, 0, sizeof(failed));
     body = "{\"batchItemFailures\":[{\"itemIdentifier\":\"sourcebucket/x@00000000000000FF\"}]}";
     CHECK_INT(br_outcome_partial(body, strlen(body), recs, 3, failed), BR_PARTIAL_ALL_FAILED);
+    /* a bare number is an MQTT id, not a sequencer: it names no S3 record */
+    memset(failed, 0, sizeof(failed));
+    body = "{\"batchItemFailures\":[{\"itemIdentifier\":\"0000000000000002\"}]}";
+    CHECK_INT(br_outcome_partial(body, strlen(body), recs, 3, failed), BR_PARTIAL_ALL_FAILED);
     memset(failed, 0, sizeof(failed));
     body = "{\"batchItemFailures\":[{\"itemIdentifier\":\"sourcebucket/x@zz\"}]}";
     CHECK_INT(br_outcome_partial(body, strlen(body), recs, 3, failed), BR_PARTIAL_ALL_FAILED);
