@@ -19,6 +19,7 @@
 
 #include "../bridge/buf.h"
 #include "../bridge/fsdir.h"
+#include "lmdb_open.h"
 #include "mqtt_spool.h"
 
 #define SPOOL_VERSION 1
@@ -480,26 +481,8 @@ static int open_env(struct mqtt_spool *sp, const char *dir, int64_t max_bytes,
     /* Entries, B-tree pages and freed pages not yet reusable: room for
      * twice the limit, plus slack for small limits. */
     size_t map = (size_t)max_bytes * 2 + 64u * 1024 * 1024;
-    int rc = mdb_env_create(&sp->env);
-    if (!rc)
-        rc = mdb_env_set_mapsize(sp->env, map);
-    if (!rc)
-        rc = mdb_env_set_maxdbs(sp->env, 2);
-    if (!rc)
-        rc = mdb_env_open(sp->env, dir, MDB_NOTLS, 0600);
-    MDB_txn *txn = NULL;
-    if (!rc)
-        rc = mdb_txn_begin(sp->env, NULL, 0, &txn);
-    if (!rc)
-        rc = mdb_dbi_open(txn, "messages", MDB_CREATE, &sp->dbi);
-    if (!rc)
-        rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &sp->meta);
-    if (!rc) {
-        rc = mdb_txn_commit(txn);
-        txn = NULL;
-    }
-    if (txn)
-        mdb_txn_abort(txn);
+    int rc = br_lmdb_open(&sp->env, dir, map, MDB_NOTLS, "messages", &sp->dbi, "meta",
+                          &sp->meta);
     if (rc) {
         snprintf(err, errlen, "cannot open the spool in %s: %s", dir, mdb_strerror(rc));
         return -1;

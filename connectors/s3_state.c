@@ -16,6 +16,7 @@
 
 #include "../bridge/buf.h"
 #include "../bridge/fsdir.h"
+#include "lmdb_open.h"
 #include "s3_state.h"
 
 #define MAP_SIZE ((size_t)64 << 30)   /* address space only: LMDB grows the file */
@@ -185,28 +186,10 @@ void s3_state_trim(struct s3_state *st)
 
 static int open_env(struct s3_state *st, const char *dir)
 {
-    int rc = mdb_env_create(&st->env);
-    if (!rc)
-        rc = mdb_env_set_mapsize(st->env, MAP_SIZE);
-    if (!rc)
-        rc = mdb_env_set_maxdbs(st->env, 2);
-    if (!rc)
-        /* NOMETASYNC: one sync per commit; a power cut may undo the last
-         * commit (its events come again) but cannot damage the database. */
-        rc = mdb_env_open(st->env, dir, MDB_NOTLS | MDB_NOMETASYNC, 0600);
-    MDB_txn *txn = NULL;
-    if (!rc)
-        rc = mdb_txn_begin(st->env, NULL, 0, &txn);
-    if (!rc)
-        rc = mdb_dbi_open(txn, "objects", MDB_CREATE, &st->objects);
-    if (!rc)
-        rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->meta);
-    if (!rc) {
-        rc = mdb_txn_commit(txn);
-        txn = NULL;
-    }
-    if (txn)
-        mdb_txn_abort(txn);
+    /* NOMETASYNC: one sync per commit; a power cut may undo the last
+     * commit (its events come again) but cannot damage the database. */
+    int rc = br_lmdb_open(&st->env, dir, MAP_SIZE, MDB_NOTLS | MDB_NOMETASYNC, "objects",
+                          &st->objects, "meta", &st->meta);
     if (rc) {
         set_error(st, "opening the state", rc);
         return -1;
