@@ -1,5 +1,5 @@
-/* lmdb_open.h - opening an LMDB environment with its two named databases,
- * as the MQTT spool and the S3 state both keep theirs. */
+/* lmdb_open.h - opening an LMDB environment with its named databases, as
+ * the MQTT spool and the S3 state keep theirs. */
 #ifndef BR_LMDB_OPEN_H
 #define BR_LMDB_OPEN_H
 
@@ -7,10 +7,9 @@
 #include <stddef.h>
 
 /* Opens (creating) the environment in dir with room for map bytes and the
- * databases first and second. Returns 0, or an LMDB error code (*env is
- * then whatever was created, for the caller to close). */
+ * n databases names[i] into dbis[i]. Returns 0, or an LMDB error code
+ * (*env is then whatever was created, for the caller to close). */
 int br_lmdb_open(MDB_env **env, const char *dir, size_t map, unsigned flags,
-                 const char *first, MDB_dbi *first_dbi, const char *second,
-                 MDB_dbi *second_dbi);
+                 const char *const *names, MDB_dbi *dbis, int n);
 
 #endif

@@ -481,8 +481,11 @@ static int open_env(struct mqtt_spool *sp, const char *dir, int64_t max_bytes,
     /* Entries, B-tree pages and freed pages not yet reusable: room for
      * twice the limit, plus slack for small limits. */
     size_t map = (size_t)max_bytes * 2 + 64u * 1024 * 1024;
-    int rc = br_lmdb_open(&sp->env, dir, map, MDB_NOTLS, "messages", &sp->dbi, "meta",
-                          &sp->meta);
+    static const char *const names[] = {"messages", "meta"};
+    MDB_dbi dbis[2];
+    int rc = br_lmdb_open(&sp->env, dir, map, MDB_NOTLS, names, dbis, 2);
+    sp->dbi = dbis[0];
+    sp->meta = dbis[1];
     if (rc) {
         snprintf(err, errlen, "cannot open the spool in %s: %s", dir, mdb_strerror(rc));
         return -1;

@@ -1,6 +1,10 @@
 /* s3_state.c - the S3 source's known state in LMDB (see s3_state.h).
  *
  * "objects": key -> i64 size, i64 mtime_ms, then the ETag bytes.
+ * "long": keys longer than LMDB's key limit (511 bytes; S3 allows 1024):
+ *   s3_key_hash(key) -> i64 size, i64 mtime_ms, u32 key_len, key, ETag.
+ *   Not in key order: the source looks them up one by one and finds the
+ *   removed ones by a scan after a complete listing.
  * "meta": "sequencer" -> u64, past every sequencer handed out.
  * LMDB orders keys bytewise, shorter first on a tie: the order S3 lists
  * keys in (UTF-8 binary), so a listing and the state can be walked side by
@@ -27,9 +31,11 @@
 
 struct s3_state {
     MDB_env *env;
-    MDB_dbi objects, meta;
+    MDB_dbi objects, longs, meta;
     int lock_fd;
     char error[200];
+
+    MDB_txn *long_txn;            /* holds what s3_state_get_long gave */
 
     /* the walk */
     MDB_txn *rtxn;
@@ -67,8 +73,23 @@ size_t s3_state_max_key(const struct s3_state *st)
     return (size_t)mdb_env_get_maxkeysize(st->env);
 }
 
+uint64_t s3_key_hash(const char *key, size_t len)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;            /* FNV-1a ... */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)key[i]) * 1099511628211ULL;
+    h ^= h >> 33;                                   /* ... and MurmurHash3's finalizer */
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    return h ^ h >> 33;
+}
+
 void s3_state_release(struct s3_state *st)
 {
+    if (st->long_txn)
+        mdb_txn_abort(st->long_txn);
+    st->long_txn = NULL;
     if (st->cur)
         mdb_cursor_close(st->cur);
     if (st->rtxn)
@@ -186,14 +207,18 @@ void s3_state_trim(struct s3_state *st)
 
 static int open_env(struct s3_state *st, const char *dir)
 {
+    static const char *const names[] = {"objects", "long", "meta"};
+    MDB_dbi dbis[3];
     /* NOMETASYNC: one sync per commit; a power cut may undo the last
      * commit (its events come again) but cannot damage the database. */
-    int rc = br_lmdb_open(&st->env, dir, MAP_SIZE, MDB_NOTLS | MDB_NOMETASYNC, "objects",
-                          &st->objects, "meta", &st->meta);
+    int rc = br_lmdb_open(&st->env, dir, MAP_SIZE, MDB_NOTLS | MDB_NOMETASYNC, names, dbis, 3);
     if (rc) {
         set_error(st, "opening the state", rc);
         return -1;
     }
+    st->objects = dbis[0];
+    st->longs = dbis[1];
+    st->meta = dbis[2];
     return 0;
 }
 
@@ -406,19 +431,74 @@ static uint32_t get_u32(const char *p)
     return u;
 }
 
+/* A long key's entry: the full key rides in the value. */
+static int put_long(struct s3_state *st, MDB_txn *txn, const MDB_val *k, const char *head,
+                    const char *etag, size_t etag_len)
+{
+    uint64_t h = s3_key_hash(k->mv_data, k->mv_size);
+    MDB_val hk = {8, &h}, v = {VALUE_HEAD + 4 + k->mv_size + etag_len, NULL};
+    int rc = mdb_put(txn, st->longs, &hk, &v, MDB_RESERVE);
+    if (rc)
+        return rc;
+    char *out = v.mv_data;
+    uint32_t key_len = (uint32_t)k->mv_size;
+    memcpy(out, head, VALUE_HEAD);
+    memcpy(out + VALUE_HEAD, &key_len, 4);
+    memcpy(out + VALUE_HEAD + 4, k->mv_data, k->mv_size);
+    memcpy(out + VALUE_HEAD + 4 + k->mv_size, etag, etag_len);
+    return 0;
+}
+
+static bool decode_long(const MDB_val *v, struct s3_known *out)
+{
+    uint32_t key_len;
+    if (v->mv_size < VALUE_HEAD + 4)
+        return false;
+    memcpy(&key_len, (const char *)v->mv_data + VALUE_HEAD, 4);
+    if (v->mv_size < VALUE_HEAD + 4 + (size_t)key_len)
+        return false;
+    const char *p = v->mv_data;
+    memcpy(&out->size, p, 8);
+    memcpy(&out->mtime_ms, p + 8, 8);
+    out->key = p + VALUE_HEAD + 4;
+    out->key_len = key_len;
+    out->etag = out->key + key_len;
+    out->etag_len = v->mv_size - VALUE_HEAD - 4 - key_len;
+    return true;
+}
+
+/* Deletes a long key's entry, if it is that key's (not a hash twin's). */
+static int del_long(struct s3_state *st, MDB_txn *txn, const MDB_val *k)
+{
+    uint64_t h = s3_key_hash(k->mv_data, k->mv_size);
+    MDB_val hk = {8, &h}, v;
+    struct s3_known known;
+    int rc = mdb_get(txn, st->longs, &hk, &v);
+    if (rc)
+        return rc == MDB_NOTFOUND ? 0 : rc;
+    if (!decode_long(&v, &known) || known.key_len != k->mv_size ||
+        memcmp(known.key, k->mv_data, k->mv_size))
+        return 0;
+    return mdb_del(txn, st->longs, &hk, NULL);
+}
+
 /* Applies one queued op at *at; advances *at. */
 static int apply_op(struct s3_state *st, MDB_txn *txn, size_t *at)
 {
     const char *p = st->ops.data + *at;
     char op = p[0];
     MDB_val k = {get_u32(p + 1), (void *)(p + 5)};
+    bool is_long = k.mv_size > s3_state_max_key(st);
     p += 5 + k.mv_size;
     if (op == OP_DEL) {
         *at = (size_t)(p - st->ops.data);
-        int rc = mdb_del(txn, st->objects, &k, NULL);
+        int rc = is_long ? del_long(st, txn, &k) : mdb_del(txn, st->objects, &k, NULL);
         return rc == MDB_NOTFOUND ? 0 : rc;
     }
     size_t etag_len = get_u32(p + 16);
+    *at = (size_t)(p + 20 + etag_len - st->ops.data);
+    if (is_long)
+        return put_long(st, txn, &k, p, p + 20, etag_len);
     MDB_val v;
     v.mv_size = VALUE_HEAD + etag_len;
     int rc = mdb_put(txn, st->objects, &k, &v, MDB_RESERVE);
@@ -426,8 +506,57 @@ static int apply_op(struct s3_state *st, MDB_txn *txn, size_t *at)
         memcpy(v.mv_data, p, VALUE_HEAD);
         memcpy((char *)v.mv_data + VALUE_HEAD, p + 20, etag_len);
     }
-    *at = (size_t)(p + 20 + etag_len - st->ops.data);
     return rc;
+}
+
+int s3_state_get_long(struct s3_state *st, const char *key, size_t key_len,
+                      struct s3_known *out)
+{
+    /* Its own snapshot beside the walk's (MDB_NOTLS allows both), held
+     * until the next call. */
+    if (st->long_txn)
+        mdb_txn_abort(st->long_txn);
+    st->long_txn = NULL;
+    uint64_t h = s3_key_hash(key, key_len);
+    MDB_val hk = {8, &h}, v;
+    int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &st->long_txn);
+    if (!rc)
+        rc = mdb_get(st->long_txn, st->longs, &hk, &v);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc || !decode_long(&v, out)) {
+        set_error(st, "reading the state", rc ? rc : MDB_CORRUPTED);
+        return -1;
+    }
+    return out->key_len == key_len && !memcmp(out->key, key, key_len) ? 1 : 0;
+}
+
+int s3_state_scan_long(struct s3_state *st,
+                       int (*fn)(void *arg, const struct s3_known *known), void *arg)
+{
+    s3_state_release(st);
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
+    if (!rc)
+        rc = mdb_cursor_open(txn, st->longs, &cur);
+    int out = 0;
+    for (int get = rc ? rc : mdb_cursor_get(cur, &k, &v, MDB_FIRST); !rc && get == 0 && !out;
+         get = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        struct s3_known known;
+        if (decode_long(&v, &known))
+            out = fn(arg, &known);
+    }
+    if (cur)
+        mdb_cursor_close(cur);
+    if (txn)
+        mdb_txn_abort(txn);
+    if (rc) {
+        set_error(st, "reading the state", rc);
+        return -1;
+    }
+    return out;
 }
 
 int s3_state_commit(struct s3_state *st)

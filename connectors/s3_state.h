@@ -23,8 +23,23 @@ struct s3_state *s3_state_open(const char *dir, char *err, size_t errlen);
 void s3_state_close(struct s3_state *st);
 const char *s3_state_error(const struct s3_state *st);
 
-/* The longest key LMDB can hold here; longer keys are not tracked. */
+/* The longest key LMDB can hold as a key (511 bytes): the walk holds keys
+ * up to this long; longer ones (S3 allows 1024) are kept aside, found by
+ * s3_state_get_long and s3_state_scan_long. */
 size_t s3_state_max_key(const struct s3_state *st);
+
+/* 64-bit FNV-1a with MurmurHash3's finalizer (FNV-1a's low bits are weak):
+ * long keys' index here, and the S3 source's shard hash. */
+uint64_t s3_key_hash(const char *key, size_t len);
+
+/* A long key's known entry: 1 found, 0 not, -1 error. What it gives is
+ * valid until the next call on st. */
+int s3_state_get_long(struct s3_state *st, const char *key, size_t key_len,
+                      struct s3_known *out);
+/* Calls fn with every long key known (in no order) until it returns
+ * non-zero (returned). fn must not call into st. -1 on an error. */
+int s3_state_scan_long(struct s3_state *st,
+                       int (*fn)(void *arg, const struct s3_known *known), void *arg);
 
 /* The walk: known keys that start with prefix, in key (byte) order.
  * rewind starts over; peek gives the first key not yet consumed (1), or

@@ -51,6 +51,9 @@ struct s3_ctx {
     struct br_buf listed_last;        /* previous listed key: the order check */
     struct br_buf token;
     struct br_buf scratch;
+    uint64_t *long_seen;              /* hashes of the long keys listed this poll */
+    size_t n_long_seen, cap_long_seen;
+    struct br_buf long_gone;          /* long keys to report removed: u32 len, key */
     size_t n_listed, n_created, n_removed, n_untracked;
     size_t warned_untracked;          /* the count last warned about */
     unsigned since_service;
@@ -72,33 +75,18 @@ static bool has_suffix(const char *key, size_t len, const char *suffix)
     return n <= len && memcmp(key + len - n, suffix, n) == 0;
 }
 
-/* FNV-1a, then MurmurHash3's finalizer: FNV-1a's low bits depend only on
- * the low bits of each byte, so keys like "obj-0001" would split unevenly
- * modulo a power of two. */
-static uint64_t shard_hash(const char *p, size_t n)
+/* Keys the state cannot hold: with a NUL (records carry keys as C
+ * strings; S3 keys are UTF-8 text, so this is a store's oddity). */
+static bool trackable(const char *key, size_t len)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    return h ^ h >> 33;
-}
-
-/* Keys the state cannot hold: longer than LMDB's key limit, or with a NUL
- * (records carry keys as C strings). */
-static bool trackable(struct s3_ctx *ctx, const char *key, size_t len)
-{
-    return len <= ctx->max_key && !memchr(key, '\0', len);
+    return !memchr(key, '\0', len);
 }
 
 /* Keys this replica reports on: the suffix, its shard, and trackable. */
 static bool ours(struct s3_ctx *ctx, const char *key, size_t len)
 {
-    return has_suffix(key, len, ctx->opts.suffix) && trackable(ctx, key, len) &&
-           (ctx->shard_n == 1 || shard_hash(key, len) % ctx->shard_n == ctx->shard_i);
+    return has_suffix(key, len, ctx->opts.suffix) && trackable(key, len) &&
+           (ctx->shard_n == 1 || s3_key_hash(key, len) % ctx->shard_n == ctx->shard_i);
 }
 
 /* LMDB's key order: bytewise, the shorter first on a tie. */
@@ -265,24 +253,112 @@ static int remove_known_before(struct s3_ctx *ctx, const char *upto, size_t upto
     return found < 0 ? state_failed(ctx) : 0;
 }
 
+static bool same_object(const struct s3_known *k, const struct s3_object *o)
+{
+    return k->size == o->size && k->etag_len == strlen(o->etag) &&
+           memcmp(k->etag, o->etag, k->etag_len) == 0;
+}
+
+static int note_long_seen(struct s3_ctx *ctx, uint64_t hash)
+{
+    if (ctx->n_long_seen == ctx->cap_long_seen) {
+        size_t cap = ctx->cap_long_seen ? 2 * ctx->cap_long_seen : 64;
+        uint64_t *grown = realloc(ctx->long_seen, cap * sizeof(*grown));
+        if (!grown) {
+            snprintf(ctx->why, sizeof(ctx->why), "out of memory");
+            return -1;
+        }
+        ctx->long_seen = grown;
+        ctx->cap_long_seen = cap;
+    }
+    ctx->long_seen[ctx->n_long_seen++] = hash;
+    return 0;
+}
+
+/* A listed key too long for the walk: looked up on its own. */
+static int compare_long(struct s3_ctx *ctx, const struct s3_object *o)
+{
+    struct s3_known k;
+    int found = s3_state_get_long(ctx->state, o->key, o->key_len, &k);
+    if (found < 0)
+        return state_failed(ctx);
+    if (note_long_seen(ctx, s3_key_hash(o->key, o->key_len)) < 0)
+        return -1;
+    if ((found == 1 && same_object(&k, o)) || !ours(ctx, o->key, o->key_len))
+        return 0;
+    if (keep_key(ctx, o->key, o->key_len) < 0)
+        return -1;
+    return emit_change(ctx, o->key, o->key_len, false, o->etag, o->size, o->mtime_ms);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static bool has_prefix(const struct s3_ctx *ctx, const char *key, size_t len)
+{
+    size_t n = strlen(ctx->opts.prefix);
+    return n <= len && memcmp(key, ctx->opts.prefix, n) == 0;
+}
+
+/* Collects the known long keys this complete listing did not show. */
+static int collect_long_gone(void *arg, const struct s3_known *k)
+{
+    struct s3_ctx *ctx = arg;
+    uint64_t hash = s3_key_hash(k->key, k->key_len);
+    uint32_t len = (uint32_t)k->key_len;
+    if (bsearch(&hash, ctx->long_seen, ctx->n_long_seen, sizeof(hash), cmp_u64) ||
+        !has_prefix(ctx, k->key, k->key_len) || !ours(ctx, k->key, k->key_len))
+        return 0;
+    if (br_buf_append(&ctx->long_gone, &len, 4) < 0 ||
+        br_buf_append(&ctx->long_gone, k->key, k->key_len) < 0) {
+        snprintf(ctx->why, sizeof(ctx->why), "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* After a complete listing: known long keys it did not show are removed. */
+static int remove_long_gone(struct s3_ctx *ctx)
+{
+    br_buf_reset(&ctx->long_gone);
+    if (ctx->n_long_seen)
+        qsort(ctx->long_seen, ctx->n_long_seen, sizeof(uint64_t), cmp_u64);
+    int rc = s3_state_scan_long(ctx->state, collect_long_gone, ctx);
+    if (rc < 0)
+        return ctx->why[0] ? -1 : state_failed(ctx);
+    for (size_t at = 0; at < ctx->long_gone.len;) {
+        uint32_t len;
+        memcpy(&len, ctx->long_gone.data + at, 4);
+        if (keep_key(ctx, ctx->long_gone.data + at + 4, len) < 0 ||
+            emit_change(ctx, ctx->scratch.data, len, true, NULL, 0, br_wall_ms()) < 0)
+            return -1;
+        at += 4 + len;
+    }
+    return 0;
+}
+
 /* One listed object: compared with what is known of its key. */
 static int compare_listed(struct s3_ctx *ctx, const struct s3_object *o)
 {
     if (remove_known_before(ctx, o->key, o->key_len) < 0)
         return -1;
+    if (o->key_len > ctx->max_key)
+        return compare_long(ctx, o);
     struct s3_known k;
     int found = s3_state_peek(ctx->state, &k);
     if (found < 0)
         return state_failed(ctx);
     bool known = found == 1 && key_cmp(k.key, k.key_len, o->key, o->key_len) == 0;
-    bool same = known && k.size == o->size && k.etag_len == strlen(o->etag) &&
-                memcmp(k.etag, o->etag, k.etag_len) == 0;
+    bool same = known && same_object(&k, o);
     /* What this key's event writes when it settles must stay behind the
      * walk: consuming the key, or passing it when unknown, sees to that. */
     if (known ? s3_state_consume(ctx->state) < 0
               : s3_state_pass(ctx->state, o->key, o->key_len) < 0)
         return state_failed(ctx);
-    if (!trackable(ctx, o->key, o->key_len)) {
+    if (!trackable(o->key, o->key_len)) {
         ctx->n_untracked++;
         return 0;
     }
@@ -360,7 +436,7 @@ static int list_and_merge(struct s3_ctx *ctx, int64_t *retry_after)
         if (!page.truncated) {
             int rc = remove_known_before(ctx, NULL, 0);
             s3_state_trim(ctx->state);
-            return rc;
+            return rc < 0 ? rc : remove_long_gone(ctx);
         }
         br_buf_reset(&ctx->token);
         if (br_buf_puts(&ctx->token, page.next_token) < 0) {
@@ -380,8 +456,8 @@ static void report_poll(struct s3_ctx *ctx, int64_t took_ms)
            "poll: %zu objects listed, %zu created, %zu removed, %lld ms", ctx->n_listed,
            ctx->n_created, ctx->n_removed, (long long)took_ms);
     if (ctx->n_untracked != ctx->warned_untracked && ctx->n_untracked)
-        br_warn(ctx->src->scope, "%zu key(s) are not tracked: longer than %zu bytes (the "
-                "state's key limit), or holding a NUL", ctx->n_untracked, ctx->max_key);
+        br_warn(ctx->src->scope, "%zu key(s) hold a NUL byte and are not tracked",
+                ctx->n_untracked);
     ctx->warned_untracked = ctx->n_untracked;
 }
 
@@ -406,6 +482,7 @@ static int64_t poll_once(struct s3_ctx *ctx)
 {
     int64_t t0 = br_now_ms(), retry_after = -1;
     ctx->n_listed = ctx->n_created = ctx->n_removed = ctx->n_untracked = 0;
+    ctx->n_long_seen = 0;
     ctx->since_service = 0;
     ctx->why[0] = ctx->why_kind[0] = '\0';
     s3_state_rewind(ctx->state, ctx->opts.prefix);
@@ -578,6 +655,7 @@ static int s3_init(struct br_source *src, char *err, size_t errlen)
     br_buf_init(&ctx->listed_last, 0);
     br_buf_init(&ctx->token, 0);
     br_buf_init(&ctx->scratch, 0);
+    br_buf_init(&ctx->long_gone, 0);
     if (!s3_parse_shard(ctx->opts.shard, &ctx->shard_i, &ctx->shard_n)) {
         snprintf(err, errlen, "shard '%s' is not i/n", ctx->opts.shard);
         s3_destroy(src);
@@ -616,6 +694,9 @@ static void s3_destroy(struct br_source *src)
     br_buf_free(&ctx->listed_last);
     br_buf_free(&ctx->token);
     br_buf_free(&ctx->scratch);
+    br_buf_free(&ctx->long_gone);
+    free(ctx->long_seen);
+    ctx->long_seen = NULL;
     ctx->lister = NULL;
     ctx->state = NULL;
     ctx->endpoint = NULL;

@@ -520,6 +520,43 @@ def test_keys_xml_cannot_carry_arrive_through_url_encoding(scripted, capture, br
                if "list-type" in r["query"]), "listings did not ask for encoding-type=url"
 
 
+def test_keys_longer_than_lmdb_keys_are_tracked_like_the_others(scripted, capture, bridges,
+                                                               tmp_path):
+    """S3 allows keys of 1024 bytes, LMDB keys stop at 511: long keys are
+    kept aside, yet created, changed and removed once each, like the rest,
+    also across a restart."""
+    s3 = scripted("long")
+    base = "deep/" + "d" * 600
+    long_a, long_b = base + "/a.csv", base + "/b.csv"
+    longest = "L" * 1024
+    s3.set_objects({k: k.encode()[:50] for k in ("short.csv", long_a, long_b, longest)})
+    fn = capture()
+    pipeline = s3_pipeline("long", s3.endpoint, "long", fn.url, dlq=tmp_path / "dlq.jsonl",
+                           s3={"page_size": 2})
+    b = bridges.start([pipeline], log_level="debug")
+    wait_s3_records(fn, 4, 30, proc=b)
+    wait_quiet(b)
+    assert sorted(created_keys(captured_records(fn))) == \
+        sorted(["short.csv", long_a, long_b, longest])
+
+    s3.put(long_a, b"changed")
+    s3.delete(long_b)
+    wait_s3_records(fn, 6, 30, proc=b)
+    wait_quiet(b)
+    stop_cleanly(b)
+    assert sorted(changes(captured_records(fn)[4:])) == \
+        sorted([(CREATED, long_a), (REMOVED, long_b)])
+
+    again = bridges.restart(b, "fnbridge-again")
+    wait_quiet(again)
+    s3.delete(longest)
+    wait_s3_records(fn, 7, 30, proc=again)
+    wait_quiet(again)
+    stop_cleanly(again)
+    assert changes(captured_records(fn)[6:]) == [(REMOVED, longest)]
+    assert "not tracked" not in again.stderr()
+
+
 def test_a_page_with_more_objects_than_asked_for_is_refused(scripted, capture, bridges,
                                                             tmp_path):
     """A page costs what fnbridge asked for: a store that sends more objects

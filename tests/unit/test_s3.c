@@ -238,6 +238,51 @@ static void test_one_owner(void)
     remove_tmpdir(dir);
 }
 
+static int count_long(void *arg, const struct s3_known *k)
+{
+    (*(int *)arg)++;
+    CHECK(k->key_len > 511);
+    return 0;
+}
+
+/* Keys past LMDB's key limit (S3 allows 1024 bytes) are kept aside, found
+ * by lookup and by a scan, and never seen by the walk. */
+static void test_long_keys(void)
+{
+    char *dir = make_tmpdir();
+    struct s3_state *st = open_state(dir);
+    char long_key[1025], other[1025], got[512];
+    memset(long_key, 'x', 1024);
+    long_key[1024] = '\0';
+    memcpy(other, long_key, sizeof(other));
+    other[1023] = 'y';                           /* shares 1023 bytes with it */
+    CHECK(s3_state_max_key(st) < 1024);
+    put(st, "short", "e-s", 1);
+    CHECK(s3_state_put(st, long_key, 1024, "e-long", 77, 5) == 0);
+    CHECK(s3_state_put(st, other, 1024, "e-other", 78, 6) == 0);
+    CHECK(s3_state_commit(st) == 0);
+    walk(st, "", got, sizeof(got));
+    CHECK_STR(text(got), "short");
+
+    struct s3_known k;
+    CHECK_INT(s3_state_get_long(st, long_key, 1024, &k), 1);
+    CHECK(k.size == 77 && k.etag_len == 6 && !memcmp(k.etag, "e-long", 6));
+    CHECK(k.key_len == 1024 && !memcmp(k.key, long_key, 1024));
+    CHECK_INT(s3_state_get_long(st, other, 1024, &k), 1);
+    CHECK(k.size == 78);
+    CHECK_INT(s3_state_get_long(st, other, 1000, &k), 0);
+    int n = 0;
+    CHECK_INT(s3_state_scan_long(st, count_long, &n), 0);
+    CHECK_INT(n, 2);
+
+    CHECK(s3_state_del(st, long_key, 1024) == 0);
+    CHECK(s3_state_commit(st) == 0);
+    CHECK_INT(s3_state_get_long(st, long_key, 1024, &k), 0);
+    CHECK_INT(s3_state_get_long(st, other, 1024, &k), 1);
+    s3_state_close(st);
+    remove_tmpdir(dir);
+}
+
 /* kB of dir/data.mdb resident in this process (/proc/self/smaps). */
 static long mapped_kb(const char *dir)
 {
@@ -443,6 +488,7 @@ int main(void)
     test_walk_survives_commits();
     test_sequencer_increases_across_reopen();
     test_one_owner();
+    test_long_keys();
     test_trim_unmaps_what_the_walk_read();
     test_event_shape();
     test_ids_and_partial_failures();
