@@ -169,17 +169,23 @@ static void fail(struct parse *p, const char *why)
     XML_StopParser(p->xml, XML_FALSE);
 }
 
+/* Called for every element of every page: the common case (an element
+ * we do not keep, or one of Contents's four) is decided cheaply. */
 static enum field field_of(const struct parse *p, const char *name)
 {
     if (p->in_contents && p->depth == 3) {
-        if (!strcmp(name, "Key"))
-            return F_KEY;
-        if (!strcmp(name, "ETag"))
-            return F_ETAG;
-        if (!strcmp(name, "Size"))
-            return F_SIZE;
-        if (!strcmp(name, "LastModified"))
-            return F_MTIME;
+        switch (name[0]) {
+        case 'K':
+            return !strcmp(name, "Key") ? F_KEY : F_NONE;
+        case 'E':
+            return !strcmp(name, "ETag") ? F_ETAG : F_NONE;
+        case 'S':
+            return !strcmp(name, "Size") ? F_SIZE : F_NONE;
+        case 'L':
+            return !strcmp(name, "LastModified") ? F_MTIME : F_NONE;
+        default:
+            return F_NONE;
+        }
     } else if (p->depth == 2) {
         if (!strcmp(name, "IsTruncated"))
             return F_TRUNCATED;

@@ -43,7 +43,8 @@ struct s3_state {
     struct br_buf prefix;
     struct br_buf last;           /* the last consumed key */
     bool has_last;
-    bool at_peeked;               /* the cursor stands on an unconsumed key */
+    bool at_peeked;               /* the cursor stands on an unconsumed key, */
+    MDB_val peeked_k, peeked_v;   /* this one (valid while rtxn is open) */
 
     /* queued writes: op, u32 key_len, key, [i64 size, i64 mtime, u32 etag_len, etag] */
     struct br_buf ops;
@@ -324,10 +325,15 @@ int s3_state_peek(struct s3_state *st, struct s3_known *out)
 {
     MDB_val k, v;
     int rc;
-    if (!st->rtxn)
+    if (!st->rtxn) {
         rc = position(st, &k, &v);
-    else
-        rc = mdb_cursor_get(st->cur, &k, &v, st->at_peeked ? MDB_GET_CURRENT : MDB_NEXT);
+    } else if (st->at_peeked) {
+        k = st->peeked_k;       /* peeked again: no cursor call */
+        v = st->peeked_v;
+        rc = 0;
+    } else {
+        rc = mdb_cursor_get(st->cur, &k, &v, MDB_NEXT);
+    }
     if (rc == MDB_NOTFOUND) {
         st->at_peeked = false;
         return 0;
@@ -338,6 +344,8 @@ int s3_state_peek(struct s3_state *st, struct s3_known *out)
         return -1;
     }
     st->at_peeked = true;
+    st->peeked_k = k;
+    st->peeked_v = v;
     if (k.mv_size < st->prefix.len || memcmp(k.mv_data, st->prefix.data, st->prefix.len))
         return 0;           /* past the prefix: keys with it are contiguous */
     if (!decode(&k, &v, out)) {
@@ -349,11 +357,11 @@ int s3_state_peek(struct s3_state *st, struct s3_known *out)
 
 int s3_state_consume(struct s3_state *st)
 {
-    MDB_val k, v;
-    if (!st->rtxn || !st->at_peeked || mdb_cursor_get(st->cur, &k, &v, MDB_GET_CURRENT)) {
+    if (!st->rtxn || !st->at_peeked) {
         snprintf(st->error, sizeof(st->error), "the walk has no key to move past");
         return -1;
     }
+    MDB_val k = st->peeked_k;
     br_buf_reset(&st->last);
     if (br_buf_append(&st->last, k.mv_data, k.mv_size) < 0) {
         st->has_last = false;

@@ -30,6 +30,7 @@
 #define IDLE_SLICE_MS 100             /* how often an idle wait checks for shutdown */
 #define STATE_COMMIT_OPS 1024         /* settled changes written per commit (one sync) */
 #define STATE_COMMIT_MS 200           /* ...or whatever settled in this long */
+#define TRIM_EVERY_PAGES 8            /* pages walked between unmapping the state's */
 
 struct s3_ctx {
     struct s3_options opts;           /* first: filled by the option table */
@@ -432,7 +433,8 @@ static int list_and_merge(struct s3_ctx *ctx, int64_t *retry_after)
             if (compare_listed(ctx, &page.objects[i]) < 0)
                 return -1;
         }
-        s3_state_trim(ctx->state);
+        if (page_no % TRIM_EVERY_PAGES == 0)
+            s3_state_trim(ctx->state);
         if (!page.truncated) {
             int rc = remove_known_before(ctx, NULL, 0);
             s3_state_trim(ctx->state);
