@@ -23,6 +23,16 @@ trap cleanup EXIT
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
+# stop_fnbridge PID LOG: SIGTERM, wait, show its log; exits on a failure.
+stop_fnbridge() {
+    kill -TERM "$1"
+    local status=0
+    wait "$1" || status=$?
+    echo "fnbridge exited with status $status; its log:"
+    sed 's/^/  /' "$2"
+    [ "$status" = 0 ] || exit "$status"
+}
+
 # wait_for SECONDS COMMAND...: polls until COMMAND succeeds.
 wait_for() {
     local deadline=$((SECONDS + $1)); shift
@@ -87,12 +97,7 @@ for line in open(sys.argv[1]):
 PY
 
 say "Stopping fnbridge with SIGTERM (it finishes in-flight work and commits)"
-kill -TERM "$fnbridge_pid"
-status=0
-wait "$fnbridge_pid" || status=$?
-echo "fnbridge exited with status $status; its log:"
-sed 's/^/  /' "$DEMO_DIR/fnbridge.log"
-[ "$status" = 0 ] || exit "$status"
+stop_fnbridge "$fnbridge_pid" "$DEMO_DIR/fnbridge.log"
 
 # ------------------------------------------------------------ part 2: IoT
 
@@ -140,12 +145,7 @@ say "What the function did (sensor-results.txt)"
 cat "$DEMO_DIR/sensor-results.txt"
 
 say "Stopping fnbridge with SIGTERM"
-kill -TERM "$iot_pid"
-status=0
-wait "$iot_pid" || status=$?
-echo "fnbridge exited with status $status; its log:"
-sed 's/^/  /' "$DEMO_DIR/iot.log"
-[ "$status" = 0 ] || exit "$status"
+stop_fnbridge "$iot_pid" "$DEMO_DIR/iot.log"
 
 # ------------------------------------------------------------ part 3: S3
 
@@ -185,9 +185,4 @@ say "What the function did (upload-results.txt)"
 cat "$DEMO_DIR/upload-results.txt"
 
 say "Stopping fnbridge with SIGTERM"
-kill -TERM "$s3_pid"
-status=0
-wait "$s3_pid" || status=$?
-echo "fnbridge exited with status $status; its log:"
-sed 's/^/  /' "$DEMO_DIR/s3.log"
-exit "$status"
+stop_fnbridge "$s3_pid" "$DEMO_DIR/s3.log"
