@@ -181,7 +181,9 @@ static void s3_settled(struct br_source *src, const struct br_record *rec)
 /* ---------------------------------------------------------------- events */
 
 /* Emits one change, or, for a kind of change nobody asked for, records it
- * as settled at once. -1 when out of memory or shutdown began. */
+ * as settled at once. key is NUL-terminated and stays put through the call
+ * (the page's, or scratch: never the state's, which moves as acks are
+ * written). -1 when it cannot (ctx->why says why) or shutdown began. */
 static int emit_change(struct s3_ctx *ctx, const char *key, size_t len, bool removed,
                        const char *etag, int64_t size, int64_t time_ms)
 {
@@ -199,7 +201,7 @@ static int emit_change(struct s3_ctx *ctx, const char *key, size_t len, bool rem
     }
     struct br_s3_meta meta = {.removed = removed, .size = size, .etag = removed ? NULL : etag,
                               .bucket = ctx->opts.bucket, .region = ctx->opts.region};
-    struct br_record_init init = {.kind = BR_REC_S3, .topic = ctx->scratch.data,
+    struct br_record_init init = {.kind = BR_REC_S3, .topic = key,
                                   .offset = (int64_t)seq, .timestamp_ms = time_ms,
                                   .timestamp_type = BR_TS_CREATE, .s3 = &meta};
     struct br_record *rec = br_record_create(&init);
@@ -213,8 +215,8 @@ static int emit_change(struct s3_ctx *ctx, const char *key, size_t len, bool rem
     return br_source_stopping(ctx->src) ? -1 : 0;
 }
 
-/* Copies key into scratch (NUL-terminated): what the state walk gave may
- * move once the walk goes on. */
+/* Copies a key the state gave into scratch (NUL-terminated): it may move
+ * once the walk goes on or acks are written. */
 static int keep_key(struct s3_ctx *ctx, const char *key, size_t len)
 {
     br_buf_reset(&ctx->scratch);
@@ -287,8 +289,6 @@ static int compare_long(struct s3_ctx *ctx, const struct s3_object *o)
         return -1;
     if ((found == 1 && same_object(&k, o)) || !ours(ctx, o->key, o->key_len))
         return 0;
-    if (keep_key(ctx, o->key, o->key_len) < 0)
-        return -1;
     return emit_change(ctx, o->key, o->key_len, false, o->etag, o->size, o->mtime_ms);
 }
 
@@ -365,8 +365,6 @@ static int compare_listed(struct s3_ctx *ctx, const struct s3_object *o)
     }
     if (same || !ours(ctx, o->key, o->key_len))
         return 0;
-    if (keep_key(ctx, o->key, o->key_len) < 0)
-        return -1;
     return emit_change(ctx, o->key, o->key_len, false, o->etag, o->size, o->mtime_ms);
 }
 
