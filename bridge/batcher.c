@@ -12,6 +12,7 @@
 #include "batch.h"
 #include "clock.h"
 #include "dispatcher.h"
+#include "hash.h"
 #include "log.h"
 
 #define KEY_LANES 1024
@@ -96,9 +97,7 @@ static size_t lane_of(const struct br_batcher *bt, const struct br_record *rec)
     if (bt->ordering != KAFKA_ORDER_KEY)
         return 0;
     /* FNV-1a over the shard and the key: equal keys share a lane. */
-    uint64_t h = 0xcbf29ce484222325ULL ^ (uint64_t)rec->shard;
-    for (size_t i = 0; i < rec->key_len; i++)
-        h = (h ^ rec->key[i]) * 1099511628211ull;
+    uint64_t h = br_fnv1a(BR_FNV_BASIS ^ (uint64_t)rec->shard, rec->key, rec->key_len);
     return (size_t)(h % KEY_LANES);
 }
 

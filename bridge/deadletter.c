@@ -62,14 +62,9 @@ const char *br_deadletter_path(const struct br_deadletter *dl)
 
 static int put_timestamp(struct br_buf *out)
 {
-    int64_t ms = br_wall_ms();
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
     char text[40];
-    gmtime_r(&secs, &tm);
-    size_t n = strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(text + n, sizeof(text) - n, ".%03dZ", (int)(ms % 1000));
-    return br_buf_put_json_str(out, text, strlen(text));
+    size_t n = br_utc_text(br_wall_ms(), text, sizeof(text));
+    return br_buf_put_json_str(out, text, n);
 }
 
 static int put_request_id(struct br_buf *out)

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "format.h"
+#include "hash.h"
 
 /* Inline fast path for the many short appends of an event: when the bytes
  * fit in the current allocation, copy them here (cap never exceeds
@@ -183,9 +184,7 @@ static bool same_partition(const struct br_record *a, const struct br_record *b)
 
 static size_t partition_hash(const struct br_record *rec)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;          /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)rec->topic; *p; p++)
-        h = (h ^ *p) * 1099511628211ULL;
+    uint64_t h = br_fnv1a_str(BR_FNV_BASIS, rec->topic);
     h ^= (uint32_t)rec->partition * 0x9E3779B97F4A7C15ULL;
     return (size_t)(h ^ h >> 29);
 }

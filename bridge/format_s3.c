@@ -3,8 +3,8 @@
  * ...}]}, one entry per record, the shape existing handlers expect. */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "format.h"
 #include "s3key.h"
 
@@ -20,16 +20,9 @@ static int put_lit(struct br_buf *out, const char *s)
 /* ISO 8601 with milliseconds, UTC, as S3's eventTime. */
 static int put_time(struct br_buf *out, int64_t ms)
 {
-    time_t secs = (time_t)(ms >= 0 ? ms / 1000 : 0);
-    struct tm tm;
     char text[40];
-    if (!gmtime_r(&secs, &tm))
-        return -1;
-    size_t n = strftime(text, sizeof(text), "\"%Y-%m-%dT%H:%M:%S", &tm);
-    if (n == 0)
-        return -1;
-    snprintf(text + n, sizeof(text) - n, ".%03dZ\"", (int)(ms >= 0 ? ms % 1000 : 0));
-    return put_lit(out, text);
+    size_t n = br_utc_text(ms, text, sizeof(text));
+    return n ? br_buf_put_json_str(out, text, n) : -1;
 }
 
 static int put_key(struct br_buf *out, const char *key)

@@ -24,17 +24,6 @@ int br_log_enabled(enum br_log_level level)
     return level >= min_level;
 }
 
-static size_t put_time(char *out, size_t n)
-{
-    int64_t ms = br_wall_ms();
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    size_t len = strftime(out, n, "%Y-%m-%dT%H:%M:%S", &tm);
-    len += (size_t)snprintf(out + len, n - len, ".%03dZ", (int)(ms % 1000));
-    return len;
-}
-
 /* Appends s quoted and escaped (the same escapes serve logfmt and JSON). */
 static size_t put_quoted(char *out, size_t at, size_t n, const char *s)
 {
@@ -68,7 +57,7 @@ void br_log(enum br_log_level level, const char *scope, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    put_time(when, sizeof(when));
+    br_utc_text(br_wall_ms(), when, sizeof(when));
     size_t n = sizeof(line) - 2, at;
     if (log_format == BR_LOG_JSON) {
         at = (size_t)snprintf(line, n, "{\"ts\":\"%s\",\"level\":\"%s\",\"scope\":",

@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "hash.h"
 #include "outcome.h"
 
 enum br_result_kind br_outcome_from_http(long status)
@@ -37,9 +38,7 @@ struct coord_index {
 static uint64_t coord_hash(const char *topic, size_t topic_len,
                            int32_t partition, int64_t offset)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;          /* FNV-1a over the topic */
-    for (size_t i = 0; i < topic_len; i++)
-        h = (h ^ (unsigned char)topic[i]) * 1099511628211ULL;
+    uint64_t h = br_fnv1a(BR_FNV_BASIS, topic, topic_len);
     h ^= (uint32_t)partition * 0x9E3779B97F4A7C15ULL;
     h ^= (uint64_t)offset * 0xC2B2AE3D27D4EB4FULL;
     return h ^ h >> 31;

@@ -20,6 +20,7 @@
 
 #include "../bridge/buf.h"
 #include "../bridge/fsdir.h"
+#include "../bridge/hash.h"
 #include "lmdb_open.h"
 #include "s3_state.h"
 
@@ -76,10 +77,8 @@ size_t s3_state_max_key(const struct s3_state *st)
 
 uint64_t s3_key_hash(const char *key, size_t len)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;            /* FNV-1a ... */
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)key[i]) * 1099511628211ULL;
-    h ^= h >> 33;                                   /* ... and MurmurHash3's finalizer */
+    uint64_t h = br_fnv1a(BR_FNV_BASIS, key, len);
+    h ^= h >> 33;                                   /* MurmurHash3's finalizer */
     h *= 0xff51afd7ed558ccdULL;
     h ^= h >> 33;
     h *= 0xc4ceb9fe1a85ec53ULL;
@@ -355,29 +354,9 @@ int s3_state_peek(struct s3_state *st, struct s3_known *out)
     return 1;
 }
 
-int s3_state_consume(struct s3_state *st)
+/* The walk resumes after key; on running out of memory it is lost. */
+static int set_last(struct s3_state *st, const void *key, size_t key_len)
 {
-    if (!st->rtxn || !st->at_peeked) {
-        snprintf(st->error, sizeof(st->error), "the walk has no key to move past");
-        return -1;
-    }
-    MDB_val k = st->peeked_k;
-    br_buf_reset(&st->last);
-    if (br_buf_append(&st->last, k.mv_data, k.mv_size) < 0) {
-        st->has_last = false;
-        s3_state_release(st);
-        snprintf(st->error, sizeof(st->error), "out of memory");
-        return -1;
-    }
-    st->has_last = true;
-    st->at_peeked = false;
-    return 0;
-}
-
-int s3_state_pass(struct s3_state *st, const char *key, size_t key_len)
-{
-    /* The caller consumed every known key up to this one, so an open
-     * cursor already stands after it: only a re-found walk needs it. */
     br_buf_reset(&st->last);
     if (br_buf_append(&st->last, key, key_len) < 0) {
         st->has_last = false;
@@ -387,6 +366,25 @@ int s3_state_pass(struct s3_state *st, const char *key, size_t key_len)
     }
     st->has_last = true;
     return 0;
+}
+
+int s3_state_consume(struct s3_state *st)
+{
+    if (!st->rtxn || !st->at_peeked) {
+        snprintf(st->error, sizeof(st->error), "the walk has no key to move past");
+        return -1;
+    }
+    if (set_last(st, st->peeked_k.mv_data, st->peeked_k.mv_size) < 0)
+        return -1;
+    st->at_peeked = false;
+    return 0;
+}
+
+int s3_state_pass(struct s3_state *st, const char *key, size_t key_len)
+{
+    /* The caller consumed every known key up to this one, so an open
+     * cursor already stands after it: only a re-found walk needs it. */
+    return set_last(st, key, key_len);
 }
 
 /* --------------------------------------------------------------- writes */

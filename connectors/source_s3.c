@@ -165,15 +165,19 @@ static void settle_all(struct s3_ctx *ctx)
     commit_state(ctx);
 }
 
+/* Queues what a settled change makes known of its key. */
+static int record_change(struct s3_ctx *ctx, const char *key, size_t len, bool removed,
+                         const char *etag, int64_t size, int64_t mtime_ms)
+{
+    return removed ? s3_state_del(ctx->state, key, len)
+                   : s3_state_put(ctx->state, key, len, etag ? etag : "", size, mtime_ms);
+}
+
 static void s3_settled(struct br_source *src, const struct br_record *rec)
 {
     struct s3_ctx *ctx = src->ctx;
-    size_t len = strlen(rec->topic);
-    int rc = rec->s3.removed ? s3_state_del(ctx->state, rec->topic, len)
-                             : s3_state_put(ctx->state, rec->topic, len,
-                                            rec->s3.etag ? rec->s3.etag : "", rec->s3.size,
-                                            rec->timestamp_ms);
-    if (rc < 0)
+    if (record_change(ctx, rec->topic, strlen(rec->topic), rec->s3.removed, rec->s3.etag,
+                      rec->s3.size, rec->timestamp_ms) < 0)
         br_error(src->scope, "%s: the change to '%s' will be reported again",
                  s3_state_error(ctx->state), rec->topic);
 }
@@ -188,11 +192,11 @@ static int emit_change(struct s3_ctx *ctx, const char *key, size_t len, bool rem
                        const char *etag, int64_t size, int64_t time_ms)
 {
     if ((removed && !ctx->want_removed) || (!removed && !ctx->want_created)) {
-        int rc = removed ? s3_state_del(ctx->state, key, len)
-                         : s3_state_put(ctx->state, key, len, etag, size, time_ms);
-        if (rc < 0)
+        if (record_change(ctx, key, len, removed, etag, size, time_ms) < 0) {
             snprintf(ctx->why, sizeof(ctx->why), "%s", s3_state_error(ctx->state));
-        return rc;
+            return -1;
+        }
+        return 0;
     }
     uint64_t seq = s3_state_next_sequencer(ctx->state);
     if (seq == 0 || seq > INT64_MAX) {
