@@ -11,6 +11,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import helpers  # noqa: E402
+from mqtt_helpers import CaptureFunction  # noqa: E402
 
 
 def _check_binaries():
@@ -44,6 +45,20 @@ def procs(request, tmp_path):
 def group(request):
     """A consumer group id of this test's own."""
     return "g-" + re.sub(r"[^A-Za-z0-9_]", "_", request.node.name)
+
+
+@pytest.fixture
+def capture():
+    """capture(respond=None) starts a capturing HTTP function."""
+    started = []
+
+    def start(respond=None):
+        fn = CaptureFunction(respond)
+        started.append(fn)
+        return fn
+    yield start
+    for fn in started:
+        fn.close()
 
 
 @pytest.fixture

@@ -324,6 +324,13 @@ def stop_bridge(bridge, timeout):
     return rc, time.monotonic() - t0
 
 
+def stop_cleanly(bridge, timeout=30):
+    """SIGTERM and assert a clean exit (an ASan finding makes it non-zero)."""
+    rc, took = stop_bridge(bridge, timeout * SLOW)
+    assert rc == 0, f"fnbridge exited with {rc} after SIGTERM"
+    return took
+
+
 def run_fnbridge(*args, timeout=30):
     """Runs a short fnbridge command (check, help, ...) to completion."""
     return subprocess.run([FNBRIDGE] + [str(a) for a in args], capture_output=True,

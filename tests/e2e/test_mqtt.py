@@ -18,8 +18,8 @@ import time
 import pytest
 
 import helpers
-from helpers import SLOW, read_dlq, stop_bridge, wait_until, write_config
-from mqtt_helpers import (CaptureFunction, Certs, Mosquitto, Publisher, Subscriber,
+from helpers import SLOW, read_dlq, stop_cleanly, wait_until, write_config
+from mqtt_helpers import (Certs, Mosquitto, Publisher, Subscriber,
                           binary_payload, mqtt_pipeline, publish, record_payload_id)
 
 TOPICS = {}     # no Kafka topics: this module does not use the kafka fixture
@@ -39,30 +39,9 @@ def mosquitto(procs):
     return start
 
 
-@pytest.fixture
-def capture():
-    """capture(respond=None) starts a capturing HTTP function."""
-    started = []
-
-    def start(respond=None):
-        fn = CaptureFunction(respond)
-        started.append(fn)
-        return fn
-    yield start
-    for fn in started:
-        fn.close()
-
-
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory):
     return Certs(tmp_path_factory.mktemp("certs"))
-
-
-def stop_cleanly(bridge, timeout=30):
-    """SIGTERM and assert a clean exit (an ASan finding makes it non-zero)."""
-    rc, took = stop_bridge(bridge, timeout * SLOW)
-    assert rc == 0, f"fnbridge exited with {rc} after SIGTERM"
-    return took
 
 
 def ids(prefix, start, count):

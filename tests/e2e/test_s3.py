@@ -19,8 +19,7 @@ from urllib.parse import quote
 import pytest
 
 import helpers
-from helpers import SLOW, read_dlq, run_fnbridge, stop_bridge, wait_until, write_config
-from mqtt_helpers import CaptureFunction
+from helpers import SLOW, read_dlq, run_fnbridge, stop_cleanly, wait_until, write_config
 from s3_helpers import (AMZ_DATE_RX, AUTH_RX, EMPTY_SHA256, ERRORS, EVENT_TIME_RX,
                         SEQUENCER_RX, S3rver, ScriptedS3, captured_records, changes,
                         created_keys, cut_off, dlq_keys, error_lines, good, key_paths,
@@ -46,20 +45,6 @@ def s3rver(procs):
 
 
 @pytest.fixture
-def capture():
-    """capture(respond=None) starts a capturing HTTP function."""
-    started = []
-
-    def start(respond=None):
-        fn = CaptureFunction(respond)
-        started.append(fn)
-        return fn
-    yield start
-    for fn in started:
-        fn.close()
-
-
-@pytest.fixture
 def scripted():
     """scripted(bucket) starts a scripted ListObjectsV2 endpoint."""
     started = []
@@ -71,13 +56,6 @@ def scripted():
     yield start
     for s3 in started:
         s3.close()
-
-
-def stop_cleanly(bridge, timeout=30):
-    """SIGTERM and assert a clean exit (an ASan finding makes it non-zero)."""
-    rc, took = stop_bridge(bridge, timeout * SLOW)
-    assert rc == 0, f"fnbridge exited with {rc} after SIGTERM"
-    return took
 
 
 def start_with_env(procs, tmp_path, pipelines, name, env, log_level="debug"):
