@@ -9,7 +9,7 @@ PREFIX  ?= /usr/local
 BUILD   ?= build
 CC      ?= cc
 PYTHON  ?= /usr/bin/python3
-PKGS    := rdkafka libcurl jansson yaml-0.1 libmosquitto lmdb expat
+PKGS    := rdkafka libcurl jansson yaml-0.1 libmosquitto lmdb expat libmicrohttpd
 OPT     ?= -O2
 CFLAGS  ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) -pthread \

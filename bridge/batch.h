@@ -20,6 +20,7 @@ struct br_batch {
     int64_t due_ms;               /* when a waiting batch runs again */
     const char *dlq_condition;    /* set: waiting to be dead-lettered */
     struct br_buf body;           /* the event as last sent */
+    struct br_buf headers;        /* the format's request headers for it */
     struct br_invocation inv;
     bool in_flight;
     /* what the last attempt got back, for the dead-letter record */

@@ -4,18 +4,27 @@
 #ifndef BR_FORMAT_H
 #define BR_FORMAT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "buf.h"
 #include "record.h"
 
-enum br_format { BR_FORMAT_LAMBDA = 0, BR_FORMAT_JSON = 1, BR_FORMAT_PAYLOAD = 2 };
+enum br_format {
+    BR_FORMAT_LAMBDA = 0,
+    BR_FORMAT_JSON = 1,
+    BR_FORMAT_PAYLOAD = 2,
+    BR_FORMAT_CLOUDEVENTS = 3,
+};
 #define BR_FORMAT_BIT(f) (1u << (f))
 
 struct br_event_ctx {
     const char *pipeline;        /* pipeline name (json format) */
     const char *source_kind;     /* "kafka" */
     const char *origin;          /* kafka: bootstrap servers list */
+    /* cloudevents: the pipeline's batch.max_records is 1, so each event
+     * goes in binary mode (data as the body, attributes as ce-* headers) */
+    bool ce_binary;
 };
 
 /* Appends the event for recs[0..n) to out. Returns 0, or -1 if out's cap
@@ -27,6 +36,14 @@ int br_format_encode(enum br_format fmt, const struct br_event_ctx *ev,
 /* The Content-Type of an event of this format for these records. */
 const char *br_format_content_type(enum br_format fmt, struct br_record *const *recs,
                                    size_t n);
+
+/* Appends the request headers the event for recs[0..n) needs besides
+ * Content-Type (CloudEvents binary mode: ce-specversion, ce-id, ...) as
+ * "Name: value" lines, each NUL-terminated. Most formats add none.
+ * Returns 0, or -1 when out of memory. */
+int br_format_headers(enum br_format fmt, const struct br_event_ctx *ev,
+                      struct br_record *const *recs, size_t n,
+                      struct br_buf *out);
 
 /* Upper bound of the bytes one record adds to an event of this format
  * (used to split batches before encoding). */

@@ -53,6 +53,7 @@ struct br_batch *br_batch_create(struct br_pipeline *pl, struct br_record **recs
         if (recs[i]->received_ms < b->oldest_ms)
             b->oldest_ms = recs[i]->received_ms;
     br_buf_init(&b->body, (size_t)br_target_common(&pl->tgt)->max_payload);
+    br_buf_init(&b->headers, 0);
     return b;
 }
 
@@ -61,6 +62,7 @@ void br_batch_free(struct br_batch *b)
     if (!b)
         return;
     br_buf_free(&b->body);
+    br_buf_free(&b->headers);
     free(b->inv.result.body);
     free(b->last_body);
     free(b->recs);
@@ -136,7 +138,15 @@ static void split(struct br_batch *b)
 static int encode(struct br_batch *b)
 {
     br_buf_reset(&b->body);
-    return br_format_encode(b->pl->format, &b->pl->event, b->recs, b->n, &b->body);
+    br_buf_reset(&b->headers);
+    if (br_format_encode(b->pl->format, &b->pl->event, b->recs, b->n, &b->body) < 0)
+        return -1;
+    if (br_format_headers(b->pl->format, &b->pl->event, b->recs, b->n, &b->headers) < 0) {
+        /* Out of memory: the caller's retry starts from an empty body. */
+        br_buf_reset(&b->body);
+        return -1;
+    }
+    return 0;
 }
 
 void br_batch_start(struct br_batch *b, int64_t now)
@@ -161,6 +171,8 @@ void br_batch_start(struct br_batch *b, int64_t now)
     b->inv.body = b->body.data;
     b->inv.body_len = b->body.len;
     b->inv.content_type = br_format_content_type(pl->format, b->recs, b->n);
+    b->inv.headers = b->headers.len ? b->headers.data : NULL;
+    b->inv.headers_len = b->headers.len;
     b->inv.recs = b->recs;
     b->inv.n_recs = b->n;
     b->inv.core = b;

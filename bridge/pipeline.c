@@ -118,7 +118,8 @@ struct br_pipeline *br_pipeline_create(const struct br_config *cfg,
     }
     pl->event = (struct br_event_ctx){.pipeline = conf->name,
                                       .source_kind = conf->source_ops->name,
-                                      .origin = pl->src.event_origin};
+                                      .origin = pl->src.event_origin,
+                                      .ce_binary = conf->batch_max_records == 1};
     return pl;
 }
 

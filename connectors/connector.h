@@ -119,7 +119,7 @@ struct br_target_common {
     {.name = "format", .type = BR_OPT_ENUM,                                  \
      .offset = offsetof(ctx_type, common.format),                                \
      .enum_values = br_format_names,                                         \
-     .help = "event format: lambda | json | payload"},                                 \
+     .help = "event format: lambda | json | cloudevents | payload"},                                 \
     {.name = "timeout", .type = BR_OPT_DURATION, .def = "30s",               \
      .offset = offsetof(ctx_type, common.timeout_ms), .min = 1,                  \
      .max = 900000, .help = "time allowed for one invocation"},              \
@@ -128,7 +128,8 @@ struct br_target_common {
      .max = 1073741824, .help = "largest event sent; bigger records are "    \
      "dead-lettered (MaximumPayloadSizeExceeded)"}
 
-extern const char *const br_format_names[];   /* "lambda", "json", "payload", NULL */
+extern const char *const br_format_names[];   /* "lambda", "json", "payload",
+                                                 "cloudevents", NULL */
 
 enum br_result_kind {
     BR_RES_OK,               /* delivered (maybe with batchItemFailures) */
@@ -152,12 +153,29 @@ struct br_invocation {
     const char *body;              /* the event, borrowed until done */
     size_t body_len;
     const char *content_type;      /* "application/json" */
+    /* Request headers the event format adds (CloudEvents binary mode:
+     * ce-id, ce-source, ...): "Name: value" lines, each NUL-terminated,
+     * headers_len bytes in all; NULL/0 when none. HTTP targets send them;
+     * iterate with br_invocation_next_header(). */
+    const char *headers;
+    size_t headers_len;
     struct br_record *const *recs; /* the batch's records, borrowed */
     size_t n_recs;
     struct br_result result;       /* filled by the target before done */
     void *core;                    /* the core's batch; do not touch */
     void *tgt_state;               /* free for the target's use */
 };
+
+/* The header line after h (h NULL: the first), or NULL after the last. */
+static inline const char *br_invocation_next_header(const struct br_invocation *inv,
+                                                    const char *h)
+{
+    const char *end = inv->headers + inv->headers_len;
+    if (!inv->headers)
+        return NULL;
+    h = h ? h + __builtin_strlen(h) + 1 : inv->headers;
+    return h < end ? h : NULL;
+}
 
 /* Called by a target (from the dispatcher thread) when inv finished. */
 void br_invocation_done(struct br_invocation *inv);

@@ -15,7 +15,7 @@ const struct br_source_ops *const br_sources[] = {&br_source_kafka, &br_source_m
 const struct br_target_ops *const br_targets[] = {&br_target_http,
                                                   &br_target_exec, NULL};
 
-const char *const br_format_names[] = {"lambda", "json", "payload", NULL};
+const char *const br_format_names[] = {"lambda", "json", "payload", "cloudevents", NULL};
 
 const struct br_source_ops *br_find_source(const char *name)
 {

@@ -1,10 +1,12 @@
-/* target_exec.h - options of the local process target (mode stdio). */
+/* target_exec.h - options of the local process target: mode stdio (a
+ * process per batch) and mode runtime-api (warm workers speaking the AWS
+ * Lambda Runtime API). */
 #ifndef BR_TARGET_EXEC_H
 #define BR_TARGET_EXEC_H
 
 #include "connector.h"
 
-enum exec_mode { EXEC_MODE_STDIO };
+enum exec_mode { EXEC_MODE_STDIO, EXEC_MODE_RUNTIME_API };
 
 struct exec_options {
     struct br_target_common common;   /* must come first */
@@ -12,6 +14,11 @@ struct exec_options {
     int mode;                         /* enum exec_mode */
     struct br_strmap env;             /* the function's environment */
     char *cwd;
+    /* runtime-api only */
+    int64_t workers;                  /* 0: the pipeline's concurrency */
+    int64_t idle_timeout_ms;          /* a worker idle this long is stopped */
+    char *handler;                    /* _HANDLER */
+    int64_t memory_size;              /* MB, AWS_LAMBDA_FUNCTION_MEMORY_SIZE */
 };
 
 extern const struct br_opt exec_target_opts[];

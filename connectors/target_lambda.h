@@ -1,0 +1,28 @@
+/* target_lambda.h - options of the AWS Lambda Invoke API target. */
+#ifndef BR_TARGET_LAMBDA_H
+#define BR_TARGET_LAMBDA_H
+
+#include "connector.h"
+
+enum lambda_invocation_type { LAMBDA_REQUEST_RESPONSE, LAMBDA_EVENT };
+
+/* Lambda's payload limits: a synchronous request (and its response), and
+ * an asynchronous (Event) request. */
+#define LAMBDA_SYNC_LIMIT (6u << 20)
+#define LAMBDA_EVENT_LIMIT (1u << 20)
+
+struct lambda_options {
+    struct br_target_common common;   /* must come first */
+    char *name;                       /* function name, partial or full ARN */
+    char *qualifier;                  /* version or alias; NULL: $LATEST */
+    char *region;                     /* NULL: $AWS_REGION, $AWS_DEFAULT_REGION, us-east-1 */
+    char *endpoint;                   /* NULL: https://lambda.<region>.amazonaws.com */
+    int invocation_type;              /* enum lambda_invocation_type */
+    char *access_key;                 /* NULL: $AWS_ACCESS_KEY_ID */
+    char *secret_key;                 /* NULL: $AWS_SECRET_ACCESS_KEY */
+    char *session_token;              /* NULL: $AWS_SESSION_TOKEN */
+};
+
+extern const struct br_opt lambda_target_opts[];
+
+#endif
