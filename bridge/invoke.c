@@ -280,6 +280,8 @@ static void handle_ok(struct br_batch *b, const char *body, size_t body_len)
         const struct br_source_ops *src_ops = b->pl->src.ops;
         if (src_ops->response && body_len)
             src_ops->response(&b->pl->src, b->recs, b->n, body, body_len);
+        if (b->pl->report)
+            b->pl->report(b->pl, b, NULL, body, body_len);
         atomic_fetch_add(&b->pl->stats.delivered, b->n);
         settle_all(b, BR_SETTLE_DELIVERED);
     } else if (p == BR_PARTIAL_ALL_FAILED) {
@@ -336,6 +338,13 @@ void br_invocation_done(struct br_invocation *inv)
 void br_batch_dead_letter(struct br_batch *b, const char *condition)
 {
     struct br_pipeline *pl = b->pl;
+    if (!pl->dlq) {         /* fnbridge invoke: reported, not written */
+        if (pl->report)
+            pl->report(pl, b, condition, b->last_body,
+                       b->last_body ? strlen(b->last_body) : 0);
+        settle_all(b, BR_SETTLE_DEAD_LETTERED);
+        return;
+    }
     if (!b->body.len)
         b->body.max = 0;   /* the record keeps the whole event, however big */
     /* Without its event (out of memory) the line would not hold the

@@ -1,4 +1,4 @@
-/* main.c - the fnbridge command line: run, check, version, help. */
+/* main.c - the fnbridge command line: run, check, invoke, version, help. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <expat.h>
@@ -15,6 +15,7 @@
 
 #include "../config/config.h"
 #include "dispatcher.h"
+#include "invoke_cmd.h"
 #include "log.h"
 #include "pipeline.h"
 #include "version.h"
@@ -28,6 +29,8 @@ static const char usage_main[] =
     "Usage:\n"
     "  fnbridge [run] -c FILE     run the pipelines (the default command)\n"
     "  fnbridge check -c FILE     validate the config (after interpolation)\n"
+    "  fnbridge invoke -c FILE --pipeline NAME [--event FILE|-]\n"
+    "                             send one event through a pipeline's function\n"
     "  fnbridge version           print the version\n"
     "  fnbridge help [COMMAND]    this text, or a command's\n"
     "\n"
@@ -53,24 +56,50 @@ static const char usage_check[] =
     "each problem as FILE:LINE:COL: path.to.key: message and exits 2, or\n"
     "prints a summary and exits 0. Secret values are never printed.\n";
 
+static const char usage_invoke[] =
+    "Usage: fnbridge invoke -c FILE --pipeline NAME [--event FILE|-]\n"
+    "\n"
+    "Sends one event (JSON, from FILE, or stdin with -; default {}) to the\n"
+    "function of pipeline NAME, exactly as given, through its target and\n"
+    "retry policy, as `aws lambda invoke` does. The pipeline's source is not\n"
+    "contacted and nothing is dead-lettered. The function's response goes\n"
+    "to stdout, a summary to stderr.\n"
+    "\n"
+    "Options:\n"
+    "  -p, --pipeline NAME        the pipeline whose function is invoked\n"
+    "  -e, --event FILE|-         the event (default {})\n"
+    "\n"
+    "Exit codes: 0 the function succeeded, 1 it failed (function error or\n"
+    "retries exhausted), 2 usage, config or event error.\n";
+
 static const char usage_version[] = "Usage: fnbridge version\n";
+
+/* What the command line gave. */
+struct cli {
+    const char *config_path;
+    const char *pipeline;      /* invoke */
+    const char *event_path;    /* invoke */
+};
 
 struct command {
     const char *name;
-    int (*fn)(const char *config_path);
+    int (*fn)(const struct cli *cli);
     const char *usage;
     bool needs_config;
+    bool takes_event;          /* --pipeline and --event */
 };
 
-static int cmd_run(const char *path);
-static int cmd_check(const char *path);
-static int cmd_version(const char *path);
+static int cmd_run(const struct cli *cli);
+static int cmd_check(const struct cli *cli);
+static int cmd_invoke(const struct cli *cli);
+static int cmd_version(const struct cli *cli);
 
 static const struct command commands[] = {
-    {"run", cmd_run, usage_run, true},
-    {"check", cmd_check, usage_check, true},
-    {"version", cmd_version, usage_version, false},
-    {NULL, NULL, NULL, false},
+    {"run", cmd_run, usage_run, true, false},
+    {"check", cmd_check, usage_check, true, false},
+    {"invoke", cmd_invoke, usage_invoke, true, true},
+    {"version", cmd_version, usage_version, false, false},
+    {NULL, NULL, NULL, false, false},
 };
 
 static const struct command *find_command(const char *name)
@@ -91,9 +120,9 @@ static struct br_config *load_config(const char *path)
     return cfg;
 }
 
-static int cmd_version(const char *path)
+static int cmd_version(const struct cli *cli)
 {
-    (void)path;
+    (void)cli;
     int mq[3], db[3];
     mosquitto_lib_version(&mq[0], &mq[1], &mq[2]);
     mdb_version(&db[0], &db[1], &db[2]);
@@ -103,8 +132,9 @@ static int cmd_version(const char *path)
     return 0;
 }
 
-static int cmd_check(const char *path)
+static int cmd_check(const struct cli *cli)
 {
+    const char *path = cli->config_path;
     struct br_config *cfg = load_config(path);
     if (!cfg)
         return EXIT_USAGE;
@@ -252,9 +282,21 @@ static void log_summary(const struct runtime *rt)
     }
 }
 
-static int cmd_run(const char *path)
+static int cmd_invoke(const struct cli *cli)
 {
-    struct runtime rt = {.cfg = load_config(path)};
+    struct br_config *cfg = load_config(cli->config_path);
+    if (!cfg)
+        return EXIT_USAGE;
+    br_log_setup((enum br_log_level)cfg->log_level, (enum br_log_format)cfg->log_format);
+    signal(SIGPIPE, SIG_IGN);
+    int rc = br_cmd_invoke(cfg, cli->pipeline, cli->event_path);
+    br_config_free(cfg);
+    return rc;
+}
+
+static int cmd_run(const struct cli *cli)
+{
+    struct runtime rt = {.cfg = load_config(cli->config_path)};
     if (!rt.cfg)
         return EXIT_USAGE;
     br_log_setup((enum br_log_level)rt.cfg->log_level, (enum br_log_format)rt.cfg->log_format);
@@ -312,15 +354,19 @@ int main(int argc, char **argv)
     }
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
+        {"pipeline", required_argument, NULL, 'p'},
+        {"event", required_argument, NULL, 'e'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *config_path = NULL;
+    struct cli cli = {0};
     optind = first;
     int opt;
-    while ((opt = getopt_long(argc, argv, "+c:h", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "+c:p:e:h", longopts, NULL)) != -1) {
         if (opt == 'c') {
-            config_path = optarg;
+            cli.config_path = optarg;
+        } else if ((opt == 'p' || opt == 'e') && cmd->takes_event) {
+            *(opt == 'p' ? &cli.pipeline : &cli.event_path) = optarg;
         } else if (opt == 'h') {
             fputs(first == 1 ? usage_main : cmd->usage, stdout);
             return 0;
@@ -330,10 +376,12 @@ int main(int argc, char **argv)
     }
     if (optind < argc)
         return usage_error("unexpected argument '%s'", argv[optind]);
-    if (cmd->needs_config && !config_path)
+    if (cmd->needs_config && !cli.config_path)
         return usage_error("'%s' needs a config file: -c FILE", cmd->name);
+    if (cmd->takes_event && !cli.pipeline)
+        return usage_error("'%s' needs the pipeline to invoke: --pipeline NAME", cmd->name);
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    int rc = cmd->fn(config_path);
+    int rc = cmd->fn(&cli);
     curl_global_cleanup();
     return rc;
 }

@@ -27,6 +27,8 @@ static int open_dead_letter(struct br_pipeline *pl, char *err, size_t errlen)
 {
     char fallback[4096];
     const char *path = pl->conf->dlq_file_path;
+    if (pl->conf->no_dead_letter)
+        return 0;
     if (!path) {
         snprintf(fallback, sizeof(fallback), "%s/dlq/%s.jsonl",
                  pl->cfg->state_dir, pl->conf->name);
@@ -108,6 +110,7 @@ struct br_pipeline *br_pipeline_create(const struct br_config *cfg,
         br_pipeline_destroy(pl);
         return NULL;
     }
+    err[0] = '\0';
     if (check_format(pl, err, errlen) < 0 || init_connectors(pl, err, errlen) < 0 ||
         open_dead_letter(pl, err, errlen) < 0 ||
         !(pl->batcher = br_batcher_create(pl))) {

@@ -24,6 +24,7 @@ struct br_ackset;
 struct br_batcher;
 struct br_dispatcher;
 struct br_deadletter;
+struct br_batch;
 
 struct br_shard_info {
     char *topic;                 /* owned */
@@ -76,7 +77,13 @@ struct br_pipeline {
 
     /* dispatcher thread only */
     struct br_batcher *batcher;
-    struct br_deadletter *dlq;
+    struct br_deadletter *dlq;             /* NULL with conf->no_dead_letter */
+    /* Optional, set before start (`fnbridge invoke`): told how each batch
+     * ended; condition is NULL on success, else the dead-letter condition
+     * (and with no_dead_letter nothing is written). body is the function's
+     * response (on failure its first 4 KiB), may be NULL. */
+    void (*report)(struct br_pipeline *pl, struct br_batch *b, const char *condition,
+                   const char *body, size_t body_len);
 };
 
 /* Builds the pipeline (inits source and target: may fail with err). */

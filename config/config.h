@@ -38,6 +38,10 @@ struct br_pipeline_conf {
                                            (then failed records stop the
                                            pipeline rather than be lost) */
 
+    /* Not from the file: set by `fnbridge invoke`, whose failures are
+     * reported to the user instead of dead-lettered. */
+    bool no_dead_letter;
+
     int source_line, source_col;        /* the source's key, for errors the
                                            connector finds in init */
     int target_line, target_col;        /* the function's key */

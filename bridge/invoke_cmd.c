@@ -1,0 +1,300 @@
+/* invoke_cmd.c - `fnbridge invoke`: one event, given by the user, through a
+ * pipeline's function and retry policy, the way `aws lambda invoke` tries
+ * a function (DESIGN section 2).
+ *
+ * The pipeline runs as usual with its source swapped for a one-record
+ * source: the event is the record's value, sent in the payload format (the
+ * body is the event exactly), so batching, the target, retries with
+ * backoff and Retry-After all behave as they do in `run`. Only the end
+ * differs: nothing is dead-lettered; the outcome is printed instead. */
+#include <errno.h>
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "batch.h"
+#include "clock.h"
+#include "dispatcher.h"
+#include "invoke_cmd.h"
+#include "log.h"
+#include "pipeline.h"
+
+#define EVENT_MAX (64u << 20)
+
+static struct br_target_common *br_target_common_of(const struct br_pipeline_conf *conf)
+{
+    return (struct br_target_common *)conf->target_ctx;
+}
+
+/* What the one-record source holds, and what the outcome was. Written by
+ * the dispatcher thread before the record settles; read by the main thread
+ * after the source thread has been joined. */
+struct invoke_ctx {
+    char *event;
+    size_t event_len;
+    bool emitted;
+    bool reported;             /* the outcome below is set */
+    bool failed;
+    long status;
+    int attempts;
+    char condition[64];
+    char error[256];
+    char *body;
+    size_t body_len;
+};
+
+/* ------------------------------------------------- the one-record source */
+
+static int invoke_src_init(struct br_source *src, char *err, size_t errlen)
+{
+    (void)src;
+    (void)err;
+    (void)errlen;
+    return 0;
+}
+
+static int invoke_emit(struct br_source *src, struct invoke_ctx *ctx)
+{
+    struct br_record_init init = {.kind = BR_REC_MQTT, .topic = "invoke", .offset = 1,
+                                  .timestamp_ms = br_wall_ms(),
+                                  .value = ctx->event, .value_len = ctx->event_len};
+    int shard = br_source_shard(src, "invoke", 0);
+    struct br_record *rec = shard < 0 ? NULL : br_record_create(&init);
+    if (!rec)
+        return -1;
+    br_source_assign(src, shard);
+    if (br_source_emit(src, shard, rec) < 0) {
+        br_record_free(rec);
+        return -1;
+    }
+    ctx->emitted = true;
+    return 0;
+}
+
+static int invoke_src_run(struct br_source *src)
+{
+    struct invoke_ctx *ctx = src->ctx;
+    if (invoke_emit(src, ctx) < 0) {
+        br_error(src->scope, "out of memory");
+        return -1;
+    }
+    br_source_service(src);
+    while (br_source_inflight(src) > 0 && !br_source_stopping(src)) {
+        br_source_wait_acks(src);
+        br_source_service(src);
+    }
+    if (br_source_stopping(src))
+        br_source_drain(src);
+    return 0;
+}
+
+static int invoke_src_commit(struct br_source *src, int shard, int64_t next_pos)
+{
+    (void)src;
+    (void)shard;
+    (void)next_pos;
+    return 0;
+}
+
+static void invoke_src_nothing(struct br_source *src)
+{
+    (void)src;
+}
+
+static const struct br_source_ops invoke_source = {
+    .name = "invoke",
+    .ctx_size = sizeof(struct invoke_ctx),
+    .default_format = "payload",
+    .formats = BR_FORMAT_BIT(BR_FORMAT_PAYLOAD),
+    .init = invoke_src_init,
+    .run = invoke_src_run,
+    .commit = invoke_src_commit,
+    .pause = invoke_src_nothing,
+    .resume = invoke_src_nothing,
+};
+
+/* ------------------------------------------------------------- outcome */
+
+/* The pipeline's report hook (dispatcher thread): condition is NULL when
+ * the function succeeded. */
+static void invoke_report(struct br_pipeline *pl, struct br_batch *b,
+                          const char *condition, const char *body, size_t body_len)
+{
+    struct invoke_ctx *ctx = pl->src.ctx;
+    ctx->reported = true;
+    ctx->failed = condition != NULL;
+    ctx->status = b->last_status;
+    ctx->attempts = b->attempts;
+    snprintf(ctx->condition, sizeof(ctx->condition), "%s", condition ? condition : "");
+    snprintf(ctx->error, sizeof(ctx->error), "%s", b->last_error);
+    free(ctx->body);
+    ctx->body = NULL;
+    ctx->body_len = 0;
+    if (body && (ctx->body = malloc(body_len + 1))) {
+        memcpy(ctx->body, body, body_len);
+        ctx->body[body_len] = '\0';
+        ctx->body_len = body_len;
+    }
+}
+
+static void print_outcome(const struct invoke_ctx *ctx, const char *pipeline,
+                          int64_t elapsed_ms)
+{
+    if (ctx->body_len) {
+        fwrite(ctx->body, 1, ctx->body_len, stdout);
+        if (ctx->body[ctx->body_len - 1] != '\n' && isatty(STDOUT_FILENO))
+            putchar('\n');
+        fflush(stdout);
+    }
+    if (!ctx->failed) {
+        fprintf(stderr, "%s: ok (status %ld) after %d attempt%s in %lld ms\n", pipeline,
+                ctx->status, ctx->attempts, ctx->attempts == 1 ? "" : "s",
+                (long long)elapsed_ms);
+        return;
+    }
+    fprintf(stderr, "%s: failed: %s after %d attempt%s in %lld ms", pipeline,
+            ctx->condition, ctx->attempts, ctx->attempts == 1 ? "" : "s",
+            (long long)elapsed_ms);
+    if (ctx->status)
+        fprintf(stderr, "; status %ld", ctx->status);
+    if (ctx->error[0])
+        fprintf(stderr, "; %s", ctx->error);
+    fputc('\n', stderr);
+}
+
+/* --------------------------------------------------------- the event */
+
+static char *read_all(FILE *f, size_t *len, const char *name)
+{
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (n == cap - 1) {
+            char *bigger = cap >= EVENT_MAX ? NULL : realloc(buf, cap * 2);
+            if (!bigger) {
+                fprintf(stderr, "fnbridge: %s: the event is larger than %u MiB\n", name,
+                        EVENT_MAX >> 20);
+                free(buf);
+                return NULL;
+            }
+            buf = bigger;
+            cap *= 2;
+        }
+        size_t got = fread(buf + n, 1, cap - 1 - n, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    if (buf && ferror(f)) {
+        fprintf(stderr, "fnbridge: %s: %s\n", name, strerror(errno));
+        free(buf);
+        return NULL;
+    }
+    if (buf) {
+        buf[n] = '\0';
+        *len = n;
+    }
+    return buf;
+}
+
+/* The event from path ("-" = stdin; NULL = "{}"), checked to be JSON. */
+static char *load_event(const char *path, size_t *len)
+{
+    if (!path) {
+        *len = 2;
+        return strdup("{}");
+    }
+    bool is_stdin = !strcmp(path, "-");
+    const char *name = is_stdin ? "stdin" : path;
+    FILE *f = is_stdin ? stdin : fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "fnbridge: --event %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    char *event = read_all(f, len, name);
+    if (!is_stdin)
+        fclose(f);
+    if (!event)
+        return NULL;
+    json_error_t jerr;
+    json_t *doc = json_loadb(event, *len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+    if (!doc) {
+        fprintf(stderr, "fnbridge: %s:%d:%d: the event is not JSON: %s\n", name,
+                jerr.line, jerr.column, jerr.text);
+        free(event);
+        return NULL;
+    }
+    json_decref(doc);
+    return event;
+}
+
+/* ------------------------------------------------------------ running */
+
+/* The pipeline as configured, with the one-record source in front and one
+ * record per batch, sent exactly as given. */
+static void make_invoke_conf(struct br_pipeline_conf *conf, struct invoke_ctx *ctx)
+{
+    conf->source_ops = &invoke_source;
+    conf->source_ctx = ctx;
+    conf->batch_max_records = 1;
+    conf->batch_max_wait_ms = 0;
+    conf->no_dead_letter = true;
+    br_target_common_of(conf)->format = BR_FORMAT_PAYLOAD;
+}
+
+static int run_one(struct br_config *cfg, struct br_pipeline_conf *conf,
+                   struct invoke_ctx *ctx)
+{
+    char err[1024] = "";
+    struct br_dispatcher *disp = br_dispatcher_create(err, sizeof(err));
+    struct br_pipeline *pl = disp ? br_pipeline_create(cfg, conf, err, sizeof(err)) : NULL;
+    if (!pl) {
+        fprintf(stderr, "%s\n", err[0] ? err : "fnbridge: out of memory");
+        br_dispatcher_destroy(disp);
+        return BR_INVOKE_USAGE;
+    }
+    pl->report = invoke_report;
+    int64_t start = br_now_ms();
+    int rc = BR_INVOKE_FAILED;
+    if (br_dispatcher_add(disp, pl) == 0 && br_dispatcher_start(disp) == 0) {
+        if (br_pipeline_start(pl, disp) == 0 && br_pipeline_join(pl) == 0 &&
+            ctx->reported) {
+            print_outcome(ctx, conf->name, br_now_ms() - start);
+            rc = ctx->failed ? BR_INVOKE_FAILED : BR_INVOKE_OK;
+        } else {
+            fprintf(stderr, "%s: the invocation did not finish\n", conf->name);
+        }
+        br_dispatcher_stop(disp);
+    }
+    br_pipeline_destroy(pl);
+    br_dispatcher_destroy(disp);
+    return rc;
+}
+
+int br_cmd_invoke(struct br_config *cfg, const char *pipeline, const char *event_path)
+{
+    struct br_pipeline_conf *orig = (struct br_pipeline_conf *)br_config_pipeline(cfg, pipeline);
+    if (!orig) {
+        fprintf(stderr, "fnbridge: %s has no pipeline named \"%s\"; it has:", cfg->path,
+                pipeline);
+        for (size_t i = 0; i < cfg->n_pipelines; i++)
+            fprintf(stderr, " %s", cfg->pipelines[i].name);
+        fputc('\n', stderr);
+        return BR_INVOKE_USAGE;
+    }
+    struct invoke_ctx ctx = {0};
+    if (!(ctx.event = load_event(event_path, &ctx.event_len)))
+        return BR_INVOKE_USAGE;
+    /* A copy: the config frees its own source options at the end. */
+    struct br_pipeline_conf conf = *orig;
+    int saved_format = br_target_common_of(orig)->format;
+    make_invoke_conf(&conf, &ctx);
+    int rc = run_one(cfg, &conf, &ctx);
+    br_target_common_of(orig)->format = saved_format;
+    free(ctx.event);
+    free(ctx.body);
+    return rc;
+}

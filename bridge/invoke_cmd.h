@@ -1,0 +1,17 @@
+/* invoke_cmd.h - `fnbridge invoke`: one event through a pipeline's function. */
+#ifndef BR_INVOKE_CMD_H
+#define BR_INVOKE_CMD_H
+
+#include "../config/config.h"
+
+/* Exit codes, as DESIGN section 2 gives them. */
+#define BR_INVOKE_OK 0
+#define BR_INVOKE_FAILED 1     /* function error, or retries exhausted */
+#define BR_INVOKE_USAGE 2      /* no such pipeline, bad event, bad config */
+
+/* Sends the JSON event read from event_path ("-": stdin; NULL: "{}") through
+ * the named pipeline's target and retry policy; prints the function's
+ * response on stdout and a summary on stderr. Returns an exit code. */
+int br_cmd_invoke(struct br_config *cfg, const char *pipeline, const char *event_path);
+
+#endif

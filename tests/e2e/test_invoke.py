@@ -1,0 +1,181 @@
+"""`fnbridge invoke`: one event, as the user gives it, through a pipeline's
+function and retry policy (DESIGN section 2). The pipeline's source is never
+contacted (its brokers here do not exist) and nothing is dead-lettered."""
+import json
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from helpers import FNBRIDGE, SLOW, run_fnbridge, write_config
+
+NO_BROKER = "127.0.0.1:1"     # nothing listens: invoke must not need it
+
+HANDLER = r"""
+import json, os, sys
+body = sys.stdin.buffer.read()
+with open(os.environ["CALLS"], "ab") as f:
+    f.write(body + b"\n")
+event = json.loads(body)
+if isinstance(event, dict) and event.get("fail"):
+    print(json.dumps({"errorMessage": "asked to fail", "errorType": "Boom"}))
+    sys.exit(3)
+print(json.dumps({"echo": event}))
+"""
+
+
+def exec_pipeline(tmp_path, name="orders", max_attempts=3):
+    handler = tmp_path / "handler.py"
+    handler.write_text(HANDLER)
+    calls = tmp_path / "calls.jsonl"
+    return {
+        "name": name,
+        "source": {"kafka": {"brokers": NO_BROKER, "topics": ["t"], "group_id": "g"}},
+        "function": {"exec": {"command": [sys.executable, str(handler)],
+                              "env": {"CALLS": str(calls)}, "timeout": "20s"}},
+        "retry": {"max_attempts": max_attempts,
+                  "backoff": {"initial": "10ms", "max": "50ms"}},
+    }, calls
+
+
+def run_fnbridge_stdin(data, *args):
+    return subprocess.run([FNBRIDGE] + [str(a) for a in args], input=data, capture_output=True,
+                          text=True, timeout=30 * SLOW)
+
+
+def calls_of(path):
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_event_from_stdin_reaches_the_function_and_its_answer_is_printed(tmp_path):
+    pipeline, calls = exec_pipeline(tmp_path)
+    config = write_config(tmp_path / "c.json", [pipeline], tmp_path / "state")
+    event = {"orderId": 7, "items": ["a", "b"], "note": "ünï"}
+    r = run_fnbridge_stdin(json.dumps(event), "invoke", "-c", config, "--pipeline", "orders",
+                           "--event", "-")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == {"echo": event}
+    assert calls_of(calls) == [event]
+    assert "orders: ok" in r.stderr and "1 attempt" in r.stderr
+    # Nothing of the pipeline's state is touched: no dead-letter file.
+    assert not (tmp_path / "state" / "dlq").exists()
+
+
+def test_event_from_a_file_and_the_default_empty_event(tmp_path):
+    pipeline, calls = exec_pipeline(tmp_path)
+    config = write_config(tmp_path / "c.json", [pipeline], tmp_path / "state")
+    (tmp_path / "e.json").write_text('[1, 2, {"x": null}]')
+    r = run_fnbridge("invoke", "-c", config, "-p", "orders", "-e", tmp_path / "e.json")
+    assert r.returncode == 0, r.stderr
+    r = run_fnbridge("invoke", "-c", config, "-p", "orders")
+    assert r.returncode == 0, r.stderr
+    assert calls_of(calls) == [[1, 2, {"x": None}], {}]
+
+
+def test_a_function_error_is_retried_by_policy_then_exit_1(tmp_path):
+    pipeline, calls = exec_pipeline(tmp_path, max_attempts=3)
+    config = write_config(tmp_path / "c.json", [pipeline], tmp_path / "state")
+    (tmp_path / "e.json").write_text('{"fail": true}')
+    r = run_fnbridge("invoke", "-c", config, "-p", "orders", "-e", tmp_path / "e.json")
+    assert r.returncode == 1, r.stderr
+    assert len(calls_of(calls)) == 3          # retry.max_attempts
+    assert json.loads(r.stdout)["errorType"] == "Boom"
+    assert "RetryAttemptsExhausted" in r.stderr and "3 attempts" in r.stderr
+    assert "exit status 3" in r.stderr
+    assert not (tmp_path / "state" / "dlq").exists()
+
+
+class Scripted:
+    """An HTTP function that answers 429 + Retry-After to its first calls,
+    then 200 with a JSON body; keeps each request's body, content type and
+    arrival time."""
+
+    def __init__(self, throttle=1, retry_after="1"):
+        self.requests = []
+        scripted = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                scripted.requests.append((time.monotonic(), body,
+                                          self.headers.get("Content-Type")))
+                if len(scripted.requests) <= throttle:
+                    self._answer(429, b'{"message":"slow down"}', retry_after)
+                else:
+                    self._answer(200, b'{"statusCode":200,"n":%d}' % len(scripted.requests))
+
+            def _answer(self, status, body, retry_after=None):
+                self.send_response(status)
+                if retry_after:
+                    self.send_header("Retry-After", retry_after)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/fn"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_http_target_gets_the_exact_bytes_and_429_is_honoured(tmp_path):
+    fn = Scripted(throttle=1, retry_after="1")
+    try:
+        pipeline = {
+            "name": "web",
+            "source": {"mqtt": {"url": "mqtt://" + NO_BROKER, "client_id": "c",
+                                "topics": ["x"]}},
+            "function": {"http": {"url": fn.url, "timeout": "5s"}},
+            "retry": {"max_attempts": 4, "backoff": {"initial": "10ms", "max": "20ms"}},
+        }
+        config = write_config(tmp_path / "c.json", [pipeline], tmp_path / "state")
+        raw = b'{ "spaced" :  [1,2] ,"k":"v" }'
+        (tmp_path / "e.json").write_bytes(raw)
+        r = run_fnbridge("invoke", "-c", config, "-p", "web", "-e", tmp_path / "e.json")
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout) == {"statusCode": 200, "n": 2}
+        assert [body for _, body, _ in fn.requests] == [raw, raw]    # sent as given
+        assert {ct for _, _, ct in fn.requests} == {"application/json"}
+        waited = fn.requests[1][0] - fn.requests[0][0]
+        assert waited >= 0.9, f"Retry-After: 1 honoured, but retried after {waited:.2f}s"
+        assert "2 attempts" in r.stderr
+    finally:
+        fn.close()
+
+
+def test_usage_and_input_errors_exit_2_and_say_why(tmp_path):
+    pipeline, calls = exec_pipeline(tmp_path)
+    other, _ = exec_pipeline(tmp_path, name="billing")
+    config = write_config(tmp_path / "c.json", [pipeline, other], tmp_path / "state")
+
+    r = run_fnbridge("invoke", "-c", config, "-p", "nope")
+    assert r.returncode == 2
+    assert 'no pipeline named "nope"' in r.stderr and "orders billing" in r.stderr
+
+    (tmp_path / "bad.json").write_text('{"a": 1,\n "b": }')
+    r = run_fnbridge("invoke", "-c", config, "-p", "orders", "-e", tmp_path / "bad.json")
+    assert r.returncode == 2
+    assert f"{tmp_path / 'bad.json'}:2:" in r.stderr and "not JSON" in r.stderr
+
+    r = run_fnbridge("invoke", "-c", config, "-p", "orders", "-e", tmp_path / "missing.json")
+    assert r.returncode == 2 and "No such file" in r.stderr
+
+    r = run_fnbridge("invoke", "-c", config)
+    assert r.returncode == 2 and "--pipeline NAME" in r.stderr
+
+    r = run_fnbridge("run", "-c", config, "--event", "x.json")
+    assert r.returncode == 2 and "invalid option for 'run'" in r.stderr
+    assert not calls.exists()                 # nothing was invoked
+
+    r = run_fnbridge("help", "invoke")
+    assert r.returncode == 0 and "--event FILE|-" in r.stdout
