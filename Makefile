@@ -67,6 +67,12 @@ $(BUILD)/tools/%: tests/tools/%.c
 	$(call say,CC,$<)
 	$(Q)$(CC) $(CFLAGS) $(TOOL_CFLAGS) -o $@ $< $(TOOL_LIBS)
 
+# Bench programs that time fnbridge's own core link its objects.
+$(BUILD)/bench/%: tests/bench/%.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
 # The memory floor make bench compares fnbridge's idle RSS with.
 $(BUILD)/tools/rss_floor: TOOL_LIBS += $(shell pkg-config --libs libcurl 2>/dev/null)
 $(BUILD)/tools/mqtt_pub: TOOL_LIBS += $(shell pkg-config --libs libmosquitto 2>/dev/null)

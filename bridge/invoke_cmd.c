@@ -6,7 +6,11 @@
  * source: the event is the record's value, sent in the payload format (the
  * body is the event exactly), so batching, the target, retries with
  * backoff and Retry-After all behave as they do in `run`. Only the end
- * differs: nothing is dead-lettered; the outcome is printed instead. */
+ * differs: nothing is dead-lettered; the outcome is printed instead.
+ *
+ * br_invoke_timed sends the event several times, one after the other, and
+ * times each from emit to settle: make bench measures the latency a
+ * target adds with it (tests/bench/invoke_lat.c). */
 #include <errno.h>
 #include <jansson.h>
 #include <stdatomic.h>
@@ -35,7 +39,11 @@ static struct br_target_common *br_target_common_of(const struct br_pipeline_con
 struct invoke_ctx {
     char *event;
     size_t event_len;
-    bool emitted;
+    size_t count;              /* invocations to make, one at a time */
+    size_t emitted;
+    size_t settled;
+    int64_t emit_us;           /* monotonic, of the record in flight */
+    int64_t *latency_us;       /* [count], or NULL */
     bool reported;             /* the outcome below is set */
     bool failed;
     long status;
@@ -56,9 +64,17 @@ static int invoke_src_init(struct br_source *src, char *err, size_t errlen)
     return 0;
 }
 
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static int invoke_emit(struct br_source *src, struct invoke_ctx *ctx)
 {
-    struct br_record_init init = {.kind = BR_REC_MQTT, .topic = "invoke", .offset = 1,
+    struct br_record_init init = {.kind = BR_REC_MQTT, .topic = "invoke",
+                                  .offset = (int64_t)ctx->emitted + 1,
                                   .timestamp_ms = br_wall_ms(),
                                   .value = ctx->event, .value_len = ctx->event_len};
     int shard = br_source_shard(src, "invoke", 0);
@@ -66,29 +82,42 @@ static int invoke_emit(struct br_source *src, struct invoke_ctx *ctx)
     if (!rec)
         return -1;
     br_source_assign(src, shard);
+    ctx->emit_us = now_us();
     if (br_source_emit(src, shard, rec) < 0) {
         br_record_free(rec);
         return -1;
     }
-    ctx->emitted = true;
+    ctx->emitted++;
     return 0;
 }
 
+/* One record at a time: the next is emitted once the last one settled. */
 static int invoke_src_run(struct br_source *src)
 {
     struct invoke_ctx *ctx = src->ctx;
-    if (invoke_emit(src, ctx) < 0) {
-        br_error(src->scope, "out of memory");
-        return -1;
-    }
-    br_source_service(src);
-    while (br_source_inflight(src) > 0 && !br_source_stopping(src)) {
-        br_source_wait_acks(src);
+    while (ctx->emitted < ctx->count && !br_source_stopping(src)) {
+        if (invoke_emit(src, ctx) < 0) {
+            br_error(src->scope, "out of memory");
+            return -1;
+        }
         br_source_service(src);
+        while (br_source_inflight(src) > 0 && !br_source_stopping(src)) {
+            br_source_wait_acks(src);
+            br_source_service(src);
+        }
     }
     if (br_source_stopping(src))
         br_source_drain(src);
     return 0;
+}
+
+static void invoke_src_settled(struct br_source *src, const struct br_record *rec)
+{
+    struct invoke_ctx *ctx = src->ctx;
+    (void)rec;
+    if (ctx->latency_us && ctx->settled < ctx->count)
+        ctx->latency_us[ctx->settled] = now_us() - ctx->emit_us;
+    ctx->settled++;
 }
 
 static int invoke_src_commit(struct br_source *src, int shard, int64_t next_pos)
@@ -112,6 +141,7 @@ static const struct br_source_ops invoke_source = {
     .init = invoke_src_init,
     .run = invoke_src_run,
     .commit = invoke_src_commit,
+    .settled = invoke_src_settled,
     .pause = invoke_src_nothing,
     .resume = invoke_src_nothing,
 };
@@ -125,7 +155,7 @@ static void invoke_report(struct br_pipeline *pl, struct br_batch *b,
 {
     struct invoke_ctx *ctx = pl->src.ctx;
     ctx->reported = true;
-    ctx->failed = condition != NULL;
+    ctx->failed = ctx->failed || condition != NULL;
     ctx->status = b->last_status;
     ctx->attempts = b->attempts;
     snprintf(ctx->condition, sizeof(ctx->condition), "%s", condition ? condition : "");
@@ -245,8 +275,10 @@ static void make_invoke_conf(struct br_pipeline_conf *conf, struct invoke_ctx *c
     br_target_common_of(conf)->format = BR_FORMAT_PAYLOAD;
 }
 
-static int run_one(struct br_config *cfg, struct br_pipeline_conf *conf,
-                   struct invoke_ctx *ctx)
+/* Runs the pipeline until ctx->count invocations settled; returns 0, or -1
+ * (with a message on stderr) when they did not all run. */
+static int run_invocations(struct br_config *cfg, struct br_pipeline_conf *conf,
+                           struct invoke_ctx *ctx)
 {
     char err[1024] = "";
     struct br_dispatcher *disp = br_dispatcher_create(err, sizeof(err));
@@ -254,19 +286,16 @@ static int run_one(struct br_config *cfg, struct br_pipeline_conf *conf,
     if (!pl) {
         fprintf(stderr, "%s\n", err[0] ? err : "fnbridge: out of memory");
         br_dispatcher_destroy(disp);
-        return BR_INVOKE_USAGE;
+        return -1;
     }
     pl->report = invoke_report;
-    int64_t start = br_now_ms();
-    int rc = BR_INVOKE_FAILED;
+    int rc = -1;
     if (br_dispatcher_add(disp, pl) == 0 && br_dispatcher_start(disp) == 0) {
         if (br_pipeline_start(pl, disp) == 0 && br_pipeline_join(pl) == 0 &&
-            ctx->reported) {
-            print_outcome(ctx, conf->name, br_now_ms() - start);
-            rc = ctx->failed ? BR_INVOKE_FAILED : BR_INVOKE_OK;
-        } else {
+            ctx->settled == ctx->count && ctx->reported)
+            rc = 0;
+        else
             fprintf(stderr, "%s: the invocation did not finish\n", conf->name);
-        }
         br_dispatcher_stop(disp);
     }
     br_pipeline_destroy(pl);
@@ -274,26 +303,65 @@ static int run_one(struct br_config *cfg, struct br_pipeline_conf *conf,
     return rc;
 }
 
-int br_cmd_invoke(struct br_config *cfg, const char *pipeline, const char *event_path)
+/* The named pipeline, or NULL with the names there are on stderr. */
+static struct br_pipeline_conf *find_pipeline(struct br_config *cfg, const char *name)
 {
-    struct br_pipeline_conf *orig = (struct br_pipeline_conf *)br_config_pipeline(cfg, pipeline);
-    if (!orig) {
-        fprintf(stderr, "fnbridge: %s has no pipeline named \"%s\"; it has:", cfg->path,
-                pipeline);
-        for (size_t i = 0; i < cfg->n_pipelines; i++)
-            fprintf(stderr, " %s", cfg->pipelines[i].name);
-        fputc('\n', stderr);
-        return BR_INVOKE_USAGE;
-    }
-    struct invoke_ctx ctx = {0};
-    if (!(ctx.event = load_event(event_path, &ctx.event_len)))
-        return BR_INVOKE_USAGE;
-    /* A copy: the config frees its own source options at the end. */
+    struct br_pipeline_conf *conf = (struct br_pipeline_conf *)br_config_pipeline(cfg, name);
+    if (conf)
+        return conf;
+    fprintf(stderr, "fnbridge: %s has no pipeline named \"%s\"; it has:", cfg->path, name);
+    for (size_t i = 0; i < cfg->n_pipelines; i++)
+        fprintf(stderr, " %s", cfg->pipelines[i].name);
+    fputc('\n', stderr);
+    return NULL;
+}
+
+/* Runs ctx's invocations through a copy of orig made for invoking (the
+ * config frees its own source options at the end, and gets its target's
+ * format back). */
+static int invoke_pipeline(struct br_config *cfg, struct br_pipeline_conf *orig,
+                           struct invoke_ctx *ctx)
+{
     struct br_pipeline_conf conf = *orig;
     int saved_format = br_target_common_of(orig)->format;
-    make_invoke_conf(&conf, &ctx);
-    int rc = run_one(cfg, &conf, &ctx);
+    make_invoke_conf(&conf, ctx);
+    int rc = run_invocations(cfg, &conf, ctx);
     br_target_common_of(orig)->format = saved_format;
+    return rc;
+}
+
+int br_invoke_timed(struct br_config *cfg, const char *pipeline, const char *event,
+                    size_t event_len, size_t count, int64_t *latency_us)
+{
+    struct br_pipeline_conf *orig = find_pipeline(cfg, pipeline);
+    if (!orig)
+        return -1;
+    struct invoke_ctx ctx = {.event = (char *)event, .event_len = event_len,
+                             .count = count, .latency_us = latency_us};
+    int rc = invoke_pipeline(cfg, orig, &ctx);
+    free(ctx.body);
+    if (rc == 0 && ctx.failed) {
+        fprintf(stderr, "%s: an invocation failed: %s %s\n", pipeline, ctx.condition,
+                ctx.error);
+        rc = -1;
+    }
+    return rc;
+}
+
+int br_cmd_invoke(struct br_config *cfg, const char *pipeline, const char *event_path)
+{
+    struct br_pipeline_conf *orig = find_pipeline(cfg, pipeline);
+    if (!orig)
+        return BR_INVOKE_USAGE;
+    struct invoke_ctx ctx = {.count = 1};
+    if (!(ctx.event = load_event(event_path, &ctx.event_len)))
+        return BR_INVOKE_USAGE;
+    int64_t start = br_now_ms();
+    int rc = invoke_pipeline(cfg, orig, &ctx) < 0 ? BR_INVOKE_FAILED
+             : ctx.failed                         ? BR_INVOKE_FAILED
+                                                  : BR_INVOKE_OK;
+    if (ctx.reported)
+        print_outcome(&ctx, pipeline, br_now_ms() - start);
     free(ctx.event);
     free(ctx.body);
     return rc;

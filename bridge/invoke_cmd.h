@@ -14,4 +14,11 @@
  * response on stdout and a summary on stderr. Returns an exit code. */
 int br_cmd_invoke(struct br_config *cfg, const char *pipeline, const char *event_path);
 
+/* For make bench: sends event count times, one after the other, and
+ * stores each invocation's time from emit to settle (microseconds) in
+ * latency_us[0..count). Returns 0 if every one succeeded, else -1 (the
+ * reason on stderr). Nothing is printed on success. */
+int br_invoke_timed(struct br_config *cfg, const char *pipeline, const char *event,
+                    size_t event_len, size_t count, int64_t *latency_us);
+
 #endif
