@@ -79,6 +79,7 @@ $(BUILD)/tools/mqtt_pub: TOOL_LIBS += $(shell pkg-config --libs libmosquitto 2>/
 $(BUILD)/tools/mqtt_lat: TOOL_LIBS += $(shell pkg-config --libs libmosquitto 2>/dev/null)
 $(BUILD)/tools/s3_list: TOOL_LIBS += $(shell pkg-config --libs libcurl expat 2>/dev/null)
 $(BUILD)/tools/s3_put: TOOL_LIBS += $(shell pkg-config --libs libcurl 2>/dev/null)
+$(BUILD)/tools/rt_echo: TOOL_LIBS += $(shell pkg-config --libs libcurl 2>/dev/null)
 
 # test_oom fails chosen allocations of the core (not those of libc or the
 # libraries it links): it wraps the allocator of the objects linked in.
@@ -136,6 +137,8 @@ bench: deps
 	FNBRIDGE=$(abspath $(BUILD)/fnbridge) TOOLS=$(abspath $(BUILD)/tools) $(PYTHON) tests/bench/bench_mqtt.py
 	FNBRIDGE=$(abspath $(BUILD)/fnbridge) TOOLS=$(abspath $(BUILD)/tools) S3RVER=$(abspath $(S3RVER)) \
 	  $(PYTHON) tests/bench/bench_s3.py
+	$(MAKE) $(BUILD)/bench/invoke_lat
+	TOOLS=$(abspath $(BUILD)/tools) BENCH=$(abspath $(BUILD)/bench) $(PYTHON) tests/bench/bench_targets.py
 
 install: $(BUILD)/fnbridge
 	install -D -m 0755 $(BUILD)/fnbridge $(DESTDIR)$(PREFIX)/bin/fnbridge
