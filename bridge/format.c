@@ -781,8 +781,8 @@ const char *br_format_content_type(enum br_format fmt, struct br_record *const *
     if (rec->kind == BR_REC_MQTT && rec->mqtt.content_type &&
         br_format_usable_content_type(rec->mqtt.content_type))
         return rec->mqtt.content_type;
-    return rec->value && br_format_json_valid(rec->value, rec->value_len) ? "application/json"
-                                                                 : "application/octet-stream";
+    bool json = rec->value && br_format_json_valid(rec->value, rec->value_len);
+    return json ? "application/json" : "application/octet-stream";
 }
 
 const char *br_format_event_content_type(enum br_format fmt,

@@ -51,7 +51,8 @@ size_t br_format_record_bound(enum br_format fmt, const struct br_record *rec);
 
 /* The Content-Type of the event for recs[0..n) in a pipeline's context:
  * as br_format_content_type, except that a CloudEvents event in binary
- * mode (ev->ce_binary and one record) has its datacontenttype. */
+ * mode (ev->ce_binary and one record) has its datacontenttype. The
+ * string is static or borrowed from recs[0] (an MQTT publisher's type). */
 const char *br_format_event_content_type(enum br_format fmt,
                                          const struct br_event_ctx *ev,
                                          struct br_record *const *recs, size_t n);
