@@ -1,7 +1,8 @@
 /* format.c - encodes a batch of records into the event a function
  * receives (DESIGN section 4): the AWS Lambda self-managed Kafka shape,
  * fnbridge's generic JSON shape (Kafka and MQTT records), and the raw
- * payload of one record.
+ * payload of one record; the S3 shape and CloudEvents have files of their
+ * own (format_s3.c, format_cloudevents.c), dispatched from here.
  *
  * This is the hot path (one call per invocation, every record byte passes
  * through it), so the JSON is written by hand into the caller's br_buf;
@@ -517,7 +518,7 @@ static bool scan_key(struct jscan *s)
     return true;
 }
 
-static bool json_valid(const unsigned char *p, size_t n)
+bool br_format_json_valid(const unsigned char *p, size_t n)
 {
     struct jscan s = { p, p + n };
     char stack[JSON_MAX_DEPTH];      /* '{' or '[' per open container */
@@ -579,7 +580,7 @@ static int json_payload(struct br_buf *out, const char *name,
 {
     if (!p)
         return 0;
-    bool is_json = json_valid(p, n);
+    bool is_json = br_format_json_valid(p, n);
     if (PUT_LIT(out, ",\"") < 0 || put_s(out, name) < 0 ||
         PUT_LIT(out, "\":") < 0)
         return -1;
@@ -740,7 +741,8 @@ int br_format_encode(enum br_format fmt, const struct br_event_ctx *ev,
     size_t start = out->len;
     int rc = fmt == BR_FORMAT_JSON ? encode_json(ev, recs, n, out)
            : fmt == BR_FORMAT_PAYLOAD ? encode_payload(recs, n, out)
-                                      : encode_lambda(ev, recs, n, out);
+           : fmt == BR_FORMAT_CLOUDEVENTS ? br_format_cloudevents(ev, recs, n, out)
+                                          : encode_lambda(ev, recs, n, out);
     if (rc < 0) {
         /* Leave out as it was, so the caller can split the batch and retry. */
         out->len = start;
@@ -753,7 +755,7 @@ int br_format_encode(enum br_format fmt, const struct br_event_ctx *ev,
 
 /* A publisher's content type goes into an HTTP header only if it looks
  * like one: "type/subtype[; params]", printable ASCII, not too long. */
-static bool usable_content_type(const char *ct)
+bool br_format_usable_content_type(const char *ct)
 {
     size_t n = 0;
     bool slash = false;
@@ -766,17 +768,30 @@ static bool usable_content_type(const char *ct)
     return slash && ct[0] != '/';
 }
 
+/* Without the pipeline's context a cloudevents event is taken to be in
+ * structured mode; br_format_event_content_type knows better. */
 const char *br_format_content_type(enum br_format fmt, struct br_record *const *recs,
                                    size_t n)
 {
+    if (fmt == BR_FORMAT_CLOUDEVENTS)
+        return br_format_cloudevents_content_type(NULL, recs, n);
     if (fmt != BR_FORMAT_PAYLOAD || n == 0)
         return "application/json";
     const struct br_record *rec = recs[0];
     if (rec->kind == BR_REC_MQTT && rec->mqtt.content_type &&
-        usable_content_type(rec->mqtt.content_type))
+        br_format_usable_content_type(rec->mqtt.content_type))
         return rec->mqtt.content_type;
-    return rec->value && json_valid(rec->value, rec->value_len) ? "application/json"
-                                                                 : "application/octet-stream";
+    bool json = rec->value && br_format_json_valid(rec->value, rec->value_len);
+    return json ? "application/json" : "application/octet-stream";
+}
+
+const char *br_format_event_content_type(enum br_format fmt,
+                                         const struct br_event_ctx *ev,
+                                         struct br_record *const *recs, size_t n)
+{
+    if (fmt == BR_FORMAT_CLOUDEVENTS)
+        return br_format_cloudevents_content_type(ev, recs, n);
+    return br_format_content_type(fmt, recs, n);
 }
 
 /* Per-record bound: every string field escaped at worst (6 bytes per
@@ -788,6 +803,8 @@ size_t br_format_record_bound(enum br_format fmt, const struct br_record *rec)
 {
     if (fmt == BR_FORMAT_PAYLOAD)
         return rec->value_len;
+    if (fmt == BR_FORMAT_CLOUDEVENTS)
+        return br_format_cloudevents_record_bound(NULL, rec);
     if (rec->kind == BR_REC_S3)
         return br_format_s3_record_bound(rec);
     size_t bound = 256 + 12 * strlen(rec->topic) + b64_len(rec->key_len) +
@@ -806,14 +823,27 @@ size_t br_format_record_bound(enum br_format fmt, const struct br_record *rec)
     return bound;
 }
 
+size_t br_format_event_record_bound(enum br_format fmt, const struct br_event_ctx *ev,
+                                    const struct br_record *rec)
+{
+    if (fmt == BR_FORMAT_CLOUDEVENTS)
+        return br_format_cloudevents_record_bound(ev, rec);
+    return br_format_record_bound(fmt, rec);
+}
+
+/* Only CloudEvents in binary mode has headers of its own (ce-*). */
 int br_format_headers(enum br_format fmt, const struct br_event_ctx *ev,
                       struct br_record *const *recs, size_t n,
                       struct br_buf *out)
 {
-    (void)fmt;
-    (void)ev;
-    (void)recs;
-    (void)n;
-    (void)out;
+    if (fmt != BR_FORMAT_CLOUDEVENTS)
+        return 0;
+    size_t start = out->len;
+    if (br_format_cloudevents_headers(ev, recs, n, out) < 0) {
+        out->len = start;
+        if (out->data)
+            out->data[start] = '\0';
+        return -1;
+    }
     return 0;
 }

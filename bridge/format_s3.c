@@ -68,8 +68,8 @@ static int put_bucket(struct br_buf *out, const char *bucket)
     return rc | put_lit(out, "\"}");
 }
 
-static int put_record(struct br_buf *out, const struct br_event_ctx *ev,
-                      const struct br_record *rec)
+int br_format_s3_record(const struct br_event_ctx *ev, const struct br_record *rec,
+                        struct br_buf *out)
 {
     const char *region = rec->s3.region ? rec->s3.region : "";
     const char *config = ev->pipeline ? ev->pipeline : "";
@@ -101,7 +101,7 @@ int br_format_s3_lambda(const struct br_event_ctx *ev, struct br_record *const *
     if (put_lit(out, "{\"Records\":[") < 0)
         return -1;
     for (size_t i = 0; i < n; i++)
-        if ((i && br_buf_putc(out, ',') < 0) || put_record(out, ev, recs[i]) < 0)
+        if ((i && br_buf_putc(out, ',') < 0) || br_format_s3_record(ev, recs[i], out) < 0)
             return -1;
     return put_lit(out, "]}");
 }

@@ -504,7 +504,7 @@ const struct br_source_ops br_source_kafka = {
     .ctx_size = sizeof(struct kafka_ctx),
     .default_format = "lambda",
     .formats = BR_FORMAT_BIT(BR_FORMAT_LAMBDA) | BR_FORMAT_BIT(BR_FORMAT_JSON) |
-               BR_FORMAT_BIT(BR_FORMAT_PAYLOAD),
+               BR_FORMAT_BIT(BR_FORMAT_PAYLOAD) | BR_FORMAT_BIT(BR_FORMAT_CLOUDEVENTS),
     .init = kafka_init,
     .run = kafka_run,
     .commit = kafka_commit,

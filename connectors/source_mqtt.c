@@ -636,7 +636,8 @@ const struct br_source_ops br_source_mqtt = {
     .opts = mqtt_source_opts,
     .ctx_size = sizeof(struct mqtt_ctx),
     .default_format = "json",
-    .formats = BR_FORMAT_BIT(BR_FORMAT_JSON) | BR_FORMAT_BIT(BR_FORMAT_PAYLOAD),
+    .formats = BR_FORMAT_BIT(BR_FORMAT_JSON) | BR_FORMAT_BIT(BR_FORMAT_PAYLOAD) |
+               BR_FORMAT_BIT(BR_FORMAT_CLOUDEVENTS),
     .init = mqtt_init,
     .run = mqtt_run,
     .commit = mqtt_commit,

@@ -297,10 +297,15 @@ def mqtt_pipeline(name, broker_url, client_id, fn_url, dlq=None, topics=("sensor
 class CaptureFunction:
     """An HTTP function on 127.0.0.1 (a free port the OS picks) that keeps
     every event POSTed to it. respond(event) -> (status, body bytes) decides
-    the answer; the default is 200 with an empty body."""
+    the answer; the default is 200 with an empty body. Every request is also
+    kept as it came, in `requests`: (headers, body bytes), headers an
+    http.client.HTTPMessage (case-insensitive get). A body that is not JSON
+    is answered 400, unless raw is true (binary CloudEvents, payload): then
+    it is answered by respond(None)."""
 
-    def __init__(self, respond=None):
+    def __init__(self, respond=None, raw=False):
         self.events = []
+        self.requests = []
         self.lock = threading.Lock()
         self.respond = respond or (lambda event: (200, b""))
         capture = self
@@ -310,10 +315,15 @@ class CaptureFunction:
 
             def do_POST(self):
                 body = self._read_body()
+                with capture.lock:
+                    capture.requests.append((self.headers, body))
                 try:
                     event = json.loads(body)
                 except ValueError as e:
-                    self._answer(400, f"invalid JSON: {e}".encode())
+                    if not raw:
+                        self._answer(400, f"invalid JSON: {e}".encode())
+                        return
+                    self._answer(*capture.respond(None))
                     return
                 with capture.lock:
                     capture.events.append(event)
