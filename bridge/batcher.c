@@ -262,7 +262,7 @@ static void fill_from_lane(struct br_batcher *bt, struct lane *ln, struct fill *
             abandon(bt, br_record_list_pop(&ln->pending));
             continue;
         }
-        size_t bound = br_format_record_bound(bt->pl->format, rec);
+        size_t bound = br_format_record_bound(bt->pl->format, &bt->pl->event, rec);
         if (f->n && (f->bytes + rec->size > (size_t)c->batch_max_bytes ||
                      f->payload + bound > max_payload || bound > max_payload)) {
             f->full = true;

@@ -768,13 +768,11 @@ bool br_format_usable_content_type(const char *ct)
     return slash && ct[0] != '/';
 }
 
-/* Without the pipeline's context a cloudevents event is taken to be in
- * structured mode; br_format_event_content_type knows better. */
-const char *br_format_content_type(enum br_format fmt, struct br_record *const *recs,
-                                   size_t n)
+const char *br_format_content_type(enum br_format fmt, const struct br_event_ctx *ev,
+                                   struct br_record *const *recs, size_t n)
 {
     if (fmt == BR_FORMAT_CLOUDEVENTS)
-        return br_format_cloudevents_content_type(NULL, recs, n);
+        return br_format_cloudevents_content_type(ev, recs, n);
     if (fmt != BR_FORMAT_PAYLOAD || n == 0)
         return "application/json";
     const struct br_record *rec = recs[0];
@@ -785,28 +783,20 @@ const char *br_format_content_type(enum br_format fmt, struct br_record *const *
     return json ? "application/json" : "application/octet-stream";
 }
 
-const char *br_format_event_content_type(enum br_format fmt,
-                                         const struct br_event_ctx *ev,
-                                         struct br_record *const *recs, size_t n)
-{
-    if (fmt == BR_FORMAT_CLOUDEVENTS)
-        return br_format_cloudevents_content_type(ev, recs, n);
-    return br_format_content_type(fmt, recs, n);
-}
-
 /* Per-record bound: every string field escaped at worst (6 bytes per
  * byte), base64 at 4/3 rounded up, numbers at their widest, and a fixed
  * allowance for the field names. The topic appears twice in both formats
  * (lambda: group key and "topic"; json: "id" and "topic"). The event's
  * envelope (origin, pipeline name) is not included. */
-size_t br_format_record_bound(enum br_format fmt, const struct br_record *rec)
+size_t br_format_record_bound(enum br_format fmt, const struct br_event_ctx *ev,
+                              const struct br_record *rec)
 {
     if (fmt == BR_FORMAT_PAYLOAD)
         return rec->value_len;
     if (fmt == BR_FORMAT_CLOUDEVENTS)
-        return br_format_cloudevents_record_bound(NULL, rec);
+        return br_format_cloudevents_record_bound(ev, rec);
     if (rec->kind == BR_REC_S3)
-        return br_format_s3_record_bound(rec);
+        return br_format_s3_record_bound(ev, rec);
     size_t bound = 256 + 12 * strlen(rec->topic) + b64_len(rec->key_len) +
                    b64_len(rec->value_len);
     if (rec->kind == BR_REC_MQTT)
@@ -821,14 +811,6 @@ size_t br_format_record_bound(enum br_format fmt, const struct br_record *rec)
         bound += 16 + 6 * strlen(h->name) + value;
     }
     return bound;
-}
-
-size_t br_format_event_record_bound(enum br_format fmt, const struct br_event_ctx *ev,
-                                    const struct br_record *rec)
-{
-    if (fmt == BR_FORMAT_CLOUDEVENTS)
-        return br_format_cloudevents_record_bound(ev, rec);
-    return br_format_record_bound(fmt, rec);
 }
 
 /* Only CloudEvents in binary mode has headers of its own (ce-*). */

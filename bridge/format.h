@@ -33,9 +33,13 @@ int br_format_encode(enum br_format fmt, const struct br_event_ctx *ev,
                      struct br_record *const *recs, size_t n,
                      struct br_buf *out);
 
-/* The Content-Type of an event of this format for these records. */
-const char *br_format_content_type(enum br_format fmt, struct br_record *const *recs,
-                                   size_t n);
+/* The Content-Type of the event for recs[0..n) in a pipeline's context
+ * (ev may be NULL: then CloudEvents are taken as structured). A CloudEvents
+ * event in binary mode (ev->ce_binary and one record) has its
+ * datacontenttype. The string is static or borrowed from recs[0] (an MQTT
+ * publisher's type). */
+const char *br_format_content_type(enum br_format fmt, const struct br_event_ctx *ev,
+                                   struct br_record *const *recs, size_t n);
 
 /* Appends the request headers the event for recs[0..n) needs besides
  * Content-Type (CloudEvents binary mode: ce-specversion, ce-id, ...) as
@@ -45,23 +49,12 @@ int br_format_headers(enum br_format fmt, const struct br_event_ctx *ev,
                       struct br_record *const *recs, size_t n,
                       struct br_buf *out);
 
-/* Upper bound of the bytes one record adds to an event of this format
- * (used to split batches before encoding). */
-size_t br_format_record_bound(enum br_format fmt, const struct br_record *rec);
-
-/* The Content-Type of the event for recs[0..n) in a pipeline's context:
- * as br_format_content_type, except that a CloudEvents event in binary
- * mode (ev->ce_binary and one record) has its datacontenttype. The
- * string is static or borrowed from recs[0] (an MQTT publisher's type). */
-const char *br_format_event_content_type(enum br_format fmt,
-                                         const struct br_event_ctx *ev,
-                                         struct br_record *const *recs, size_t n);
-
-/* br_format_record_bound in a pipeline's context: the cloudevents format
- * writes the pipeline name into every event's source, so only this one is
- * a true upper bound for it whatever the name's length. */
-size_t br_format_event_record_bound(enum br_format fmt, const struct br_event_ctx *ev,
-                                    const struct br_record *rec);
+/* Upper bound of the bytes one record adds to an event of this format in
+ * a pipeline's context (used to split batches before encoding). The
+ * cloudevents and S3 shapes write the pipeline name into every record; with
+ * ev NULL a name of up to BR_CE_PIPELINE_ALLOWANCE bytes is assumed. */
+size_t br_format_record_bound(enum br_format fmt, const struct br_event_ctx *ev,
+                              const struct br_record *rec);
 
 /* True when p[0..n) is one complete JSON value by RFC 8259 (valid UTF-8,
  * at most 512 levels deep): what the formats embed instead of base64. */
@@ -72,8 +65,8 @@ bool br_format_json_valid(const unsigned char *p, size_t n);
 bool br_format_usable_content_type(const char *ct);
 
 /* The cloudevents format (format_cloudevents.c), for br_format_*. ev may
- * be NULL in the bound: the pipeline name is then assumed to be at most
- * BR_CE_PIPELINE_ALLOWANCE bytes. */
+ * be NULL in the bounds (here and for S3): the pipeline name is then
+ * assumed to be at most BR_CE_PIPELINE_ALLOWANCE bytes. */
 #define BR_CE_PIPELINE_ALLOWANCE 128
 int br_format_cloudevents(const struct br_event_ctx *ev, struct br_record *const *recs,
                           size_t n, struct br_buf *out);
@@ -88,7 +81,7 @@ size_t br_format_cloudevents_record_bound(const struct br_event_ctx *ev,
 /* The S3 shape of the lambda format (format_s3.c). */
 int br_format_s3_lambda(const struct br_event_ctx *ev, struct br_record *const *recs,
                         size_t n, struct br_buf *out);
-size_t br_format_s3_record_bound(const struct br_record *rec);
+size_t br_format_s3_record_bound(const struct br_event_ctx *ev, const struct br_record *rec);
 /* Appends one S3 event record (an entry of "Records") for rec; the
  * cloudevents format sends it as an event's data. Returns 0 or -1. */
 int br_format_s3_record(const struct br_event_ctx *ev, const struct br_record *rec,

@@ -509,10 +509,9 @@ size_t br_format_cloudevents_record_bound(const struct br_event_ctx *ev,
     size_t bound = 384 + 3 * pipeline;
     if (rec->kind == BR_REC_S3) {
         size_t bucket = rec->s3.bucket ? strlen(rec->s3.bucket) : 0;
-        /* id, source, subject, then the S3 record (its configurationId
-         * is the pipeline name, JSON-escaped) */
+        /* id, source, subject, then the S3 record */
         return bound + (6 * bucket + 3 * topic) + 3 * bucket + 3 * topic +
-               br_format_s3_record_bound(rec) + 6 * pipeline;
+               br_format_s3_record_bound(ev, rec);
     }
     bound += b64_len(rec->value_len);
     if (rec->kind == BR_REC_MQTT)

@@ -106,10 +106,12 @@ int br_format_s3_lambda(const struct br_event_ctx *ev, struct br_record *const *
     return put_lit(out, "]}");
 }
 
-size_t br_format_s3_record_bound(const struct br_record *rec)
+/* The configurationId is the pipeline name, JSON-escaped. */
+size_t br_format_s3_record_bound(const struct br_event_ctx *ev, const struct br_record *rec)
 {
+    size_t pipeline = ev && ev->pipeline ? strlen(ev->pipeline) : BR_CE_PIPELINE_ALLOWANCE;
     size_t bucket = rec->s3.bucket ? strlen(rec->s3.bucket) : 0;
     size_t region = rec->s3.region ? strlen(rec->s3.region) : 0;
     size_t etag = rec->s3.etag ? strlen(rec->s3.etag) : 0;
-    return 768 + 3 * strlen(rec->topic) + 7 * bucket + 6 * region + 6 * etag;
+    return 768 + 3 * strlen(rec->topic) + 7 * bucket + 6 * region + 6 * etag + 6 * pipeline;
 }

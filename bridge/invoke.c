@@ -170,7 +170,7 @@ void br_batch_start(struct br_batch *b, int64_t now)
     b->inv.tgt = &pl->tgt;
     b->inv.body = b->body.data;
     b->inv.body_len = b->body.len;
-    b->inv.content_type = br_format_content_type(pl->format, b->recs, b->n);
+    b->inv.content_type = br_format_content_type(pl->format, &pl->event, b->recs, b->n);
     b->inv.headers = b->headers.len ? b->headers.data : NULL;
     b->inv.headers_len = b->headers.len;
     b->inv.recs = b->recs;

@@ -122,7 +122,8 @@ struct br_pipeline *br_pipeline_create(const struct br_config *cfg,
     pl->event = (struct br_event_ctx){.pipeline = conf->name,
                                       .source_kind = conf->source_ops->name,
                                       .origin = pl->src.event_origin,
-                                      .ce_binary = conf->batch_max_records == 1};
+                                      .ce_binary = conf->batch_max_records == 1 &&
+                                                   conf->target_ops->passes_headers};
     return pl;
 }
 

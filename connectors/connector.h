@@ -184,6 +184,10 @@ struct br_target_ops {
     const char *name;                 /* config key: "http" */
     const struct br_opt *opts;
     size_t ctx_size;                  /* ctx starts with br_target_common */
+    /* The function sees the request's headers (HTTP endpoints, OpenFaaS;
+     * not Lambda's Invoke API or a local process): only then can
+     * CloudEvents go in binary mode, attributes as ce-* headers. */
+    bool passes_headers;
 
     /* As for sources: err filled, nothing left allocated on failure. */
     int (*init)(struct br_target *tgt, char *err, size_t errlen);

@@ -452,6 +452,7 @@ static void http_destroy(struct br_target *tgt)
 const struct br_target_ops br_target_http = {
     .name = "http",
     .opts = http_target_opts,
+    .passes_headers = true,
     .ctx_size = sizeof(struct http_ctx),
     .init = http_init,
     .submit = http_submit,

@@ -142,7 +142,7 @@ def test_structured_batch_mode_carries_each_kafka_record_as_a_cloudevent(
 def test_binary_mode_with_max_records_1_sends_ce_headers_and_the_raw_value(
         kafka, bridges, group, function, tmp_path):
     """Needs the http target to send the invocation's headers and the
-    binary-mode Content-Type (br_format_event_content_type)."""
+    binary-mode Content-Type (br_format_content_type with the pipeline context)."""
     fn = function(raw=True)
     as_json = produce(kafka, "ce-binary", 6, "--keys", "--headers")
     as_binary = produce(kafka, "ce-binary", 4, "--binary", "--start-seq", 1000)

@@ -252,7 +252,7 @@ static void encode_binary(const struct br_event_ctx *e, struct br_record *rec,
     br_buf_init(&b->headers, 0);
     CHECK(br_format_encode(BR_FORMAT_CLOUDEVENTS, e, &rec, 1, &b->body) == 0);
     CHECK(br_format_headers(BR_FORMAT_CLOUDEVENTS, e, &rec, 1, &b->headers) == 0);
-    b->content_type = br_format_event_content_type(BR_FORMAT_CLOUDEVENTS, e, &rec, 1);
+    b->content_type = br_format_content_type(BR_FORMAT_CLOUDEVENTS, e, &rec, 1);
     b->attrs = parse_headers(b->headers.data, b->headers.len);
 }
 
@@ -611,30 +611,30 @@ static void test_modes_and_content_types(void)
     br_buf_init(&h, 0);
 
     /* structured: the batch type, no headers, whatever the records */
-    CHECK_STR(br_format_event_content_type(BR_FORMAT_CLOUDEVENTS, &ev, recs, 1), BATCH_TYPE);
-    CHECK_STR(br_format_content_type(BR_FORMAT_CLOUDEVENTS, recs, 2), BATCH_TYPE);
+    CHECK_STR(br_format_content_type(BR_FORMAT_CLOUDEVENTS, &ev, recs, 1), BATCH_TYPE);
+    CHECK_STR(br_format_content_type(BR_FORMAT_CLOUDEVENTS, NULL, recs, 2), BATCH_TYPE);
     CHECK(br_format_headers(BR_FORMAT_CLOUDEVENTS, &ev, recs, 1, &h) == 0 && h.len == 0);
 
     /* binary pipeline, but two records (never formed by the batcher):
      * structured, so nothing is lost */
-    CHECK_STR(br_format_event_content_type(BR_FORMAT_CLOUDEVENTS, &ev_bin, recs, 2),
+    CHECK_STR(br_format_content_type(BR_FORMAT_CLOUDEVENTS, &ev_bin, recs, 2),
               BATCH_TYPE);
     CHECK(br_format_headers(BR_FORMAT_CLOUDEVENTS, &ev_bin, recs, 2, &h) == 0 && h.len == 0);
     json_t *arr = encode(&ev_bin, recs, 2, NULL);
     json_decref(arr);
 
     /* binary: the datacontenttype */
-    CHECK_STR(br_format_event_content_type(BR_FORMAT_CLOUDEVENTS, &ev_bin, recs, 1),
+    CHECK_STR(br_format_content_type(BR_FORMAT_CLOUDEVENTS, &ev_bin, recs, 1),
               "application/json");
-    CHECK_STR(br_format_event_content_type(BR_FORMAT_CLOUDEVENTS, &ev_bin, recs + 1, 1),
+    CHECK_STR(br_format_content_type(BR_FORMAT_CLOUDEVENTS, &ev_bin, recs + 1, 1),
               "application/octet-stream");
 
     /* other formats: no headers, content types as before */
     CHECK(br_format_headers(BR_FORMAT_LAMBDA, &ev_bin, recs, 1, &h) == 0 && h.len == 0);
     CHECK(br_format_headers(BR_FORMAT_JSON, &ev_bin, recs, 1, &h) == 0 && h.len == 0);
-    CHECK_STR(br_format_event_content_type(BR_FORMAT_LAMBDA, &ev_bin, recs, 1),
+    CHECK_STR(br_format_content_type(BR_FORMAT_LAMBDA, &ev_bin, recs, 1),
               "application/json");
-    CHECK_STR(br_format_event_content_type(BR_FORMAT_PAYLOAD, &ev_bin, recs + 1, 1),
+    CHECK_STR(br_format_content_type(BR_FORMAT_PAYLOAD, &ev_bin, recs + 1, 1),
               "application/octet-stream");
 
     /* an empty batch is an empty array */
@@ -701,11 +701,11 @@ static void check_bound(const struct br_event_ctx *e, struct br_record **recs, s
     size_t sum = 2;      /* the array's brackets */
     for (size_t i = 0; i < n; i++) {
         size_t len = 0;
-        size_t bound = br_format_event_record_bound(BR_FORMAT_CLOUDEVENTS, e, recs[i]);
+        size_t bound = br_format_record_bound(BR_FORMAT_CLOUDEVENTS, e, recs[i]);
         json_decref(encode(e, &recs[i], 1, &len));
         CHECK_MSG(len - 2 + 1 <= bound, "record %zu: %zu bytes, bound %zu", i, len, bound);
         if (strlen(e->pipeline) <= BR_CE_PIPELINE_ALLOWANCE)   /* without the context */
-            CHECK(len - 1 <= br_format_record_bound(BR_FORMAT_CLOUDEVENTS, recs[i]));
+            CHECK(len - 1 <= br_format_record_bound(BR_FORMAT_CLOUDEVENTS, NULL, recs[i]));
         struct br_event_ctx be = *e;
         be.ce_binary = true;
         struct br_buf body;

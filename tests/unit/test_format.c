@@ -480,7 +480,7 @@ static void test_record_bound(void)
             br_format_encode(fmt, &ev, NULL, 0, &empty);
             br_format_encode(fmt, &ev, &recs[i], 1, &one);
             size_t adds = one.len - empty.len;
-            size_t bound = br_format_record_bound(fmt, recs[i]);
+            size_t bound = br_format_record_bound(fmt, NULL, recs[i]);
             CHECK_MSG(bound >= adds, "fmt %d rec %zu: bound %zu < %zu", fmt, i, bound, adds);
             br_buf_free(&empty);
             br_buf_free(&one);
@@ -764,7 +764,7 @@ static void test_mqtt_content_type(void)
         const struct br_mqtt_meta *m = cases[i].meta == 1 ? &text
                                      : cases[i].meta == 2 ? &empty_ct : NULL;
         struct br_record *rec = mkmqtt(1, "t", cases[i].payload, cases[i].len, m, NULL, 0);
-        const char *got = br_format_content_type(cases[i].fmt, &rec, 1);
+        const char *got = br_format_content_type(cases[i].fmt, NULL, &rec, 1);
         CHECK_MSG(got && strcmp(got, cases[i].want) == 0, "case %zu: got %s, want %s", i,
                   got ? got : "(null)", cases[i].want);
         br_record_free(rec);
@@ -815,7 +815,7 @@ static void test_mqtt_record_bound(void)
                 CHECK(br_format_encode(fmt, &mqtt_ev, NULL, 0, &empty) == 0);
                 CHECK(br_format_encode(fmt, &mqtt_ev, &recs[i], 1, &one) == 0);
                 size_t adds = one.len - empty.len;
-                size_t bound = br_format_record_bound(fmt, recs[i]);
+                size_t bound = br_format_record_bound(fmt, NULL, recs[i]);
                 CHECK_MSG(bound >= adds, "fmt %d size %zu rec %zu: bound %zu < %zu", fmt,
                           n, i, bound, adds);
                 br_buf_free(&empty);

@@ -363,7 +363,7 @@ static json_t *encode(struct br_record *const *recs, size_t n)
     CHECK_MSG(doc, "not JSON (%s): %s", jerr.text, out.data);
     size_t bound = 0;
     for (size_t i = 0; i < n; i++)
-        bound += br_format_record_bound(BR_FORMAT_LAMBDA, recs[i]);
+        bound += br_format_record_bound(BR_FORMAT_LAMBDA, NULL, recs[i]);
     CHECK_MSG(out.len <= bound + 16, "event %zu bytes, bound %zu", out.len, bound);
     br_buf_free(&out);
     return doc;
