@@ -251,14 +251,19 @@ class LambdaEndpoint:
                 counts[rid] = counts.get(rid, 0) + 1
         return counts
 
-    def wait_delivered(self, ids, timeout, proc=None):
+    def wait_delivered(self, ids, timeout, proc=None, allow_bad=False):
         """Waits until every id has been delivered; fails at once if proc
-        (a helpers.Proc) exits meanwhile."""
+        (a helpers.Proc) exits meanwhile or, unless allow_bad, when a
+        request is refused as malformed (the records would never arrive)."""
         ids = set(ids)
         deadline = time.monotonic() + timeout
         while not ids <= self.delivered():
             if proc is not None and not proc.running():
                 raise AssertionError(f"{proc.name} exited with {proc.popen.returncode}")
+            bad = [] if allow_bad else self.bad()
+            if bad:
+                raise AssertionError(f"{len(bad)} requests refused as malformed; the "
+                                     f"first: {bad[0]['error']}")
             if time.monotonic() >= deadline:
                 missing = ids - self.delivered()
                 raise AssertionError(f"timed out after {timeout:.0f} s: {len(missing)} of "
