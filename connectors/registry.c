@@ -9,11 +9,14 @@ extern const struct br_source_ops br_source_mqtt;
 extern const struct br_source_ops br_source_s3;
 extern const struct br_target_ops br_target_http;
 extern const struct br_target_ops br_target_exec;
+extern const struct br_target_ops br_target_lambda;
+extern const struct br_target_ops br_target_openfaas;
 
 const struct br_source_ops *const br_sources[] = {&br_source_kafka, &br_source_mqtt,
                                                   &br_source_s3, NULL};
-const struct br_target_ops *const br_targets[] = {&br_target_http,
-                                                  &br_target_exec, NULL};
+const struct br_target_ops *const br_targets[] = {&br_target_http, &br_target_exec,
+                                                  &br_target_lambda,
+                                                  &br_target_openfaas, NULL};
 
 const char *const br_format_names[] = {"lambda", "json", "payload", "cloudevents", NULL};
 

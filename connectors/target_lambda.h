@@ -25,4 +25,18 @@ struct lambda_options {
 
 extern const struct br_opt lambda_target_opts[];
 
+struct br_buf;
+/* Appends the Invoke URL to out: ENDPOINT/2015-03-31/functions/NAME/
+ * invocations[?Qualifier=Q], the name percent-encoded as a path segment
+ * (an ARN's ':' kept) and the qualifier as a query value. A trailing '/'
+ * of the endpoint is dropped. Returns 0, or -1 when out of memory. */
+int lambda_invoke_url(struct br_buf *out, const char *endpoint, const char *name,
+                      const char *qualifier);
+/* The region: the configured one, else $AWS_REGION, $AWS_DEFAULT_REGION,
+ * then us-east-1. Borrowed (from the options or the environment). */
+const char *lambda_region(const char *configured);
+/* The body's retryAfterSeconds (Lambda's TooManyRequestsException) in ms,
+ * or -1 when there is none. */
+int64_t lambda_body_retry_after(const char *body, size_t len);
+
 #endif
