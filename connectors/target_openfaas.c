@@ -228,6 +228,7 @@ static void openfaas_destroy(struct br_target *tgt)
 
 const struct br_target_ops br_target_openfaas = {
     .name = "openfaas",
+    .passes_headers = true,
     .opts = openfaas_target_opts,
     .ctx_size = sizeof(struct openfaas_ctx),
     .init = openfaas_init,

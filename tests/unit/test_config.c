@@ -170,9 +170,9 @@ static const struct bad bad_cases[] = {
      3, 56, "pipelines[0].source.mqtt.qos", "must be between 0 and 1", NULL},
     {"pipelines:\n  - name: orders\n    source: {}\n" FN, 3, 13,
      "pipelines[0].source", "needs one source; known: kafka, mqtt", NULL},
-    {PIPE_HEAD "    function: {lambda: {name: f}}\n", 4, 16,
+    {PIPE_HEAD "    function: {knative: {url: f}}\n", 4, 16,
      "pipelines[0].function",
-     "unknown function target 'lambda'; known targets: http, exec", NULL},
+     "unknown function target 'knative'; known targets: http, exec, lambda, openfaas", NULL},
     /* enums and connector checks */
     {"log: {level: verbose}\n" PIPE, 1, 14, "log.level",
      "must be one of: debug, info, warn, error, got 'verbose'", NULL},
