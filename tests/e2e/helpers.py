@@ -331,10 +331,15 @@ def stop_cleanly(bridge, timeout=30):
     return took
 
 
-def run_fnbridge(*args, timeout=30):
-    """Runs a short fnbridge command (check, help, ...) to completion."""
-    return subprocess.run([FNBRIDGE] + [str(a) for a in args], capture_output=True,
-                          text=True, timeout=timeout * SLOW, stdin=subprocess.DEVNULL)
+def run_fnbridge(*args, timeout=30, input=None):
+    """Runs a short fnbridge command (check, help, invoke, ...) to completion.
+    Under ASan an exit status cannot tell a finding from a failure the test
+    expects (both are 1), so a sanitizer report fails the test here."""
+    r = subprocess.run([FNBRIDGE] + [str(a) for a in args], capture_output=True, text=True,
+                       timeout=timeout * SLOW, input=input,
+                       stdin=None if input is not None else subprocess.DEVNULL)
+    assert "Sanitizer" not in r.stderr and "runtime error:" not in r.stderr, r.stderr[-4000:]
+    return r
 
 
 # --------------------------------------------------------------- dead letter

@@ -2,13 +2,12 @@
 function and retry policy (DESIGN section 2). The pipeline's source is never
 contacted (its brokers here do not exist) and nothing is dead-lettered."""
 import json
-import subprocess
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from helpers import FNBRIDGE, SLOW, run_fnbridge, write_config
+from helpers import run_fnbridge, write_config
 
 NO_BROKER = "127.0.0.1:1"     # nothing listens: invoke must not need it
 
@@ -39,11 +38,6 @@ def exec_pipeline(tmp_path, name="orders", max_attempts=3):
     }, calls
 
 
-def run_fnbridge_stdin(data, *args):
-    return subprocess.run([FNBRIDGE] + [str(a) for a in args], input=data, capture_output=True,
-                          text=True, timeout=30 * SLOW)
-
-
 def calls_of(path):
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
@@ -52,8 +46,8 @@ def test_event_from_stdin_reaches_the_function_and_its_answer_is_printed(tmp_pat
     pipeline, calls = exec_pipeline(tmp_path)
     config = write_config(tmp_path / "c.json", [pipeline], tmp_path / "state")
     event = {"orderId": 7, "items": ["a", "b"], "note": "ünï"}
-    r = run_fnbridge_stdin(json.dumps(event), "invoke", "-c", config, "--pipeline", "orders",
-                           "--event", "-")
+    r = run_fnbridge("invoke", "-c", config, "--pipeline", "orders", "--event", "-",
+                     input=json.dumps(event))
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) == {"echo": event}
     assert calls_of(calls) == [event]
