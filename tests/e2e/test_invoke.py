@@ -7,7 +7,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from helpers import run_fnbridge, write_config
+from helpers import REPO, run_fnbridge, write_config
 
 NO_BROKER = "127.0.0.1:1"     # nothing listens: invoke must not need it
 
@@ -173,3 +173,55 @@ def test_usage_and_input_errors_exit_2_and_say_why(tmp_path):
 
     r = run_fnbridge("help", "invoke")
     assert r.returncode == 0 and "--event FILE|-" in r.stdout
+
+
+sys.path.insert(0, str(REPO / "tests" / "tools"))
+from lambda_endpoint import LambdaEndpoint  # noqa: E402
+from openfaas_gateway import OpenFaaSGateway  # noqa: E402
+
+KEY, SECRET = "AKIDINVOKETEST", "invoke/secret/key/EXAMPLE"
+
+
+def test_lambda_target_signed_and_a_function_error_exits_1(tmp_path):
+    ep = LambdaEndpoint(functions={"orders"}, credentials={KEY: SECRET}, region="eu-west-1",
+                        error_first=2)
+    try:
+        pipeline = {
+            "name": "aws",
+            "source": {"kafka": {"brokers": NO_BROKER, "topics": ["t"], "group_id": "g"}},
+            "function": {"lambda": {"name": "orders", "endpoint": ep.endpoint,
+                                    "region": "eu-west-1", "access_key": KEY,
+                                    "secret_key": SECRET, "timeout": "5s"}},
+            "retry": {"max_attempts": 2, "backoff": {"initial": "10ms", "max": "20ms"}},
+        }
+        config = write_config(tmp_path / "c.json", [pipeline], tmp_path / "state")
+        (tmp_path / "e.json").write_text('{"orderId": 9}')
+        r = run_fnbridge("invoke", "-c", config, "-p", "aws", "-e", tmp_path / "e.json")
+        assert r.returncode == 1, r.stderr
+        assert "RetryAttemptsExhausted" in r.stderr and "Unhandled" in r.stderr
+        assert json.loads(r.stdout)["errorType"]          # the function's error body
+        r = run_fnbridge("invoke", "-c", config, "-p", "aws", "-e", tmp_path / "e.json")
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["ok"] is True
+        calls = ep.snapshot()
+        assert len(calls) == 3 and not ep.bad()            # every request well signed
+        assert {c["body"] for c in calls} == {b'{"orderId": 9}'}
+    finally:
+        ep.close()
+
+
+def test_openfaas_target(tmp_path):
+    gw = OpenFaaSGateway(functions={"fn": lambda body, headers: (200, b'{"seen":' + body + b"}")},
+                         password="pw")
+    try:
+        pipeline = {
+            "name": "faas",
+            "source": {"kafka": {"brokers": NO_BROKER, "topics": ["t"], "group_id": "g"}},
+            "function": {"openfaas": {"gateway": gw.url, "name": "fn", "password": "pw"}},
+        }
+        config = write_config(tmp_path / "c.json", [pipeline], tmp_path / "state")
+        r = run_fnbridge("invoke", "-c", config, "-p", "faas", "-e", "-", input='{"x": 1}')
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout) == {"seen": {"x": 1}}
+    finally:
+        gw.close()
