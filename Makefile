@@ -9,7 +9,7 @@ PREFIX  ?= /usr/local
 BUILD   ?= build
 CC      ?= cc
 PYTHON  ?= /usr/bin/python3
-PKGS    := rdkafka libcurl jansson yaml-0.1 libmosquitto lmdb expat libmicrohttpd
+PKGS    := rdkafka libcurl jansson yaml-0.1 libmosquitto lmdb expat libmicrohttpd libcrypto
 OPT     ?= -O2
 CFLAGS  ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) -pthread \
@@ -29,7 +29,7 @@ TOOL_LIBS := $(shell pkg-config --libs rdkafka libmicrohttpd jansson 2>/dev/null
 TOOL_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 
 # Debian packages the build, the tests, the demo and the bench need.
-DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev \
+DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev libssl-dev \
             libjansson-dev libyaml-dev liblmdb-dev libmicrohttpd-dev \
             libexpat1-dev libmosquitto-dev mosquitto kcat python3 \
             python3-pytest python3-confluent-kafka python3-paho-mqtt openssl

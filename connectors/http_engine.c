@@ -127,11 +127,8 @@ static struct curl_slist *http_build_slist(const struct http_engine_conf *conf,
     for (size_t i = 0; h && i < h->n; i++)
         if (http_slist_add(&list, h->keys[i], h->values[i]) < 0)
             goto out_free;
-    /* No "Expect: 100-continue" round trip before large bodies. libcurl
-     * 7.88's SigV4 would sign this removal line as an empty "expect"
-     * header that is never sent, so a signed request waits no time for
-     * the 100 instead (CURLOPT_EXPECT_100_TIMEOUT_MS, http_call_new). */
-    if (!conf->aws_sigv4 && !http_user_sets(h, "Expect") &&
+    /* No "Expect: 100-continue" round trip before large bodies. */
+    if (!http_user_sets(h, "Expect") &&
         http_slist_push(&list, "Expect:") < 0)
         goto out_free;
     return list;
@@ -359,20 +356,14 @@ static void http_call_free(struct http_call *call)
 
 static void http_on_done(struct br_curl_req *req, CURLcode code);
 
-/* Credentials; curl copies the strings. */
+/* Basic auth credentials; curl copies the strings. */
 static void http_call_auth(CURL *e, const struct http_engine_conf *conf)
 {
     if (!conf->user)
         return;
     curl_easy_setopt(e, CURLOPT_USERNAME, conf->user);
     curl_easy_setopt(e, CURLOPT_PASSWORD, conf->password ? conf->password : "");
-    if (conf->aws_sigv4) {
-        curl_easy_setopt(e, CURLOPT_AWS_SIGV4, conf->aws_sigv4);
-        /* See http_build_slist: the body follows the headers at once. */
-        curl_easy_setopt(e, CURLOPT_EXPECT_100_TIMEOUT_MS, 0L);
-    } else {
-        curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-    }
+    curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
 }
 
 /* A new call with every option that does not change per request set. */

@@ -31,12 +31,11 @@ struct http_engine_conf {
     const struct http_header *fixed;  /* n_fixed more headers of the target */
     size_t n_fixed;
     int64_t timeout_ms;
-    /* Credentials: with aws_sigv4 ("aws:amz:REGION:SERVICE") the request is
-     * signed with user (access key) and password (secret key); without it,
-     * a user means HTTP basic auth. NULL user: no auth. */
+    /* HTTP basic auth with user and password; NULL user: none. (A target
+     * that signs its requests, as lambda does, adds the signature's
+     * headers in inv_headers.) */
     const char *user;
     const char *password;
-    const char *aws_sigv4;
     bool error_type;                  /* a non-2xx answer's X-Amzn-ErrorType
                                          becomes the result's error text */
     /* Optional: appends the target's per-invocation header lines to *list

@@ -1,8 +1,9 @@
 /* target_lambda.c - the AWS Lambda target: the Invoke API (POST
  * /2015-03-31/functions/NAME/invocations) through the shared HTTP engine,
- * signed with libcurl's SigV4 (DESIGN sections 3 and 5).
+ * each request signed with SigV4 by sigv4.c (DESIGN sections 3 and 5).
  *
- * Owns the Invoke URL, the signing scope and the name dead letters carry.
+ * Owns the Invoke URL and its parts as signed, the signing credentials
+ * (borrowed) and the name dead letters carry.
  * Outcomes are the engine's HTTP mapping plus Lambda's: a 200 with
  * X-Amz-Function-Error is a function error, 202 (Event) is success, the
  * X-Amzn-ErrorType of a failure becomes its error text, and a 429 without
@@ -10,21 +11,33 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
 #include "../bridge/buf.h"
 #include "../bridge/log.h"
 #include "http_engine.h"
+#include "sigv4.h"
 #include "target_lambda.h"
+
+/* Headers sent with every request: invocation type, and when signing,
+ * Host and the security token. All of them are signed. */
+#define LAMBDA_MAX_FIXED 3
 
 struct lambda_ctx {
     struct lambda_options opts;       /* must come first (option table) */
     struct http_engine eng;
     char *url;
     char *dlq_name;                   /* NAME[:QUALIFIER] */
-    char *sigv4;                      /* "aws:amz:REGION:lambda" */
-    struct http_header fixed[2];      /* invocation type, security token */
+    /* Signing; signer.access_key NULL: requests are not signed. The keys
+     * are borrowed from the options or the environment, never logged. */
+    struct sigv4_signer signer;
+    char *host;                       /* HOST[:PORT] of the URL, sent as Host */
+    char *path;                       /* the URL's path as sent */
+    char *query;                      /* NULL: none */
+    struct http_header fixed[LAMBDA_MAX_FIXED];
+    size_t n_fixed;
 };
 
 /* ------------------------------------------------------ pure helpers */
@@ -37,7 +50,7 @@ int lambda_invoke_url(struct br_buf *out, const char *endpoint, const char *name
         n--;
     if (br_buf_append(out, endpoint, n) < 0 ||
         br_buf_puts(out, "/2015-03-31/functions/") < 0 ||
-        http_url_encode(out, name, ":") < 0 ||
+        http_url_encode(out, name, NULL) < 0 ||
         br_buf_puts(out, "/invocations") < 0)
         return -1;
     if (qualifier && (br_buf_puts(out, "?Qualifier=") < 0 ||
@@ -141,25 +154,109 @@ static int lambda_names(struct lambda_ctx *ctx, const char *region)
                              : br_buf_puts(&b, ctx->opts.name);
     ctx->dlq_name = rc < 0 ? NULL : br_buf_steal(&b, NULL);
     br_buf_free(&b);
-    br_buf_init(&b, 0);
-    rc = br_buf_printf(&b, "aws:amz:%s:lambda", region);
-    ctx->sigv4 = rc < 0 ? NULL : br_buf_steal(&b, NULL);
-    br_buf_free(&b);
-    return ctx->url && ctx->dlq_name && ctx->sigv4 ? 0 : -1;
+    return ctx->url && ctx->dlq_name ? 0 : -1;
 }
 
 static void lambda_free_names(struct lambda_ctx *ctx)
 {
     free(ctx->url);
     free(ctx->dlq_name);
-    free(ctx->sigv4);
-    ctx->url = ctx->dlq_name = ctx->sigv4 = NULL;
+    free(ctx->host);
+    free(ctx->path);
+    free(ctx->query);
+    ctx->url = ctx->dlq_name = ctx->host = ctx->path = ctx->query = NULL;
+}
+
+/* A copy of a part curl_url_get returned (NULL stays NULL). */
+static int lambda_take_part(char **dst, char *part)
+{
+    *dst = part ? strdup(part) : NULL;
+    curl_free(part);
+    return part && !*dst ? -1 : 0;
+}
+
+/* The URL's host, port, path and query as curl sends them (parsed with
+ * the flags curl uses for CURLOPT_URL): what the signature covers. */
+static int lambda_url_parts(struct lambda_ctx *ctx)
+{
+    char *host = NULL, *port = NULL, *path = NULL, *query = NULL;
+    CURLU *u = curl_url();
+    int rc = u && curl_url_set(u, CURLUPART_URL, ctx->url,
+                               CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
+             curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+             curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK ? 0 : -1;
+    if (rc == 0) {
+        curl_url_get(u, CURLUPART_PORT, &port, 0);     /* none: NULL */
+        curl_url_get(u, CURLUPART_QUERY, &query, 0);   /* none: NULL */
+    }
+    curl_url_cleanup(u);
+    struct br_buf b;
+    br_buf_init(&b, 0);
+    if (rc == 0 && (br_buf_puts(&b, host) < 0 || (port && br_buf_printf(&b, ":%s", port) < 0)))
+        rc = -1;
+    ctx->host = rc < 0 ? NULL : br_buf_steal(&b, NULL);
+    br_buf_free(&b);
+    curl_free(host);
+    curl_free(port);
+    if (lambda_take_part(&ctx->path, path) < 0 || lambda_take_part(&ctx->query, query) < 0)
+        rc = -1;
+    return rc == 0 && ctx->host && ctx->path ? 0 : -1;
+}
+
+/* The headers a request signs: every fixed one (sent with each request
+ * as they are) and its X-Amz-Date. Returns how many. */
+static size_t lambda_signed_headers(const struct lambda_ctx *ctx, struct sigv4_header *h,
+                                    const char *amz_date)
+{
+    size_t n = 0;
+    for (; n < ctx->n_fixed; n++)
+        h[n] = (struct sigv4_header){ctx->fixed[n].name, ctx->fixed[n].value};
+    h[n++] = (struct sigv4_header){"X-Amz-Date", amz_date};
+    return n;
+}
+
+static int lambda_push(struct curl_slist **list, const struct br_buf *line)
+{
+    struct curl_slist *l = line->data ? curl_slist_append(*list, line->data) : NULL;
+    if (!l)
+        return -1;
+    *list = l;
+    return 0;
+}
+
+/* The engine's inv_headers hook: X-Amz-Date and the Authorization signed
+ * over this request's path, query, fixed headers, date and body. */
+static int lambda_sign(const struct br_invocation *inv, struct curl_slist **list)
+{
+    const struct lambda_ctx *ctx = inv->tgt->ctx;
+    char amz_date[SIGV4_AMZ_DATE_LEN];
+    struct sigv4_header h[LAMBDA_MAX_FIXED + 1];
+    if (sigv4_amz_date(amz_date, time(NULL)) < 0)
+        return -1;
+    struct sigv4_signer s = ctx->signer;
+    s.amz_date = amz_date;
+    const struct sigv4_request req = {
+        .method = "POST", .path = ctx->path, .query = ctx->query, .headers = h,
+        .n_headers = lambda_signed_headers(ctx, h, amz_date),
+        .body = inv->body, .body_len = inv->body_len,
+    };
+    struct br_buf line;
+    br_buf_init(&line, 0);
+    int rc = br_buf_printf(&line, "X-Amz-Date: %s", amz_date) < 0 ||
+             lambda_push(list, &line) < 0 ? -1 : 0;
+    br_buf_reset(&line);
+    if (rc == 0 && (br_buf_puts(&line, "Authorization: ") < 0 ||
+                    sigv4_authorization(&line, &req, &s) < 0 || lambda_push(list, &line) < 0))
+        rc = -1;
+    br_buf_free(&line);
+    return rc;
 }
 
 /* Keys from the options, else the environment; one without the other is
- * an error, as for the S3 source. Never logged. */
-static int lambda_credentials(struct lambda_ctx *ctx, struct http_engine_conf *conf,
-                              char *err, size_t errlen)
+ * an error, as for the S3 source. With keys, every request is signed and
+ * carries Host (as signed) and the session token, if any. Never logged. */
+static int lambda_credentials(struct lambda_ctx *ctx, const char *region,
+                              struct http_engine_conf *conf, char *err, size_t errlen)
 {
     const char *access = env_or(ctx->opts.access_key, "AWS_ACCESS_KEY_ID");
     const char *secret = env_or(ctx->opts.secret_key, "AWS_SECRET_ACCESS_KEY");
@@ -172,12 +269,17 @@ static int lambda_credentials(struct lambda_ctx *ctx, struct http_engine_conf *c
     }
     if (!access)
         return 0;
-    conf->user = access;
-    conf->password = secret;
-    conf->aws_sigv4 = ctx->sigv4;
-    if (token) {
-        ctx->fixed[conf->n_fixed++] = (struct http_header){"X-Amz-Security-Token", token};
+    if (lambda_url_parts(ctx) < 0) {
+        snprintf(err, errlen, "endpoint: the Invoke URL could not be parsed to sign requests");
+        return -1;
     }
+    ctx->signer = (struct sigv4_signer){
+        .access_key = access, .secret_key = secret, .region = region, .service = "lambda",
+    };
+    ctx->fixed[ctx->n_fixed++] = (struct http_header){"Host", ctx->host};
+    if (token)
+        ctx->fixed[ctx->n_fixed++] = (struct http_header){"X-Amz-Security-Token", token};
+    conf->inv_headers = lambda_sign;
     return 0;
 }
 
@@ -189,18 +291,6 @@ static void lambda_limit_payload(struct lambda_ctx *ctx)
                                                               : LAMBDA_SYNC_LIMIT;
     if (ctx->opts.common.max_payload > limit)
         ctx->opts.common.max_payload = limit;
-}
-
-/* libcurl 7.88 signs the path as it is sent, while AWS signs it encoded
- * once more: a path with ':' (an ARN) may then be refused. */
-static void lambda_warn_arn(struct br_target *tgt, const struct lambda_ctx *ctx,
-                            const struct http_engine_conf *conf)
-{
-    if (conf->aws_sigv4 && strchr(ctx->opts.name, ':'))
-        br_warn(tgt->scope, "the function is named by an ARN: libcurl %s signs the "
-                "request path as sent, which AWS may refuse (InvalidSignatureException); "
-                "if it does, name the function and set qualifier instead",
-                curl_version_info(CURLVERSION_NOW)->version);
 }
 
 static int lambda_init(struct br_target *tgt, char *err, size_t errlen)
@@ -221,20 +311,23 @@ static int lambda_init(struct br_target *tgt, char *err, size_t errlen)
         .url = ctx->url, .fixed = ctx->fixed, .timeout_ms = ctx->opts.common.timeout_ms,
         .error_type = true, .on_result = lambda_on_result,
     };
-    ctx->fixed[conf.n_fixed++] = (struct http_header){
+    ctx->fixed[ctx->n_fixed++] = (struct http_header){
         "X-Amz-Invocation-Type",
         ctx->opts.invocation_type == LAMBDA_EVENT ? "Event" : "RequestResponse"};
-    if (lambda_credentials(ctx, &conf, err, errlen) < 0 ||
-        http_engine_init(&ctx->eng, &conf, err, errlen) < 0) {
+    if (lambda_credentials(ctx, region, &conf, err, errlen) < 0) {
+        lambda_free_names(ctx);
+        return -1;
+    }
+    conf.n_fixed = ctx->n_fixed;
+    if (http_engine_init(&ctx->eng, &conf, err, errlen) < 0) {
         lambda_free_names(ctx);
         return -1;
     }
     lambda_limit_payload(ctx);
     tgt->name_for_dlq = ctx->dlq_name;
-    if (!conf.user)
+    if (!ctx->signer.access_key)
         br_info(tgt->scope, "no credentials (access_key/secret_key or "
                 "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY): requests are not signed");
-    lambda_warn_arn(tgt, ctx, &conf);
     br_debug(tgt->scope, "lambda target ready: %s, region %s, %s", ctx->dlq_name, region,
              ctx->fixed[0].value);
     return 0;

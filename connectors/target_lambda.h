@@ -28,8 +28,8 @@ extern const struct br_opt lambda_target_opts[];
 struct br_buf;
 /* Appends the Invoke URL to out: ENDPOINT/2015-03-31/functions/NAME/
  * invocations[?Qualifier=Q], the name percent-encoded as a path segment
- * (an ARN's ':' kept) and the qualifier as a query value. A trailing '/'
- * of the endpoint is dropped. Returns 0, or -1 when out of memory. */
+ * (an ARN's ':' as %3A, as the AWS SDKs send it) and the qualifier as a
+ * query value. A trailing '/' of the endpoint is dropped. Returns 0, or -1 when out of memory. */
 int lambda_invoke_url(struct br_buf *out, const char *endpoint, const char *name,
                       const char *qualifier);
 /* The region: the configured one, else $AWS_REGION, $AWS_DEFAULT_REGION,

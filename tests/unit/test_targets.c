@@ -51,8 +51,8 @@ static void test_lambda_url(void)
     check_lambda_url("http://127.0.0.1:9001/", "my-fn", "$LATEST",
                      "http://127.0.0.1:9001/2015-03-31/functions/my-fn/invocations?Qualifier=%24LATEST");
     check_lambda_url("http://h//", "arn:aws:lambda:eu-west-1:123456789012:function:f", "prod",
-                     "http://h/2015-03-31/functions/arn:aws:lambda:eu-west-1:123456789012:"
-                     "function:f/invocations?Qualifier=prod");
+                     "http://h/2015-03-31/functions/arn%3Aaws%3Alambda%3Aeu-west-1%3A"
+                     "123456789012%3Afunction%3Af/invocations?Qualifier=prod");
     /* Nothing in a name can add a path segment or a query. */
     check_lambda_url("http://h", "a/b?c", "x&y=z",
                      "http://h/2015-03-31/functions/a%2Fb%3Fc/invocations?Qualifier=x%26y%3Dz");
