@@ -659,6 +659,18 @@ static void hand_to(struct rt_slot *s, struct rt_inv *ri, int64_t now, struct rt
     s->parked = NULL;
 }
 
+/* True if the slot's worker will take (or, failing to start, fail) one
+ * queued event: it is starting, or between events. A worker stopped for
+ * an init failure is not reaped yet, but fails an event when it is. */
+static bool will_take(const struct rt_slot *s)
+{
+    if (!s->pid || s->inv || s->parked)
+        return false;
+    if (s->killed == KILL_NONE)
+        return true;
+    return !s->took && (s->killed == KILL_INIT_ERROR || s->killed == KILL_INIT_TIMEOUT);
+}
+
 /* Queued events go to parked workers, and workers start while more events
  * wait than starting or busy-but-answered workers will take. Returns -1
  * (spawn_error set) if a needed worker could not start. Lock held. */
@@ -668,10 +680,8 @@ static int scale(struct exec_runtime *rt, int64_t now, struct rt_wake *wakes, si
     size_t coming = 0;
     while (rt->queue.n && (s = parked_slot(rt)))
         hand_to(s, list_pop(&rt->queue), now, wakes, n_wakes);
-    for (size_t i = 0; i < rt->n_slots; i++) {
-        s = &rt->slots[i];
-        coming += s->pid && s->killed == KILL_NONE && !s->inv && !s->parked;
-    }
+    for (size_t i = 0; i < rt->n_slots; i++)
+        coming += will_take(&rt->slots[i]);
     for (size_t i = 0; i < rt->n_slots && rt->queue.n > coming; i++) {
         s = &rt->slots[i];
         if (s->pid)
