@@ -40,6 +40,9 @@
 /* A runtime gets at least this long to ask for its first event, as
  * Lambda's init phase does (longer when the function timeout is). */
 #define RT_INIT_MIN_MS 10000
+/* A runtime that posted /init/error is expected to exit; one still
+ * running this long after is stopped. */
+#define RT_INIT_ERROR_GRACE_MS 500
 /* destroy waits this long in all for killed workers to be reaped. */
 #define RT_REAP_BUDGET_MS 2000
 
@@ -86,6 +89,7 @@ struct rt_slot {
     bool took;                      /* has taken one */
     enum kill_reason killed;
     char init_error[200];           /* from /init/error; "" if none */
+    int64_t init_error_ms;          /* when it was posted */
 };
 
 /* A parked request to wake once the lock is released. */
@@ -285,8 +289,8 @@ static enum rtapi_next hook_next(void *arg, unsigned gen, struct rtapi_req *req,
     bool wake = false;
     int64_t now = br_now_ms();
     pthread_mutex_lock(&rt->lock);
-    if (!slot_current(s, gen)) {
-        r = RTAPI_NEXT_CLOSE;
+    if (!slot_current(s, gen) || s->init_error[0]) {
+        r = RTAPI_NEXT_CLOSE;       /* gone, or failed its init: no events */
     } else if (s->parked) {
         r = RTAPI_NEXT_CONFLICT;
     } else {
@@ -365,8 +369,8 @@ static bool hook_result(void *arg, unsigned gen, struct rtapi_result *res)
     return known;
 }
 
-/* POST /init/error: logged here; the dispatcher then stops the worker and
- * fails one event with it (Lambda resets such a sandbox). */
+/* POST /init/error: logged here. The runtime then exits (or is stopped
+ * after a grace period), and one event fails with this error. */
 static void hook_init_error(void *arg, unsigned gen, const char *type, const char *message)
 {
     struct rt_slot *s = arg;
@@ -374,9 +378,11 @@ static void hook_init_error(void *arg, unsigned gen, const char *type, const cha
     pthread_mutex_lock(&rt->lock);
     bool current = slot_current(s, gen);
     pid_t pid = s->pid;
-    if (current)
+    if (current) {
         snprintf(s->init_error, sizeof(s->init_error), "%s%s%s", type,
                  message[0] ? ": " : "", message);
+        s->init_error_ms = br_now_ms();
+    }
     pthread_mutex_unlock(&rt->lock);
     if (!current)
         return;
@@ -557,7 +563,7 @@ static void slot_timers(struct exec_runtime *rt, struct rt_slot *s, int64_t now,
         wakes[(*n_wakes)++] = (struct rt_wake){s->parked, true};
         s->parked = NULL;
         slot_kill(s, KILL_IDLE);
-    } else if (s->init_error[0]) {
+    } else if (s->init_error[0] && now - s->init_error_ms >= RT_INIT_ERROR_GRACE_MS) {
         slot_kill(s, KILL_INIT_ERROR);
     }
 }
@@ -798,7 +804,7 @@ int exec_runtime_fds(struct exec_runtime *rt, struct curl_waitfd *fds, int max,
         else if (s->parked)
             lower(timeout_ms, s->idle_since_ms + rt->idle_ms - now);
         if (s->init_error[0])
-            lower(timeout_ms, 0);
+            lower(timeout_ms, s->init_error_ms + RT_INIT_ERROR_GRACE_MS - now);
     }
     pthread_mutex_unlock(&rt->lock);
     return n;

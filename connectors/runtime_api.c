@@ -258,8 +258,8 @@ static enum MHD_Result on_result(struct rtapi_server *srv, struct rtapi_req *req
 
 static enum MHD_Result on_init_error(struct rtapi_server *srv, struct rtapi_req *req)
 {
-    char type[128], message[512];
-    snprintf(type, sizeof(type), "%s", error_type_of(req, type, sizeof(type)));
+    char buf[128], type[128], message[512];
+    snprintf(type, sizeof(type), "%s", error_type_of(req, buf, sizeof(buf)));
     body_member(&req->body, "errorMessage", message, sizeof(message));
     srv->hooks->init_error(srv->arg, req->gen, type, message);
     return reply_accepted(req->conn);
