@@ -186,6 +186,7 @@ static int run_runtime(const char *mode)
         const char *e = "{\"errorMessage\":\"no module\",\"errorType\":\"Runtime.ImportModuleError\"}";
         call(&c, "/init/error", e, strlen(e), NULL);
         say("init-error %ld", c.status);
+        br_buf_free(&c.body);
         return 1;
     }
     if (!strcmp(mode, "env")) {
