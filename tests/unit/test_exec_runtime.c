@@ -409,6 +409,10 @@ static void test_warm(struct world *w)
     CHECK_MSG(left > 4000 && left <= 5000, "deadline %lld ms ahead, timeout 5s", left);
     CHECK_MSG(!strcmp(arn, "arn:aws:lambda:eu-west-3:000000000000:function:ok"), "arn %s", arn);
     free(out);
+    /* 3 MiB in (a 4 MiB event) through a warm worker. */
+    s = run(pipeline(w, "ok"), 1, 3 << 20);
+    CHECK_INT(s.delivered, 1);
+    CHECK_MSG(count_lines("ok.out", "spawn") <= 2, "still the warm workers");
 }
 
 static void test_probe(struct world *w)
