@@ -7,23 +7,16 @@
  * the dispatcher thread share that state under `lock`; server threads
  * never call br_invocation_done: they queue the result and wake the
  * dispatcher, whose service pass reports it. Only the dispatcher thread
- * starts, kills and reaps workers; a pidfd per worker (polled by the
- * dispatcher) says when one exits. Nothing blocks the dispatcher but the
- * posix_spawn of a cold start. */
-#include <errno.h>
-#include <inttypes.h>
+ * starts, kills and reaps workers (exec_workers.c); a pidfd per worker
+ * (polled by the dispatcher) says when one exits. Nothing blocks the
+ * dispatcher but the posix_spawn of a cold start. */
 #include <libgen.h>
 #include <limits.h>
-#include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "../bridge/buf.h"
@@ -33,6 +26,7 @@
 #include "../bridge/pipeline.h"
 #include "exec_runtime.h"
 #include "exec_spawn.h"
+#include "exec_workers.h"
 #include "runtime_api.h"
 
 /* Poll interval for workers when the kernel has no pidfds (< 5.3). */
@@ -40,83 +34,6 @@
 /* A runtime gets at least this long to ask for its first event, as
  * Lambda's init phase does (longer when the function timeout is). */
 #define RT_INIT_MIN_MS 10000
-/* A runtime that posted /init/error is expected to exit; one still
- * running this long after is stopped. */
-#define RT_INIT_ERROR_GRACE_MS 500
-/* destroy waits this long in all for killed workers to be reaped. */
-#define RT_REAP_BUDGET_MS 2000
-
-enum kill_reason {
-    KILL_NONE,
-    KILL_IDLE,            /* waited in /next for idle_timeout */
-    KILL_TIMEOUT,         /* held an event past its deadline */
-    KILL_INIT_TIMEOUT,    /* never asked for an event */
-    KILL_INIT_ERROR,      /* posted /init/error */
-    KILL_STOP,            /* cancel or destroy */
-};
-
-enum ri_state { RI_QUEUED, RI_HELD, RI_DONE };
-
-/* One invocation while it is ours. */
-struct rt_inv {
-    struct rt_inv *next;
-    struct br_invocation *inv;      /* borrowed from the core */
-    struct rt_slot *slot;           /* RI_HELD: the worker holding it */
-    enum ri_state state;
-    bool sent;                      /* handed to the runtime */
-    int64_t deadline_ms;            /* monotonic, set when assigned */
-    char id[37];                    /* Lambda-Runtime-Aws-Request-Id */
-    struct br_result result;        /* RI_DONE */
-};
-
-struct rt_list {
-    struct rt_inv *head, *tail;
-    size_t n;
-};
-
-struct rt_slot {
-    struct exec_runtime *rt;
-    struct rtapi_server *srv;       /* started with the slot's first worker */
-    char **envp;                    /* the base plus AWS_LAMBDA_RUNTIME_API */
-    unsigned gen;                   /* bumped per worker */
-    pid_t pid;                      /* 0: no worker; also its group id */
-    int pidfd;
-    int64_t started_ms;
-    int64_t idle_since_ms;
-    struct rtapi_req *parked;       /* its GET /next waiting, or NULL */
-    struct rt_inv *inv;             /* the event it holds, or NULL */
-    bool asked;                     /* has asked for an event */
-    bool took;                      /* has taken one */
-    enum kill_reason killed;
-    char init_error[200];           /* from /init/error; "" if none */
-    int64_t init_error_ms;          /* when it was posted */
-};
-
-/* A parked request to wake once the lock is released. */
-struct rt_wake {
-    struct rtapi_req *req;
-    bool drop;
-};
-
-struct exec_runtime {
-    pthread_mutex_t lock;
-    struct br_target *tgt;
-    const char *scope;
-    const char *prog, *cmdline, *cwd;
-    char *const *argv;
-    char **envp;                    /* the workers' environment, less the port */
-    char *arn;
-    int64_t timeout_ms, idle_ms, init_ms;
-    size_t n_slots;
-    struct rt_slot *slots;
-    struct rt_wake *wakes;          /* n_slots, for one pass */
-    struct rt_list queue;           /* RI_QUEUED, oldest first */
-    struct rt_list done;            /* RI_DONE, to report */
-    bool stopping;
-    char spawn_error[200];          /* why the last cold start failed */
-};
-
-static const struct rtapi_hooks hooks;
 
 /* --------------------------------------------------------------- lists */
 
@@ -131,7 +48,7 @@ static void list_push(struct rt_list *l, struct rt_inv *ri)
     l->n++;
 }
 
-static struct rt_inv *list_pop(struct rt_list *l)
+struct rt_inv *rt_list_pop(struct rt_list *l)
 {
     struct rt_inv *ri = l->head;
     if (!ri)
@@ -165,7 +82,7 @@ static void list_remove(struct rt_list *l, struct rt_inv *ri)
 static void list_free(struct rt_list *l)
 {
     struct rt_inv *ri;
-    while ((ri = list_pop(l))) {
+    while ((ri = rt_list_pop(l))) {
         free(ri->result.body);
         free(ri);
     }
@@ -216,8 +133,8 @@ static char *error_body(const char *type, const char *message, size_t *len)
 
 /* Ends ri (already detached from queue and slot) with a result of ours;
  * the dispatcher reports it on its next service pass. Lock held. */
-static void finish(struct exec_runtime *rt, struct rt_inv *ri, enum br_result_kind kind,
-                   long status, const char *type, const char *message)
+void rt_finish(struct exec_runtime *rt, struct rt_inv *ri, enum br_result_kind kind,
+               long status, const char *type, const char *message)
 {
     struct br_result *res = &ri->result;
     memset(res, 0, sizeof(*res));
@@ -300,11 +217,11 @@ static enum rtapi_next hook_next(void *arg, unsigned gen, struct rtapi_req *req,
              * not, so the event it had is lost to it. */
             struct rt_inv *ri = s->inv;
             s->inv = NULL;
-            finish(rt, ri, BR_RES_FUNCTION_ERROR, 0, "Runtime.InvalidState",
-                   "the runtime asked for the next event without answering this one");
+            rt_finish(rt, ri, BR_RES_FUNCTION_ERROR, 0, "Runtime.InvalidState",
+                      "the runtime asked for the next event without answering this one");
             wake = true;
         }
-        struct rt_inv *ri = s->inv ? NULL : list_pop(&rt->queue);
+        struct rt_inv *ri = s->inv ? NULL : rt_list_pop(&rt->queue);
         if (ri) {
             assign(s, ri, now);
             wake = true;            /* the dispatcher watches the deadline */
@@ -400,238 +317,12 @@ static void hook_gone(void *arg, struct rtapi_req *req)
     pthread_mutex_unlock(&s->rt->lock);
 }
 
-static const struct rtapi_hooks hooks = {
+const struct rtapi_hooks rt_hooks = {
     .next = hook_next,
     .result = hook_result,
     .init_error = hook_init_error,
     .gone = hook_gone,
 };
-
-/* -------------------------------------------------------------- workers */
-
-static void lower(int64_t *timeout_ms, int64_t ms)
-{
-    if (ms < 0)
-        ms = 0;
-    if (*timeout_ms < 0 || ms < *timeout_ms)
-        *timeout_ms = ms;
-}
-
-static int pidfd_for(pid_t pid)
-{
-#ifdef SYS_pidfd_open
-    return (int)syscall(SYS_pidfd_open, pid, 0);   /* close-on-exec */
-#else
-    (void)pid;
-    return -1;
-#endif
-}
-
-static void slot_kill(struct rt_slot *s, enum kill_reason why)
-{
-    if (s->killed == KILL_NONE)
-        kill(-s->pid, SIGKILL);
-    if (s->killed == KILL_NONE)
-        s->killed = why;
-}
-
-/* True once the worker exited. WNOWAIT leaves it a zombie, which keeps
- * its pid and group id from being reused until it is reaped. */
-static bool slot_exited(struct rt_slot *s)
-{
-    siginfo_t si;
-    si.si_pid = 0;
-    if (waitid(P_PID, (id_t)s->pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
-        return errno == ECHILD;
-    return si.si_pid == s->pid;
-}
-
-/* Kills what is left of the group, reaps the exited leader; its wait
- * status, or -1 if unknown. */
-static int slot_reap(struct rt_slot *s)
-{
-    int st;
-    pid_t rc;
-    kill(-s->pid, SIGKILL);
-    while ((rc = waitpid(s->pid, &st, 0)) < 0 && errno == EINTR)
-        ;
-    return rc == s->pid ? st : -1;
-}
-
-static void describe_exit(int st, char *out, size_t n)
-{
-    if (st < 0) {
-        snprintf(out, n, "exit status unknown");
-    } else if (WIFEXITED(st)) {
-        snprintf(out, n, "exit status %d", WEXITSTATUS(st));
-    } else {
-        const char *abbrev = sigabbrev_np(WTERMSIG(st));
-        snprintf(out, n, "signal %d (SIG%s)", WTERMSIG(st), abbrev ? abbrev : "?");
-    }
-}
-
-static long exit_code(int st)
-{
-    if (st < 0)
-        return 0;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-static void slot_clear(struct rt_slot *s)
-{
-    if (s->pidfd >= 0)
-        close(s->pidfd);
-    s->pidfd = -1;
-    s->pid = 0;
-    s->inv = NULL;
-    s->parked = NULL;
-    s->asked = s->took = false;
-    s->killed = KILL_NONE;
-    s->init_error[0] = '\0';
-}
-
-/* A worker that dies before taking any event failed to start: one queued
- * event fails with it, so the pipeline's backoff paces the restarts
- * instead of a spawn per exit. Lock held. */
-static void init_failed(struct exec_runtime *rt, struct rt_slot *s, const char *why)
-{
-    char msg[240];
-    const char *type = s->init_error[0] || s->killed == KILL_INIT_TIMEOUT
-                           ? "Runtime.InitError" : "Runtime.ExitError";
-    if (s->init_error[0])
-        snprintf(msg, sizeof(msg), "%s", s->init_error);
-    else if (s->killed == KILL_INIT_TIMEOUT)
-        snprintf(msg, sizeof(msg), "the runtime did not ask for an event within %.2f seconds",
-                 (double)rt->init_ms / 1000.0);
-    else
-        snprintf(msg, sizeof(msg), "Runtime exited without asking for an event (%s)", why);
-    br_warn(rt->scope, "worker pid %d failed to start (%s): %s", (int)s->pid, why, msg);
-    struct rt_inv *ri = list_pop(&rt->queue);
-    if (ri)
-        finish(rt, ri, BR_RES_FUNCTION_ERROR, 0, type, msg);
-}
-
-/* The worker exited: reap it, end what it held. Lock held. */
-static void slot_gone(struct exec_runtime *rt, struct rt_slot *s, struct rt_wake *wakes,
-                      size_t *n_wakes)
-{
-    char why[64], msg[160];
-    int st = slot_reap(s);
-    describe_exit(st, why, sizeof(why));
-    if (s->parked)
-        wakes[(*n_wakes)++] = (struct rt_wake){s->parked, true};
-    if (s->inv) {
-        struct rt_inv *ri = s->inv;
-        s->inv = NULL;
-        br_warn(rt->scope, "worker pid %d exited (%s) holding request %s", (int)s->pid,
-                why, ri->id);
-        snprintf(msg, sizeof(msg), "Runtime exited with error: %s", why);
-        finish(rt, ri, BR_RES_FUNCTION_ERROR, exit_code(st),
-               s->init_error[0] ? "Runtime.InitError" : "Runtime.ExitError", msg);
-    } else if (!s->took && s->killed != KILL_IDLE && s->killed != KILL_STOP) {
-        init_failed(rt, s, why);
-    } else if (s->killed == KILL_NONE) {
-        br_info(rt->scope, "worker pid %d exited (%s)", (int)s->pid, why);
-    } else {
-        br_debug(rt->scope, "worker pid %d stopped (%s)", (int)s->pid, why);
-    }
-    slot_clear(s);
-}
-
-/* Deadline, init time and idle time of a live worker. Lock held. */
-static void slot_timers(struct exec_runtime *rt, struct rt_slot *s, int64_t now,
-                        struct rt_wake *wakes, size_t *n_wakes)
-{
-    char msg[64];
-    if (s->killed != KILL_NONE)
-        return;
-    if (s->inv && now >= s->inv->deadline_ms) {
-        struct rt_inv *ri = s->inv;
-        s->inv = NULL;
-        slot_kill(s, KILL_TIMEOUT);
-        snprintf(msg, sizeof(msg), "Task timed out after %.2f seconds",
-                 (double)rt->timeout_ms / 1000.0);
-        br_warn(rt->scope, "request %s: %s; worker pid %d killed", ri->id, msg, (int)s->pid);
-        finish(rt, ri, BR_RES_FUNCTION_ERROR, 0, "Sandbox.Timedout", msg);
-        /* The error text is Lambda's wording alone. */
-        snprintf(ri->result.error, sizeof(ri->result.error), "%s", msg);
-    } else if (!s->asked && now - s->started_ms >= rt->init_ms) {
-        slot_kill(s, KILL_INIT_TIMEOUT);
-    } else if (s->parked && now - s->idle_since_ms >= rt->idle_ms) {
-        br_debug(rt->scope, "worker pid %d idle for %lld ms: stopping it", (int)s->pid,
-                 (long long)(now - s->idle_since_ms));
-        wakes[(*n_wakes)++] = (struct rt_wake){s->parked, true};
-        s->parked = NULL;
-        slot_kill(s, KILL_IDLE);
-    } else if (s->init_error[0] && now - s->init_error_ms >= RT_INIT_ERROR_GRACE_MS) {
-        slot_kill(s, KILL_INIT_ERROR);
-    }
-}
-
-/* The slot's environment: the base plus its own Runtime API address. */
-static char **slot_env(struct exec_runtime *rt, unsigned port)
-{
-    size_t n = 0;
-    char addr[32];
-    while (rt->envp[n])
-        n++;
-    char **v = calloc(n + 1, sizeof(*v));
-    for (size_t i = 0; v && i < n; i++) {
-        if (!(v[i] = strdup(rt->envp[i]))) {
-            exec_strv_free(v);
-            return NULL;
-        }
-    }
-    snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
-    if (v && exec_env_set(&v, "AWS_LAMBDA_RUNTIME_API", addr) < 0) {
-        exec_strv_free(v);
-        return NULL;
-    }
-    return v;
-}
-
-/* The slot's server, started on its first worker. Lock held. */
-static int slot_serve(struct exec_runtime *rt, struct rt_slot *s)
-{
-    char err[160];
-    if (s->srv)
-        return 0;
-    s->srv = rtapi_start(&hooks, s, rt->arn, rt->scope, err, sizeof(err));
-    if (!s->srv) {
-        snprintf(rt->spawn_error, sizeof(rt->spawn_error), "%s", err);
-        return -1;
-    }
-    s->envp = slot_env(rt, rtapi_port(s->srv));
-    if (!s->envp) {
-        rtapi_stop(s->srv);
-        s->srv = NULL;
-        snprintf(rt->spawn_error, sizeof(rt->spawn_error), "out of memory");
-        return -1;
-    }
-    return 0;
-}
-
-/* Starts a worker in the empty slot s (a cold start). Lock held. */
-static int slot_spawn(struct exec_runtime *rt, struct rt_slot *s, int64_t now)
-{
-    pid_t pid;
-    if (slot_serve(rt, s) < 0)
-        return -1;
-    rtapi_set_gen(s->srv, ++s->gen);
-    int rc = exec_spawn_worker(rt->prog, rt->argv, s->envp, rt->cwd, &pid);
-    if (rc) {
-        snprintf(rt->spawn_error, sizeof(rt->spawn_error), "cannot run %.120s: %s",
-                 rt->cmdline, strerror(rc));
-        return -1;
-    }
-    slot_clear(s);
-    s->pid = pid;
-    s->pidfd = pidfd_for(pid);
-    s->started_ms = now;
-    br_debug(rt->scope, "cold start: worker pid %d on 127.0.0.1:%u", (int)pid,
-             rtapi_port(s->srv));
-    return 0;
-}
 
 /* ---------------------------------------------------------------- scaling */
 
@@ -685,14 +376,14 @@ static int scale(struct exec_runtime *rt, int64_t now, struct rt_wake *wakes, si
     struct rt_slot *s;
     size_t coming = 0;
     while (rt->queue.n && (s = parked_slot(rt)))
-        hand_to(s, list_pop(&rt->queue), now, wakes, n_wakes);
+        hand_to(s, rt_list_pop(&rt->queue), now, wakes, n_wakes);
     for (size_t i = 0; i < rt->n_slots; i++)
         coming += will_take(&rt->slots[i]);
     for (size_t i = 0; i < rt->n_slots && rt->queue.n > coming; i++) {
         s = &rt->slots[i];
         if (s->pid)
             continue;
-        if (slot_spawn(rt, s, now) < 0)
+        if (worker_spawn(rt, s, now) < 0)
             return -1;
         coming++;
     }
@@ -704,8 +395,8 @@ static void fail_queue(struct exec_runtime *rt)
 {
     struct rt_inv *ri;
     br_warn(rt->scope, "%s", rt->spawn_error);
-    while ((ri = list_pop(&rt->queue)))
-        finish(rt, ri, BR_RES_RETRY, 0, NULL, rt->spawn_error);
+    while ((ri = rt_list_pop(&rt->queue)))
+        rt_finish(rt, ri, BR_RES_RETRY, 0, NULL, rt->spawn_error);
 }
 
 static void wake_all(const struct rt_wake *wakes, size_t n)
@@ -772,12 +463,20 @@ void exec_runtime_cancel(struct exec_runtime *rt, struct br_invocation *inv)
         list_remove(&rt->done, ri);
     } else if (ri->slot) {
         ri->slot->inv = NULL;
-        slot_kill(ri->slot, KILL_STOP);
+        worker_kill(ri->slot, KILL_STOP);
     }
     pthread_mutex_unlock(&rt->lock);
     free(ri->result.body);
     free(ri);
     inv->tgt_state = NULL;
+}
+
+static void lower(int64_t *timeout_ms, int64_t ms)
+{
+    if (ms < 0)
+        ms = 0;
+    if (*timeout_ms < 0 || ms < *timeout_ms)
+        *timeout_ms = ms;
 }
 
 int exec_runtime_fds(struct exec_runtime *rt, struct curl_waitfd *fds, int max,
@@ -795,48 +494,18 @@ int exec_runtime_fds(struct exec_runtime *rt, struct curl_waitfd *fds, int max,
         } else {
             lower(timeout_ms, RT_POLL_MS);
         }
-        if (s->killed != KILL_NONE)
-            continue;
-        if (s->inv)
-            lower(timeout_ms, s->inv->deadline_ms - now);
-        else if (!s->asked)
-            lower(timeout_ms, s->started_ms + rt->init_ms - now);
-        else if (s->parked)
-            lower(timeout_ms, s->idle_since_ms + rt->idle_ms - now);
-        if (s->init_error[0])
-            lower(timeout_ms, s->init_error_ms + RT_INIT_ERROR_GRACE_MS - now);
+        int64_t due = worker_due(rt, s);
+        if (due >= 0)
+            lower(timeout_ms, due - now);
     }
     pthread_mutex_unlock(&rt->lock);
     return n;
 }
 
-/* Which live workers have exited: one poll over every pidfd rather than a
- * waitid per worker on every pass. */
-static void find_exits(struct exec_runtime *rt, bool *exited)
-{
-    struct pollfd pfds[256];
-    size_t idx[256], n = 0;
-    for (size_t i = 0; i < rt->n_slots; i++) {
-        struct rt_slot *s = &rt->slots[i];
-        exited[i] = false;
-        if (!s->pid)
-            continue;
-        if (s->pidfd < 0 || n == 256) {
-            exited[i] = slot_exited(s);
-            continue;
-        }
-        pfds[n] = (struct pollfd){.fd = s->pidfd, .events = POLLIN};
-        idx[n++] = i;
-    }
-    if (n && poll(pfds, (nfds_t)n, 0) > 0)
-        for (size_t k = 0; k < n; k++)
-            exited[idx[k]] = pfds[k].revents != 0;
-}
-
 static void report(struct rt_list *done)
 {
     struct rt_inv *ri;
-    while ((ri = list_pop(done))) {
+    while ((ri = rt_list_pop(done))) {
         struct br_invocation *inv = ri->inv;
         inv->result = ri->result;
         inv->tgt_state = NULL;
@@ -850,14 +519,14 @@ void exec_runtime_service(struct exec_runtime *rt)
     bool exited[256];
     size_t n_wakes = 0;
     int64_t now = br_now_ms();
-    find_exits(rt, exited);        /* pid and pidfd change on this thread only */
+    worker_find_exits(rt, exited);        /* pid and pidfd change on this thread only */
     pthread_mutex_lock(&rt->lock);
     for (size_t i = 0; i < rt->n_slots; i++) {
         struct rt_slot *s = &rt->slots[i];
         if (s->pid && exited[i])
-            slot_gone(rt, s, rt->wakes, &n_wakes);
+            worker_gone(rt, s, rt->wakes, &n_wakes);
         else if (s->pid)
-            slot_timers(rt, s, now, rt->wakes, &n_wakes);
+            worker_timers(rt, s, now, rt->wakes, &n_wakes);
     }
     if (rt->queue.n && scale(rt, now, rt->wakes, &n_wakes) < 0 && !live_workers(rt))
         fail_queue(rt);
@@ -966,30 +635,6 @@ out_oom:
     return NULL;
 }
 
-/* Reaps every killed worker, giving them RT_REAP_BUDGET_MS in all: a
- * process stuck in the kernel stays a zombie rather than stall shutdown. */
-static void reap_all(struct exec_runtime *rt)
-{
-    int64_t deadline = br_now_ms() + RT_REAP_BUDGET_MS;
-    for (;;) {
-        size_t left = 0;
-        for (size_t i = 0; i < rt->n_slots; i++) {
-            struct rt_slot *s = &rt->slots[i];
-            if (!s->pid)
-                continue;
-            if (slot_exited(s)) {
-                slot_reap(s);
-                slot_clear(s);
-            } else {
-                left++;
-            }
-        }
-        if (!left || br_now_ms() >= deadline)
-            return;
-        nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
-    }
-}
-
 void exec_runtime_destroy(struct exec_runtime *rt)
 {
     size_t n_wakes = 0;
@@ -1000,7 +645,7 @@ void exec_runtime_destroy(struct exec_runtime *rt)
     for (size_t i = 0; rt->slots && i < rt->n_slots; i++) {
         struct rt_slot *s = &rt->slots[i];
         if (s->pid)
-            slot_kill(s, KILL_STOP);
+            worker_kill(s, KILL_STOP);
         if (s->parked)
             rt->wakes[n_wakes++] = (struct rt_wake){s->parked, true};
         s->parked = NULL;
@@ -1014,7 +659,7 @@ void exec_runtime_destroy(struct exec_runtime *rt)
         rt->slots[i].srv = NULL;
     }
     if (rt->slots)
-        reap_all(rt);
+        worker_reap_all(rt);
     for (size_t i = 0; rt->slots && i < rt->n_slots; i++) {
         if (rt->slots[i].pidfd >= 0)
             close(rt->slots[i].pidfd);
