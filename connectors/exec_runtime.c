@@ -48,6 +48,15 @@ static void list_push(struct rt_list *l, struct rt_inv *ri)
     l->n++;
 }
 
+static void list_push_front(struct rt_list *l, struct rt_inv *ri)
+{
+    ri->next = l->head;
+    l->head = ri;
+    if (!l->tail)
+        l->tail = ri;
+    l->n++;
+}
+
 struct rt_inv *rt_list_pop(struct rt_list *l)
 {
     struct rt_inv *ri = l->head;
@@ -150,6 +159,13 @@ void rt_finish(struct exec_runtime *rt, struct rt_inv *ri, enum br_result_kind k
     ri->slot = NULL;
     ri->state = RI_DONE;
     list_push(&rt->done, ri);
+}
+
+void rt_requeue(struct exec_runtime *rt, struct rt_inv *ri)
+{
+    ri->slot = NULL;
+    ri->state = RI_QUEUED;
+    list_push_front(&rt->queue, ri);
 }
 
 /* The slot's worker takes ri; its deadline starts now. Lock held. */

@@ -129,7 +129,13 @@ void worker_gone(struct exec_runtime *rt, struct rt_slot *s, struct rt_wake *wak
     describe_exit(st, why, sizeof(why));
     if (s->parked)
         wakes[(*n_wakes)++] = (struct rt_wake){s->parked, true};
-    if (s->inv) {
+    if (s->inv && !s->inv->sent && s->asked) {
+        /* It died idle, as the event was being handed to it: the event
+         * never ran, so it waits for the next worker, costing no attempt. */
+        br_info(rt->scope, "worker pid %d exited (%s) while idle", (int)s->pid, why);
+        rt_requeue(rt, s->inv);
+        s->inv = NULL;
+    } else if (s->inv) {
         struct rt_inv *ri = s->inv;
         s->inv = NULL;
         br_warn(rt->scope, "worker pid %d exited (%s) holding request %s", (int)s->pid,

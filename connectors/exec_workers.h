@@ -88,6 +88,9 @@ struct exec_runtime {
 
 extern const struct rtapi_hooks rt_hooks;
 struct rt_inv *rt_list_pop(struct rt_list *l);
+/* Puts ri (taken from a worker that never got it) back at the queue's
+ * head. Lock held. */
+void rt_requeue(struct exec_runtime *rt, struct rt_inv *ri);
 /* Ends ri (already off the queue and its slot) with a result of ours: a
  * function error "type: message" (with a Lambda-shaped JSON body), or a
  * retry with message. Queued for the dispatcher's report. Lock held. */

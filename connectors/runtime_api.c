@@ -265,6 +265,18 @@ static enum MHD_Result on_init_error(struct rtapi_server *srv, struct rtapi_req 
     return reply_accepted(req->conn);
 }
 
+/* True once the runtime closed (or reset) its end of the connection. */
+static bool client_gone(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    char byte;
+    if (!info)
+        return true;
+    ssize_t r = recv(info->connect_fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 /* First call for a request: route it, answer 404/405 at once. */
 static enum MHD_Result on_new(struct rtapi_server *srv, struct MHD_Connection *conn,
                               const char *url, const char *method, void **con_cls)
@@ -296,7 +308,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return on_new(srv, conn, url, method, con_cls);
     if (req->parked) {
         req->parked = false;
-        return req->drop ? MHD_NO : on_next(srv, req);
+        /* A worker that died while parked is not handed the event: it
+         * stays with the slot, unsent, and waits for the next worker. */
+        return req->drop || client_gone(conn) ? MHD_NO : on_next(srv, req);
     }
     if (*upload_data_size) {
         req_take_body(req, upload_data, *upload_data_size);

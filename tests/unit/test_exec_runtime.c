@@ -362,6 +362,7 @@ static void write_config(void)
     add_pipeline(f, "exit", "exit", "        workers: 1\n", "max_attempts: 2");
     add_pipeline(f, "initerr", "initerr", "        workers: 1\n", NULL);
     add_pipeline(f, "idle", "ok", "        workers: 1\n        idle_timeout: 300ms\n", NULL);
+    add_pipeline(f, "idlekill", "ok", "        workers: 1\n", NULL);
     fprintf(f, "  # the command goes away after init\n");
     add_pipeline(f, "gone", "ok", NULL, "max_attempts: 1");
     add_pipeline(f, "env", "env",
@@ -508,6 +509,26 @@ static void test_idle(struct world *w)
     s = run(pipeline(w, "idle"), 1, 10);
     CHECK_INT(s.delivered, 1);
     CHECK_INT(count_lines("idle.out", "spawn"), 2);
+}
+
+/* A warm worker dies while idle, as an event comes: the event never ran,
+ * so it goes to a new worker without costing its only attempt. */
+static void test_idle_worker_dies(struct world *w)
+{
+    struct settled s = run(pipeline(w, "idlekill"), 1, 10);
+    CHECK_INT(s.delivered, 1);
+    char *out = read_file("idlekill.out");
+    const char *sp = strstr(out, "spawn ");
+    pid_t pid = sp ? (pid_t)atoi(sp + 6) : 0;
+    free(out);
+    CHECK(pid > 0);
+    if (pid > 0)
+        kill(pid, SIGKILL);
+    for (int i = 0; i < 300 && pid > 0 && !gone(pid); i++)
+        sleep_ms(1);
+    s = run(pipeline(w, "idlekill"), 1, 10);
+    CHECK_INT(s.delivered, 1);
+    CHECK_INT(count_lines("idlekill.out", "spawn"), 2);
 }
 
 static void test_command_gone(struct world *w)
@@ -678,6 +699,7 @@ int main(int argc, char **argv)
         test_init_exit(&w);
         test_init_error(&w);
         test_idle(&w);
+        test_idle_worker_dies(&w);
         test_command_gone(&w);
         test_env(&w);
         test_cancel(&w);        /* stops the dispatcher: last */
