@@ -197,16 +197,17 @@ static bool fill_event(struct rt_slot *s, struct rtapi_event *ev, int64_t now)
     ev->body = malloc(inv->body_len ? inv->body_len : 1);
     if (!ev->body)
         return false;
-    memcpy(ev->body, inv->body, inv->body_len);
+    if (inv->body_len)
+        memcpy(ev->body, inv->body, inv->body_len);
     ev->body_len = inv->body_len;
     snprintf(ev->content_type, sizeof(ev->content_type), "%s",
              inv->content_type ? inv->content_type : "application/json");
     snprintf(ev->request_id, sizeof(ev->request_id), "%s", ri->id);
     ev->deadline_wall_ms = br_wall_ms() + (ri->deadline_ms - now);
-    /* X-Ray's shape; the id's random hex serves as the trace's. */
-    snprintf(ev->trace_id, sizeof(ev->trace_id), "Root=1-%08llx-%.8s%.4s%.4s%.4s;Sampled=0",
+    /* X-Ray's shape: epoch seconds and 24 hex digits, here the id's. */
+    snprintf(ev->trace_id, sizeof(ev->trace_id), "Root=1-%08llx-%.8s%.4s%.4s%.4s%.4s;Sampled=0",
              (unsigned long long)(br_wall_ms() / 1000), ri->id, ri->id + 9, ri->id + 14,
-             ri->id + 19);
+             ri->id + 19, ri->id + 24);
     ri->sent = true;
     return true;
 }
