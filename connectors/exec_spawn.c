@@ -78,6 +78,30 @@ const char *exec_env_get(char *const *envp, const char *name)
     return NULL;
 }
 
+int exec_env_set(char ***envp, const char *name, const char *value)
+{
+    size_t n = 0, len = strlen(name);
+    char **v = *envp, *entry = NULL;
+    if (asprintf(&entry, "%s=%s", name, value) < 0)
+        return -1;
+    for (; v[n]; n++) {
+        if (strncmp(v[n], name, len) == 0 && v[n][len] == '=') {
+            free(v[n]);
+            v[n] = entry;
+            return 0;
+        }
+    }
+    v = realloc(v, (n + 2) * sizeof(*v));
+    if (!v) {
+        free(entry);
+        return -1;
+    }
+    v[n] = entry;
+    v[n + 1] = NULL;
+    *envp = v;
+    return 0;
+}
+
 void exec_strv_free(char **v)
 {
     if (!v)
@@ -303,5 +327,47 @@ out_close_out:
 out_close_in:
     close(in[0]);
     close(in[1]);
+    return rc;
+}
+
+/* stdin from /dev/null; stdout and stderr on our stderr, or on /dev/null
+ * when fnbridge runs with stderr closed (dup2 of a closed fd would fail
+ * the spawn). */
+static int worker_actions(posix_spawn_file_actions_t *fa, const char *cwd)
+{
+    bool have_stderr = fcntl(2, F_GETFD) >= 0;
+    int rc = posix_spawn_file_actions_init(fa);
+    if (rc)
+        return rc;
+    rc = posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0);
+    if (!rc && have_stderr)
+        rc = posix_spawn_file_actions_adddup2(fa, 2, 1);
+    if (!rc && !have_stderr)
+        rc = posix_spawn_file_actions_addopen(fa, 1, "/dev/null", O_WRONLY, 0);
+    if (!rc && !have_stderr)
+        rc = posix_spawn_file_actions_adddup2(fa, 1, 2);
+    if (!rc)
+        rc = posix_spawn_file_actions_addclosefrom_np(fa, 3);
+    if (!rc && cwd)
+        rc = posix_spawn_file_actions_addchdir_np(fa, cwd);
+    if (rc)
+        posix_spawn_file_actions_destroy(fa);
+    return rc;
+}
+
+int exec_spawn_worker(const char *prog, char *const argv[], char *const envp[],
+                      const char *cwd, pid_t *pid)
+{
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_t fa;
+    int rc = spawn_attrs(&attr);
+    if (rc)
+        return rc;
+    rc = worker_actions(&fa, cwd);
+    if (!rc) {
+        rc = posix_spawn(pid, prog, &fa, &attr, argv, envp);
+        posix_spawn_file_actions_destroy(&fa);
+    }
+    posix_spawnattr_destroy(&attr);
     return rc;
 }

@@ -36,6 +36,11 @@ char *exec_join(char *const *v, size_t n);
 
 void exec_strv_free(char **v);
 
+/* Sets NAME=value in *envp (a NULL-terminated array from exec_env_build),
+ * replacing an existing NAME or growing the array by one. Returns 0, or -1
+ * when out of memory (*envp unchanged). */
+int exec_env_set(char ***envp, const char *name, const char *value);
+
 /* A running child: its pid (also its process group id) and the parent's
  * pipe ends, both non-blocking and close-on-exec. */
 struct exec_child {
@@ -50,5 +55,11 @@ struct exec_child {
  * (the exec failure itself is reported too, e.g. ENOENT). */
 int exec_spawn(const char *prog, char *const argv[], char *const envp[],
                const char *cwd, struct exec_child *child);
+
+/* Starts a long-lived worker (mode runtime-api) the same way, but with
+ * stdin on /dev/null and stdout and stderr both on fnbridge's stderr (the
+ * function's logs), no pipes. Returns 0 with *pid set, or an errno value. */
+int exec_spawn_worker(const char *prog, char *const argv[], char *const envp[],
+                      const char *cwd, pid_t *pid);
 
 #endif

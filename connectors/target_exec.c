@@ -1,6 +1,8 @@
-/* target_exec.c - the local process target, mode stdio: one process per
- * batch, the event on its stdin, its stdout as the response (DESIGN
- * section 6). Everything runs on the dispatcher thread without blocking:
+/* target_exec.c - the local process target (DESIGN section 6). Mode stdio
+ * is here: one process per batch, the event on its stdin, its stdout as
+ * the response. Mode runtime-api (warm workers speaking the Lambda Runtime
+ * API) lives in exec_runtime.c; the ops forward to it when ctx->rt is set.
+ * Everything runs on the dispatcher thread without blocking:
  * the dispatcher polls our pipes (ops->fds) and we move bytes when they
  * are ready (ops->service).
  *
@@ -26,6 +28,7 @@
 #include "../bridge/buf.h"
 #include "../bridge/clock.h"
 #include "../bridge/log.h"
+#include "exec_runtime.h"
 #include "exec_spawn.h"
 #include "target_exec.h"
 
@@ -59,6 +62,7 @@ struct exec_ctx {
     char *cmdline;             /* argv joined: logs, errors, dead letters */
     const char *scope;
     struct exec_proc *procs;
+    struct exec_runtime *rt;   /* mode runtime-api; the ops forward to it */
 };
 
 /* --------------------------------------------------------- child state */
@@ -252,6 +256,10 @@ static void exec_service(struct br_target *tgt)
     struct exec_ctx *ctx = tgt->ctx;
     struct exec_proc *done = NULL, **tail = &done;
     int64_t now = br_now_ms();
+    if (ctx->rt) {
+        exec_runtime_service(ctx->rt);
+        return;
+    }
 
     /* Finished children are unlinked first and reported after the loop:
      * done() may submit the next batch, which changes the list. */
@@ -318,6 +326,8 @@ static int exec_fds(struct br_target *tgt, struct curl_waitfd *fds, int max,
     struct exec_ctx *ctx = tgt->ctx;
     int64_t now = br_now_ms();
     int n = 0;
+    if (ctx->rt)
+        return exec_runtime_fds(ctx->rt, fds, max, timeout_ms);
     for (struct exec_proc *p = ctx->procs; p; p = p->next)
         if (proc_fds(p, fds, max, &n, timeout_ms, now) < 0)
             lower(timeout_ms, EXEC_POLL_MS);   /* no room: poll instead */
@@ -348,6 +358,8 @@ static int exec_submit(struct br_target *tgt, struct br_invocation *inv)
 {
     struct exec_ctx *ctx = tgt->ctx;
     struct exec_child child;
+    if (ctx->rt)
+        return exec_runtime_submit(ctx->rt, inv);
     struct exec_proc *p = calloc(1, sizeof(*p));
     int rc = p ? exec_spawn(ctx->prog, ctx->argv, ctx->envp, ctx->opts.cwd,
                             &child) : ENOMEM;
@@ -378,7 +390,12 @@ static int exec_submit(struct br_target *tgt, struct br_invocation *inv)
 
 static void exec_cancel(struct br_target *tgt, struct br_invocation *inv)
 {
+    struct exec_ctx *ctx = tgt->ctx;
     struct exec_proc *p = inv->tgt_state;
+    if (ctx->rt) {
+        exec_runtime_cancel(ctx->rt, inv);
+        return;
+    }
     if (!p)
         return;
     proc_unlink(tgt->ctx, p);
@@ -407,6 +424,8 @@ static int exec_check_cwd(const char *cwd, char *err, size_t errlen)
  * destroy). */
 static void exec_free_state(struct exec_ctx *ctx)
 {
+    exec_runtime_destroy(ctx->rt);     /* first: it borrows the rest */
+    ctx->rt = NULL;
     exec_strv_free(ctx->envp);
     free(ctx->argv);          /* the strings belong to the options */
     free(ctx->prog);
@@ -414,6 +433,17 @@ static void exec_free_state(struct exec_ctx *ctx)
     ctx->envp = NULL;
     ctx->argv = NULL;
     ctx->prog = ctx->cmdline = NULL;
+}
+
+static int exec_init_runtime(struct br_target *tgt, char *err, size_t errlen)
+{
+    struct exec_ctx *ctx = tgt->ctx;
+    struct exec_runtime_conf conf = {
+        .tgt = tgt, .opts = &ctx->opts, .prog = ctx->prog, .argv = ctx->argv,
+        .envp = ctx->envp, .cmdline = ctx->cmdline,
+    };
+    ctx->rt = exec_runtime_create(&conf, err, errlen);
+    return ctx->rt ? 0 : -1;
 }
 
 static int exec_init(struct br_target *tgt, char *err, size_t errlen)
@@ -440,6 +470,8 @@ static int exec_init(struct br_target *tgt, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         goto out_free;
     }
+    if (ctx->opts.mode == EXEC_MODE_RUNTIME_API && exec_init_runtime(tgt, err, errlen) < 0)
+        goto out_free;
     tgt->name_for_dlq = ctx->cmdline;
     br_debug(tgt->scope, "exec target %s (program %s)", ctx->cmdline, ctx->prog);
     return 0;
