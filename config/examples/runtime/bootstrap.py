@@ -8,18 +8,19 @@ is the response, an exception is a function error.
 It speaks only the documented Lambda Runtime API, so it runs unchanged on
 AWS Lambda (provided.al2023) and under fnbridge's exec mode runtime-api.
 """
+import http.client
 import importlib
 import json
 import os
 import sys
 import time
 import traceback
-import urllib.error
-import urllib.request
 
-API = f"http://{os.environ['AWS_LAMBDA_RUNTIME_API']}/2018-06-01/runtime"
-# Straight to the API: a proxy set for the function's own calls must not apply.
-OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+API_HOST = os.environ["AWS_LAMBDA_RUNTIME_API"]
+API_PATH = "/2018-06-01/runtime"
+# One kept-alive connection, straight to the API (http.client uses no proxy,
+# so one set for the function's own calls does not apply here).
+connection = None
 
 
 class Context:
@@ -38,19 +39,31 @@ class Context:
 
 
 def request(path, body=None, headers=None):
-    """GET (body None) or POST to the Runtime API; returns (body, headers).
-    No timeout: /invocation/next waits as long as there is no event."""
-    req = urllib.request.Request(API + path, data=body, headers=headers or {})
-    with OPENER.open(req) as resp:
-        return resp.read(), resp.headers
+    """GET (body None) or POST to the Runtime API; returns (status, body,
+    headers). No timeout: /invocation/next waits as long as there is no
+    event. A connection the API closed is opened again, once."""
+    global connection
+    for attempt in (1, 2):
+        if connection is None:
+            connection = http.client.HTTPConnection(API_HOST)
+        try:
+            connection.request("GET" if body is None else "POST", API_PATH + path,
+                               body=body, headers=headers or {})
+            resp = connection.getresponse()
+            return resp.status, resp.read(), resp.headers
+        except (http.client.HTTPException, OSError):
+            connection.close()
+            connection = None
+            if attempt == 2:
+                raise
 
 
 def post(path, body, headers=None):
     """A response or an error; one the API refuses is logged, not fatal."""
-    try:
-        request(path, body, {"Content-Type": "application/json", **(headers or {})})
-    except urllib.error.HTTPError as e:
-        print(f"runtime: POST {path}: {e}", file=sys.stderr)
+    status, answer, _ = request(path, body,
+                                {"Content-Type": "application/json", **(headers or {})})
+    if status >= 300:
+        print(f"runtime: POST {path}: {status} {answer[:200]!r}", file=sys.stderr)
 
 
 def post_error(path, exc):
@@ -78,9 +91,11 @@ def main():
         sys.exit(1)
     while True:
         try:
-            body, headers = request("/invocation/next")
-        except OSError as e:      # the API is gone: this worker was stopped
+            status, body, headers = request("/invocation/next")
+        except (http.client.HTTPException, OSError) as e:   # the API is gone: stopped
             sys.exit(f"runtime: {e}")
+        if status != 200:
+            sys.exit(f"runtime: GET /invocation/next: {status} {body[:200]!r}")
         context = Context(headers)
         path = f"/invocation/{context.aws_request_id}"
         try:
