@@ -275,7 +275,9 @@ static void handle_ok(struct br_batch *b, const char *body, size_t body_len)
         failed(b, -1);
         return;
     }
-    enum br_partial p = br_outcome_partial(body, body_len, b->recs, b->n, flags);
+    enum br_partial p = b->pl->opaque_response
+                            ? BR_PARTIAL_ALL_OK
+                            : br_outcome_partial(body, body_len, b->recs, b->n, flags);
     if (p == BR_PARTIAL_ALL_OK) {
         const struct br_source_ops *src_ops = b->pl->src.ops;
         if (src_ops->response && body_len)

@@ -6,7 +6,9 @@
  * source: the event is the record's value, sent in the payload format (the
  * body is the event exactly), so batching, the target, retries with
  * backoff and Retry-After all behave as they do in `run`. Only the end
- * differs: nothing is dead-lettered; the outcome is printed instead.
+ * differs: nothing is dead-lettered, and the function's answer is printed
+ * as it is (a batchItemFailures list in it names the user's records, not
+ * ours: it is not acted on).
  *
  * br_invoke_timed sends the event several times, one after the other, and
  * times each from emit to settle: make bench measures the latency a
@@ -289,6 +291,7 @@ static int run_invocations(struct br_config *cfg, struct br_pipeline_conf *conf,
         return -1;
     }
     pl->report = invoke_report;
+    pl->opaque_response = true;
     int rc = -1;
     if (br_dispatcher_add(disp, pl) == 0 && br_dispatcher_start(disp) == 0) {
         if (br_pipeline_start(pl, disp) == 0 && br_pipeline_join(pl) == 0 &&

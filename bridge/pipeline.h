@@ -84,6 +84,9 @@ struct br_pipeline {
      * response (on failure its first 4 KiB), may be NULL. */
     void (*report)(struct br_pipeline *pl, struct br_batch *b, const char *condition,
                    const char *body, size_t body_len);
+    /* `fnbridge invoke`: a successful answer is the user's to read, not a
+     * partial batch response (the event's records are not ours). */
+    bool opaque_response;
 };
 
 /* Builds the pipeline (inits source and target: may fail with err). */

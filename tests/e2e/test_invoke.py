@@ -17,6 +17,9 @@ body = sys.stdin.buffer.read()
 with open(os.environ["CALLS"], "ab") as f:
     f.write(body + b"\n")
 event = json.loads(body)
+if isinstance(event, dict) and event.get("partial"):
+    print(json.dumps({"batchItemFailures": [{"itemIdentifier": "orders-0-100"}]}))
+    sys.exit(0)
 if isinstance(event, dict) and event.get("fail"):
     print(json.dumps({"errorMessage": "asked to fail", "errorType": "Boom"}))
     sys.exit(3)
@@ -65,6 +68,17 @@ def test_event_from_a_file_and_the_default_empty_event(tmp_path):
     r = run_fnbridge("invoke", "-c", config, "-p", "orders")
     assert r.returncode == 0, r.stderr
     assert calls_of(calls) == [[1, 2, {"x": None}], {}]
+
+
+def test_a_partial_batch_answer_is_printed_not_acted_on(tmp_path):
+    """The event's records are the user's: a batchItemFailures list in the
+    answer names them, not anything fnbridge would retry."""
+    pipeline, calls = exec_pipeline(tmp_path, max_attempts=3)
+    config = write_config(tmp_path / "c.json", [pipeline], tmp_path / "state")
+    r = run_fnbridge("invoke", "-c", config, "-p", "orders", "-e", "-", input='{"partial": 1}')
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == {"batchItemFailures": [{"itemIdentifier": "orders-0-100"}]}
+    assert len(calls_of(calls)) == 1
 
 
 def test_a_function_error_is_retried_by_policy_then_exit_1(tmp_path):
