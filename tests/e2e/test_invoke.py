@@ -2,6 +2,7 @@
 function and retry policy (DESIGN section 2). The pipeline's source is never
 contacted (its brokers here do not exist) and nothing is dead-lettered."""
 import json
+import os
 import sys
 import threading
 import time
@@ -239,3 +240,29 @@ def test_openfaas_target(tmp_path):
         assert json.loads(r.stdout) == {"seen": {"x": 1}}
     finally:
         gw.close()
+
+
+def test_runtime_api_worker_answers_and_is_gone_after_invoke(tmp_path):
+    """A Lambda handler behind exec runtime-api (the example Python runtime):
+    the worker is started for the one event (a cold start) and stopped when
+    invoke exits."""
+    (tmp_path / "fn.py").write_text(
+        "import os\n"
+        "def handler(event, context):\n"
+        "    return {'echo': event, 'name': context.function_name, 'pid': os.getpid(),\n"
+        "            'left_ms': context.get_remaining_time_in_millis()}\n")
+    pipeline = {
+        "name": "local",
+        "source": {"kafka": {"brokers": NO_BROKER, "topics": ["t"], "group_id": "g"}},
+        "function": {"exec": {
+            "command": [sys.executable, str(REPO / "config/examples/runtime/bootstrap.py")],
+            "mode": "runtime-api", "handler": "fn.handler", "cwd": str(tmp_path),
+            "timeout": "20s"}},
+    }
+    config = write_config(tmp_path / "c.json", [pipeline], tmp_path / "state")
+    r = run_fnbridge("invoke", "-c", config, "-p", "local", "-e", "-", input='{"n": [1, 2]}')
+    assert r.returncode == 0, r.stderr
+    answer = json.loads(r.stdout)
+    assert answer["echo"] == {"n": [1, 2]} and answer["name"] == "local"
+    assert 0 < answer["left_ms"] <= 20000
+    assert not os.path.exists(f"/proc/{answer['pid']}"), "the worker outlived invoke"
