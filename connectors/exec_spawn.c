@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../bridge/buf.h"
@@ -370,4 +372,33 @@ int exec_spawn_worker(const char *prog, char *const argv[], char *const envp[],
     }
     posix_spawnattr_destroy(&attr);
     return rc;
+}
+
+int exec_pidfd(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    (void)pid;
+    return -1;
+#endif
+}
+
+bool exec_child_exited(pid_t pid)
+{
+    siginfo_t si;
+    si.si_pid = 0;
+    if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
+        return errno == ECHILD;   /* reaped elsewhere: nothing to wait for */
+    return si.si_pid == pid;
+}
+
+int exec_child_reap(pid_t pid)
+{
+    int st;
+    pid_t rc;
+    kill(-pid, SIGKILL);
+    while ((rc = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
+        ;
+    return rc == pid ? st : -1;
 }

@@ -1,9 +1,11 @@
 /* exec_spawn.h - starting function processes for the exec target: the
  * explicit environment, finding the command, and spawning it in its own
- * process group with pipes for stdin and stdout. No shell anywhere. */
+ * process group with pipes for stdin and stdout, and watching and reaping
+ * it. No shell anywhere. */
 #ifndef BR_EXEC_SPAWN_H
 #define BR_EXEC_SPAWN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -61,5 +63,20 @@ int exec_spawn(const char *prog, char *const argv[], char *const envp[],
  * function's logs), no pipes. Returns 0 with *pid set, or an errno value. */
 int exec_spawn_worker(const char *prog, char *const argv[], char *const envp[],
                       const char *cwd, pid_t *pid);
+
+/* ---- watching and reaping a child (both exec modes) ---- */
+
+/* A descriptor that becomes readable when pid exits (close-on-exec), or
+ * -1 when the kernel has none (< 5.3): then poll exec_child_exited. */
+int exec_pidfd(pid_t pid);
+
+/* True once pid has exited. WNOWAIT leaves it a zombie, which keeps its pid
+ * and process group id from being reused until exec_child_reap. */
+bool exec_child_exited(pid_t pid);
+
+/* Kills what is left of pid's process group (daemons the function
+ * started), then reaps the exited leader; returns its wait status, or -1
+ * if unknown. Call once exec_child_exited said so: it does not block. */
+int exec_child_reap(pid_t pid);
 
 #endif

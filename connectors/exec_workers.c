@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,45 +25,12 @@
 /* destroy waits this long in all for killed workers to be reaped. */
 #define RT_REAP_BUDGET_MS 2000
 
-static int pidfd_for(pid_t pid)
-{
-#ifdef SYS_pidfd_open
-    return (int)syscall(SYS_pidfd_open, pid, 0);   /* close-on-exec */
-#else
-    (void)pid;
-    return -1;
-#endif
-}
-
 void worker_kill(struct rt_slot *s, enum kill_reason why)
 {
     if (s->killed == KILL_NONE)
         kill(-s->pid, SIGKILL);
     if (s->killed == KILL_NONE)
         s->killed = why;
-}
-
-/* True once the worker exited. WNOWAIT leaves it a zombie, which keeps
- * its pid and group id from being reused until it is reaped. */
-static bool worker_exited(struct rt_slot *s)
-{
-    siginfo_t si;
-    si.si_pid = 0;
-    if (waitid(P_PID, (id_t)s->pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
-        return errno == ECHILD;
-    return si.si_pid == s->pid;
-}
-
-/* Kills what is left of the group, reaps the exited leader; its wait
- * status, or -1 if unknown. */
-static int worker_reap(struct rt_slot *s)
-{
-    int st;
-    pid_t rc;
-    kill(-s->pid, SIGKILL);
-    while ((rc = waitpid(s->pid, &st, 0)) < 0 && errno == EINTR)
-        ;
-    return rc == s->pid ? st : -1;
 }
 
 static void describe_exit(int st, char *out, size_t n)
@@ -125,7 +91,7 @@ void worker_gone(struct exec_runtime *rt, struct rt_slot *s, struct rt_wake *wak
                  size_t *n_wakes)
 {
     char why[64], msg[160];
-    int st = worker_reap(s);
+    int st = exec_child_reap(s->pid);
     describe_exit(st, why, sizeof(why));
     if (s->parked)
         wakes[(*n_wakes)++] = (struct rt_wake){s->parked, true};
@@ -257,7 +223,7 @@ int worker_spawn(struct exec_runtime *rt, struct rt_slot *s, int64_t now)
     }
     worker_clear(s);
     s->pid = pid;
-    s->pidfd = pidfd_for(pid);
+    s->pidfd = exec_pidfd(pid);
     s->started_ms = now;
     br_debug(rt->scope, "cold start: worker pid %d on 127.0.0.1:%u", (int)pid,
              rtapi_port(s->srv));
@@ -276,7 +242,7 @@ void worker_find_exits(struct exec_runtime *rt, bool *exited)
         if (!s->pid)
             continue;
         if (s->pidfd < 0 || n == 256) {
-            exited[i] = worker_exited(s);
+            exited[i] = exec_child_exited(s->pid);
             continue;
         }
         pfds[n] = (struct pollfd){.fd = s->pidfd, .events = POLLIN};
@@ -298,8 +264,8 @@ void worker_reap_all(struct exec_runtime *rt)
             struct rt_slot *s = &rt->slots[i];
             if (!s->pid)
                 continue;
-            if (worker_exited(s)) {
-                worker_reap(s);
+            if (exec_child_exited(s->pid)) {
+                exec_child_reap(s->pid);
                 worker_clear(s);
             } else {
                 left++;

@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -87,38 +86,14 @@ static void proc_kill(struct exec_proc *p)
     close_fd(&p->out_fd);
 }
 
-/* True once the child has exited. WNOWAIT leaves it a zombie, which keeps
- * its pid and process group id from being reused until we reap it. */
-static bool proc_exited(struct exec_proc *p)
-{
-    siginfo_t si;
-    si.si_pid = 0;
-    if (waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
-        return errno == ECHILD;   /* reaped elsewhere: nothing to wait for */
-    return si.si_pid == p->pid;
-}
-
-/* Kills what is left of the group (daemons the function started), then
- * reaps the exited leader; returns its wait status, or -1 if unknown. */
-static int proc_reap(struct exec_proc *p)
-{
-    int st;
-    pid_t rc;
-    kill(-p->pid, SIGKILL);
-    /* Does not block: only called once waitid saw the exit. */
-    while ((rc = waitpid(p->pid, &st, 0)) < 0 && errno == EINTR)
-        ;
-    return rc == p->pid ? st : -1;
-}
-
 /* For cancel and destroy: kill and reap without stalling shutdown on a
  * process stuck in the kernel (then it stays a zombie until we exit). */
 static void proc_reap_bounded(struct exec_proc *p)
 {
     proc_kill(p);
     for (int i = 0; i < 1000; i++) {
-        if (proc_exited(p)) {
-            proc_reap(p);
+        if (exec_child_exited(p->pid)) {
+            exec_child_reap(p->pid);
             return;
         }
         nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
@@ -219,7 +194,7 @@ static void result_from_status(struct exec_ctx *ctx, struct exec_proc *p,
 static void proc_finish(struct exec_ctx *ctx, struct exec_proc *p)
 {
     struct br_result *res = &p->inv->result;
-    int st = proc_reap(p);
+    int st = exec_child_reap(p->pid);
     memset(res, 0, sizeof(*res));
     res->retry_after_ms = -1;
     result_from_status(ctx, p, st, res);
@@ -235,7 +210,7 @@ static void proc_finish(struct exec_ctx *ctx, struct exec_proc *p)
  * cannot keep the invocation waiting (the group is killed at reaping). */
 static bool proc_step(struct exec_proc *p, int64_t now)
 {
-    bool exited = proc_exited(p);
+    bool exited = exec_child_exited(p->pid);
     if (p->in_fd >= 0)
         proc_write(p);
     if (p->out_fd >= 0)
@@ -334,16 +309,6 @@ static int exec_fds(struct br_target *tgt, struct curl_waitfd *fds, int max,
     return n;
 }
 
-static int pidfd_for(pid_t pid)
-{
-#ifdef SYS_pidfd_open
-    return (int)syscall(SYS_pidfd_open, pid, 0);   /* close-on-exec */
-#else
-    (void)pid;
-    return -1;
-#endif
-}
-
 static void exec_submit_failed(struct exec_ctx *ctx, struct br_invocation *inv,
                                int err)
 {
@@ -372,7 +337,7 @@ static int exec_submit(struct br_target *tgt, struct br_invocation *inv)
     p->pid = child.pid;
     p->in_fd = child.in_fd;
     p->out_fd = child.out_fd;
-    p->pidfd = pidfd_for(child.pid);
+    p->pidfd = exec_pidfd(child.pid);
     p->deadline_ms = br_now_ms() + ctx->opts.common.timeout_ms;
     br_buf_init(&p->out, EXEC_MAX_RESPONSE);
     if (inv->body_len > 65536)     /* best effort; the default is 64 KiB */
