@@ -291,6 +291,9 @@ static bool hook_result(void *arg, unsigned gen, struct rtapi_result *res)
     bool known = ri && ri->sent && gen == s->gen && !strcmp(ri->id, res->request_id);
     if (known) {
         s->inv = NULL;
+        /* Idle from its answer on: one that never asks for the next event
+         * is stopped after idle_timeout like a parked one. */
+        s->idle_since_ms = br_now_ms();
         take_result(ri, res);
         ri->slot = NULL;
         ri->state = RI_DONE;

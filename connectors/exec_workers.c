@@ -138,10 +138,11 @@ void worker_timers(struct exec_runtime *rt, struct rt_slot *s, int64_t now,
         snprintf(ri->result.error, sizeof(ri->result.error), "%s", msg);
     } else if (!s->asked && now - s->started_ms >= rt->init_ms) {
         worker_kill(s, KILL_INIT_TIMEOUT);
-    } else if (s->parked && now - s->idle_since_ms >= rt->idle_ms) {
+    } else if (!s->inv && now - s->idle_since_ms >= rt->idle_ms) {
         br_debug(rt->scope, "worker pid %d idle for %lld ms: stopping it", (int)s->pid,
                  (long long)(now - s->idle_since_ms));
-        wakes[(*n_wakes)++] = (struct rt_wake){s->parked, true};
+        if (s->parked)
+            wakes[(*n_wakes)++] = (struct rt_wake){s->parked, true};
         s->parked = NULL;
         worker_kill(s, KILL_IDLE);
     } else if (s->init_error[0] && now - s->init_error_ms >= RT_INIT_ERROR_GRACE_MS) {
@@ -158,7 +159,7 @@ int64_t worker_due(const struct exec_runtime *rt, const struct rt_slot *s)
         due = s->inv->deadline_ms;
     else if (!s->asked)
         due = s->started_ms + rt->init_ms;
-    else if (s->parked)
+    else
         due = s->idle_since_ms + rt->idle_ms;
     if (s->init_error[0] && (due < 0 || s->init_error_ms + RT_INIT_ERROR_GRACE_MS < due))
         due = s->init_error_ms + RT_INIT_ERROR_GRACE_MS;

@@ -26,7 +26,7 @@ TOPICS = {
     "rt-env-cwd": 1, "rt-env-nocwd": 1, "rt-partial": 1,
     "rt-ex-bootstrap": 1, "rt-ex-bootstrap.py": 1,
     "rt-exfail-bootstrap": 1, "rt-exfail-bootstrap.py": 1,
-    "rt-init-error": 1, "rt-exit": 1, "rt-ex-init-error": 1,
+    "rt-init-error": 1, "rt-exit": 1, "rt-ex-init-error": 1, "rt-stall": 1,
 }
 
 # A Lambda custom runtime speaking only the documented Runtime API. Its
@@ -37,7 +37,8 @@ TOPICS = {
 #         "bad WHAT" for a malformed invocation; "env-<pid>.json" in MODE env
 #   MODE  ok | kill (SIGKILL itself on MARK's first attempt) | hang (never
 #         answer MARK) | error (POST /error for MARK) | partial (name MARK in
-#         batchItemFailures) | env (also dump its environment) | init-error
+#         batchItemFailures) | stall (answer MARK, then never ask for the
+#         next event) | env (also dump its environment) | init-error
 #         (POST /init/error and exit 1) | exit (exit 1 at once)
 #   MARK  the record id the MODE applies to
 #   TIMEOUT_MS  the target's timeout: Lambda-Runtime-Deadline-Ms is checked
@@ -115,6 +116,9 @@ RUNTIME = textwrap.dedent("""\
                 for r, i in zip(records, ids) if i in failed]}).encode())
         if 200 <= status < 300:
             log(*[f"ok {i}" for i in ids if i not in failed])
+        if MODE == "stall" and MARK in ids:
+            log(str(os.getpid()), name="stalled")
+            time.sleep(3600)
 """)
 
 
@@ -304,6 +308,26 @@ def test_idle_worker_stops_after_idle_timeout_and_the_next_event_cold_starts_one
     spawns = out.pids("spawns")
     assert len(spawns) == 2 and spawns[1] != warm[0], f"no cold start: {spawns}"
     assert out.ok_pids()[next(iter(third.ids))] == spawns[1]
+    assert read_dlq(dlq) == []
+
+
+def test_worker_that_answers_but_never_asks_again_is_stopped_after_idle_timeout(
+        kafka, bridges, group, tmp_path, out):
+    """Its slot would otherwise be held for good: no deadline runs once it
+    answered, and it never parks in /next where idle_timeout was counted."""
+    idle = 1.0
+    dlq = tmp_path / "dlq.jsonl"
+    b = bridges.start([pipeline("rt-stall", kafka, group, runtime_function(
+        tmp_path, out, mode="stall", mark="rt-stall-0-0", workers=1,
+        idle_timeout=f"{idle:.0f}s"), dlq)])
+    first = produce(kafka, "rt-stall", 1)
+    wait_ok(out, first.ids, b)
+    stalled = out.pids("stalled")
+    assert_gone(stalled, timeout=idle + 10)
+    second = produce(kafka, "rt-stall", 1)          # the one slot is free again
+    wait_ok(out, second.ids, b)
+    stop_cleanly(b)
+    assert len(out.pids("spawns")) == 2
     assert read_dlq(dlq) == []
 
 
