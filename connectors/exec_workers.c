@@ -138,7 +138,7 @@ void worker_timers(struct exec_runtime *rt, struct rt_slot *s, int64_t now,
         snprintf(ri->result.error, sizeof(ri->result.error), "%s", msg);
     } else if (!s->asked && now - s->started_ms >= rt->init_ms) {
         worker_kill(s, KILL_INIT_TIMEOUT);
-    } else if (!s->inv && now - s->idle_since_ms >= rt->idle_ms) {
+    } else if (s->asked && !s->inv && now - s->idle_since_ms >= rt->idle_ms) {
         br_debug(rt->scope, "worker pid %d idle for %lld ms: stopping it", (int)s->pid,
                  (long long)(now - s->idle_since_ms));
         if (s->parked)
