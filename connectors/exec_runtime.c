@@ -222,12 +222,15 @@ static enum rtapi_next hook_next(void *arg, unsigned gen, struct rtapi_req *req,
     enum rtapi_next r;
     bool wake = false;
     int64_t now = br_now_ms();
+    struct rtapi_req *stale = NULL;
     pthread_mutex_lock(&rt->lock);
     if (!slot_current(s, gen) || s->init_error[0]) {
         r = RTAPI_NEXT_CLOSE;       /* gone, or failed its init: no events */
-    } else if (s->parked) {
-        r = RTAPI_NEXT_CONFLICT;
     } else {
+        /* A runtime asks again only once its earlier /next is gone to it
+         * (a client timeout): that one is dropped, this one takes over. */
+        stale = s->parked;
+        s->parked = NULL;
         s->asked = true;
         if (s->inv && s->inv->sent) {
             /* Lambda runtimes answer before asking again; this one did
@@ -253,6 +256,8 @@ static enum rtapi_next hook_next(void *arg, unsigned gen, struct rtapi_req *req,
         }
     }
     pthread_mutex_unlock(&rt->lock);
+    if (stale)
+        rtapi_wake(stale, true);
     if (wake)
         br_dispatcher_wake(rt->tgt->disp);
     return r;
@@ -312,6 +317,7 @@ static void hook_init_error(void *arg, unsigned gen, const char *type, const cha
 {
     struct rt_slot *s = arg;
     struct exec_runtime *rt = s->rt;
+    struct rtapi_req *parked = NULL;
     pthread_mutex_lock(&rt->lock);
     bool current = slot_current(s, gen);
     pid_t pid = s->pid;
@@ -319,8 +325,12 @@ static void hook_init_error(void *arg, unsigned gen, const char *type, const cha
         snprintf(s->init_error, sizeof(s->init_error), "%s%s%s", type,
                  message[0] ? ": " : "", message);
         s->init_error_ms = br_now_ms();
+        parked = s->parked;         /* it gets no event now */
+        s->parked = NULL;
     }
     pthread_mutex_unlock(&rt->lock);
+    if (parked)
+        rtapi_wake(parked, true);
     if (!current)
         return;
     br_warn(rt->scope, "worker pid %d reported an init error: %s%s%s", (int)pid, type,
@@ -361,7 +371,7 @@ static struct rt_slot *parked_slot(struct exec_runtime *rt)
     struct rt_slot *best = NULL;
     for (size_t i = 0; i < rt->n_slots; i++) {
         struct rt_slot *s = &rt->slots[i];
-        if (s->parked && s->killed == KILL_NONE &&
+        if (s->parked && s->killed == KILL_NONE && !s->init_error[0] &&
             (!best || s->idle_since_ms > best->idle_since_ms))
             best = s;
     }

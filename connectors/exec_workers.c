@@ -27,10 +27,11 @@
 
 void worker_kill(struct rt_slot *s, enum kill_reason why)
 {
-    if (s->killed == KILL_NONE)
+    if (s->killed == KILL_NONE) {
         kill(-s->pid, SIGKILL);
-    if (s->killed == KILL_NONE)
+        kill(s->pid, SIGKILL);      /* in case it left its process group */
         s->killed = why;
+    }
 }
 
 static void describe_exit(int st, char *out, size_t n)
@@ -65,9 +66,9 @@ static void worker_clear(struct rt_slot *s)
     s->init_error[0] = '\0';
 }
 
-/* A worker that dies before taking any event failed to start: one queued
- * event fails with it, so the pipeline's backoff paces the restarts
- * instead of a spawn per exit. Lock held. */
+/* A worker that dies before taking any event failed to start (or, having
+ * asked, died waiting): one queued event fails with it, so the pipeline's
+ * backoff paces the restarts instead of a spawn per exit. Lock held. */
 static void init_failed(struct exec_runtime *rt, struct rt_slot *s, const char *why)
 {
     char msg[240];
@@ -78,6 +79,8 @@ static void init_failed(struct exec_runtime *rt, struct rt_slot *s, const char *
     else if (s->killed == KILL_INIT_TIMEOUT)
         snprintf(msg, sizeof(msg), "the runtime did not ask for an event within %.2f seconds",
                  (double)rt->init_ms / 1000.0);
+    else if (s->asked)
+        snprintf(msg, sizeof(msg), "Runtime exited before it took an event (%s)", why);
     else
         snprintf(msg, sizeof(msg), "Runtime exited without asking for an event (%s)", why);
     br_warn(rt->scope, "worker pid %d failed to start (%s): %s", (int)s->pid, why, msg);
@@ -251,7 +254,10 @@ void worker_find_exits(struct exec_runtime *rt, bool *exited)
     }
     if (n && poll(pfds, (nfds_t)n, 0) > 0)
         for (size_t k = 0; k < n; k++)
-            exited[idx[k]] = pfds[k].revents != 0;
+            /* POLLIN is the exit; an error on the fd is looked at the
+             * slow way, since reaping a live worker would block. */
+            exited[idx[k]] = (pfds[k].revents & POLLIN) ||
+                             (pfds[k].revents && exec_child_exited(rt->slots[idx[k]].pid));
 }
 
 /* Reaps every killed worker, giving them RT_REAP_BUDGET_MS in all: a

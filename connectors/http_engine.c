@@ -551,3 +551,18 @@ void http_engine_free(struct http_engine *eng)
     }
     eng->n_hdrs = 0;
 }
+
+char *http_url_public(const char *url)
+{
+    CURLU *u = curl_url();
+    char *out = NULL, *copy = NULL;
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_set(u, CURLUPART_USER, NULL, 0) == CURLUE_OK &&
+        curl_url_set(u, CURLUPART_PASSWORD, NULL, 0) == CURLUE_OK &&
+        curl_url_set(u, CURLUPART_QUERY, NULL, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_URL, &out, 0) == CURLUE_OK)
+        copy = strdup(out);
+    curl_free(out);
+    curl_url_cleanup(u);
+    return copy;
+}

@@ -79,4 +79,9 @@ int http_validate_headers(const struct br_strmap *h, char *err, size_t errlen);
  * Returns 0, or -1 when out of memory. */
 int http_url_encode(struct br_buf *out, const char *s, const char *keep);
 
+/* url without what may be a secret (user:password@, ?query) for logs and
+ * dead letters' functionArn: a new string, or NULL when out of memory (or
+ * not a URL curl can parse). */
+char *http_url_public(const char *url);
+
 #endif

@@ -198,9 +198,6 @@ static enum MHD_Result on_next(struct rtapi_server *srv, struct rtapi_req *req)
         return reply_event(srv, req->conn, &ev);
     case RTAPI_NEXT_PARKED:
         return MHD_YES;
-    case RTAPI_NEXT_CONFLICT:
-        return reply_error(req->conn, MHD_HTTP_BAD_REQUEST, "InvalidStateTransition",
-                           "another request for the next event is already waiting");
     default:
         return MHD_NO;
     }

@@ -48,7 +48,6 @@ enum rtapi_next {
     RTAPI_NEXT_SEND,              /* ev is filled: answer with it */
     RTAPI_NEXT_PARKED,            /* the hook called rtapi_park(req) */
     RTAPI_NEXT_CLOSE,             /* drop the connection */
-    RTAPI_NEXT_CONFLICT,          /* another /next of this worker waits */
 };
 
 /* Called on the server's thread. gen is the generation the server had when

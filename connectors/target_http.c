@@ -2,6 +2,7 @@
  * turns the answer into a br_result (DESIGN sections 3 and 5). The
  * requests themselves are the shared engine's (http_engine.c). */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "../bridge/log.h"
 #include "http_engine.h"
@@ -10,6 +11,7 @@
 struct http_ctx {
     struct http_options opts;         /* must come first (option table) */
     struct http_engine eng;
+    char *public_url;                 /* url for dead letters: no secrets */
 };
 
 static int http_submit(struct br_target *tgt, struct br_invocation *inv)
@@ -32,9 +34,16 @@ static int http_init(struct br_target *tgt, char *err, size_t errlen)
         .headers = &ctx->opts.headers,
         .timeout_ms = ctx->opts.common.timeout_ms,
     };
-    if (http_engine_init(&ctx->eng, &conf, err, errlen) < 0)
+    if (!(ctx->public_url = http_url_public(ctx->opts.url))) {
+        snprintf(err, errlen, "url: not a URL libcurl can use");
         return -1;
-    tgt->name_for_dlq = ctx->opts.url;
+    }
+    if (http_engine_init(&ctx->eng, &conf, err, errlen) < 0) {
+        free(ctx->public_url);
+        ctx->public_url = NULL;
+        return -1;
+    }
+    tgt->name_for_dlq = ctx->public_url;
     /* Neither the URL (it may carry a token) nor header values are logged. */
     br_debug(tgt->scope, "http target ready, %zu extra header(s)",
              ctx->opts.headers.n);
@@ -44,8 +53,11 @@ static int http_init(struct br_target *tgt, char *err, size_t errlen)
 static void http_destroy(struct br_target *tgt)
 {
     struct http_ctx *ctx = tgt->ctx;
-    if (ctx)
-        http_engine_free(&ctx->eng);
+    if (!ctx)
+        return;
+    http_engine_free(&ctx->eng);
+    free(ctx->public_url);
+    ctx->public_url = NULL;
 }
 
 const struct br_target_ops br_target_http = {

@@ -24,6 +24,7 @@ struct openfaas_ctx {
     struct openfaas_options opts;     /* must come first (option table) */
     struct http_engine eng;
     char *url;
+    char *public_url;                 /* url for logs and dead letters */
     char *file_password;              /* read from password_file */
     struct http_header fixed[1];      /* X-Callback-Url */
 };
@@ -197,6 +198,8 @@ static int openfaas_setup(struct openfaas_ctx *ctx, char *err, size_t errlen)
     return http_engine_init(&ctx->eng, &conf, err, errlen);
 }
 
+static void openfaas_destroy(struct br_target *tgt);
+
 static int openfaas_init(struct br_target *tgt, char *err, size_t errlen)
 {
     struct openfaas_ctx *ctx = tgt->ctx;
@@ -208,9 +211,14 @@ static int openfaas_init(struct br_target *tgt, char *err, size_t errlen)
         ctx->url = NULL;
         return -1;
     }
-    /* As the http target's: the URL (never the password). */
-    tgt->name_for_dlq = ctx->url;
-    br_debug(tgt->scope, "openfaas target ready: %s%s, %zu extra header(s)", ctx->url,
+    /* As the http target's: the URL without user, password or query. */
+    if (!(ctx->public_url = http_url_public(ctx->url))) {
+        snprintf(err, errlen, "gateway: not a URL libcurl can use");
+        openfaas_destroy(tgt);
+        return -1;
+    }
+    tgt->name_for_dlq = ctx->public_url;
+    br_debug(tgt->scope, "openfaas target ready: %s%s, %zu extra header(s)", ctx->public_url,
              ctx->eng.conf.user ? " with basic auth" : "", ctx->opts.headers.n);
     return 0;
 }
@@ -223,7 +231,8 @@ static void openfaas_destroy(struct br_target *tgt)
     http_engine_free(&ctx->eng);
     free_password(ctx);
     free(ctx->url);
-    ctx->url = NULL;
+    free(ctx->public_url);
+    ctx->url = ctx->public_url = NULL;
 }
 
 const struct br_target_ops br_target_openfaas = {

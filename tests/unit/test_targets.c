@@ -156,8 +156,27 @@ static void test_openfaas_headers(void)
     check_headers(NULL, 0, "");
 }
 
+/* What dead letters and logs show of a target's URL: no user, password or
+ * query (an Azure-style ?code= key, a token). */
+static void test_url_public(void)
+{
+    static const struct {
+        const char *url, *want;
+    } cases[] = {
+        {"http://admin:s3cret@gw:8080/function/fn", "http://gw:8080/function/fn"},
+        {"https://fn.example/api/orders?code=KEY&x=1", "https://fn.example/api/orders"},
+        {"http://127.0.0.1:9000/fn", "http://127.0.0.1:9000/fn"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *got = http_url_public(cases[i].url);
+        CHECK_STR(got, cases[i].want);
+        free(got);
+    }
+}
+
 int main(void)
 {
+    test_url_public();
     test_url_encode();
     test_lambda_url();
     test_lambda_region();
