@@ -125,6 +125,7 @@ static struct br_pipeline *scripted_pipeline(const struct br_config *cfg,
         exit(1);
     pl->tgt.ops->destroy(&pl->tgt);
     pl->tgt.ops = &script_ops;
+    pl->tgt.name_for_dlq = "scripted";   /* the target's own name is gone */
     n_calls = 0;
     return pl;
 }
