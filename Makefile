@@ -57,7 +57,7 @@ $(BUILD)/obj/%.o: %.c $(wildcard bridge/*.h connectors/*.h config/*.h)
 	$(call say,CC,$<)
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h tests/unit/scripted.h $(LIB_OBJ)
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h tests/unit/scripted.h tests/unit/feed.h $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)
 	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)

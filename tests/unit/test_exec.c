@@ -19,6 +19,7 @@
 #include "../../bridge/dispatcher.h"
 #include "../../bridge/log.h"
 #include "../../bridge/pipeline.h"
+#include "feed.h"
 #include "unit.h"
 
 static char dir[] = "/tmp/fnbridge-test-exec-XXXXXX";
@@ -42,40 +43,15 @@ static void write_file(const char *name, const char *text, int mode)
 /* The file's content (malloc'd, "" when missing). */
 static char *read_file(const char *name)
 {
-    char path[256];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    FILE *f = fopen(path, "r");
-    char *s = calloc(1, 1 << 20);
-    if (f) {
-        size_t n = fread(s, 1, (1 << 20) - 1, f);
-        s[n] = '\0';
-        fclose(f);
-    }
-    return s;
+    return read_file_in(dir, name);
 }
 
-static void sleep_ms(long ms)
-{
-    nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
-}
-
-/* Gone, or a zombie waiting for an init that does not reap. */
+/* Gone within a second. */
 static bool proc_gone(pid_t pid)
 {
-    char path[64], stat[256] = "";
     for (int i = 0; i < 100; i++) {
-        if (kill(pid, 0) < 0 && errno == ESRCH)
+        if (pid_gone(pid))
             return true;
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-        FILE *f = fopen(path, "r");
-        if (f) {
-            size_t n = fread(stat, 1, sizeof(stat) - 1, f);
-            stat[n] = '\0';
-            fclose(f);
-            const char *rp = strrchr(stat, ')');
-            if (rp && rp[1] == ' ' && rp[2] == 'Z')
-                return true;
-        }
         sleep_ms(10);
     }
     return false;
@@ -96,57 +72,10 @@ static bool pids_gone(const char *name, int want)
     return all;
 }
 
-struct settled {
-    size_t delivered, dead;
-};
-
-/* Hands n records (value_len bytes each) to the pipeline's dispatcher
- * side, as br_source_service would. */
-static void inject(struct br_pipeline *pl, size_t n, size_t value_len)
-{
-    char *value = malloc(value_len + 1);
-    memset(value, 'v', value_len);
-    struct br_record_list l = {0};
-    for (size_t i = 0; i < n; i++) {
-        struct br_record_init init = {
-            .topic = "t", .partition = 0, .offset = (int64_t)i,
-            .timestamp_ms = 1700000000000, .timestamp_type = BR_TS_CREATE,
-            .value = value, .value_len = value_len,
-        };
-        struct br_record *rec = br_record_create(&init);
-        rec->shard = 0;
-        rec->received_ms = br_now_ms();
-        br_record_list_push(&l, rec);
-    }
-    free(value);
-    pthread_mutex_lock(&pl->lock);
-    br_record_list_concat(&pl->inbound, &l);
-    pthread_mutex_unlock(&pl->lock);
-    br_dispatcher_wake(pl->disp);
-}
-
-/* Waits (up to 15 s) until n records came back settled. */
-static struct settled collect(struct br_pipeline *pl, size_t n)
-{
-    struct settled s = {0};
-    int64_t deadline = br_now_ms() + 15000;
-    while (s.delivered + s.dead < n && br_now_ms() < deadline) {
-        struct br_record *rec;
-        pthread_mutex_lock(&pl->lock);
-        while ((rec = br_record_list_pop(&pl->acks))) {
-            s.delivered += rec->settle == BR_SETTLE_DELIVERED;
-            s.dead += rec->settle == BR_SETTLE_DEAD_LETTERED;
-            br_record_free(rec);
-        }
-        pthread_mutex_unlock(&pl->lock);
-        sleep_ms(10);
-    }
-    return s;
-}
-
+/* Offsets start at 0 in every run: the partial handler names offset 1. */
 static struct settled run(struct br_pipeline *pl, size_t n, size_t value_len)
 {
-    inject(pl, n, value_len);
+    feed(pl, n, value_len, 0);
     return collect(pl, n);
 }
 
@@ -322,7 +251,7 @@ static void test_leftover(struct world *w)
 
 static void test_cancel(struct world *w)
 {
-    inject(pipeline(w, "cancel"), 1, 10);
+    feed(pipeline(w, "cancel"), 1, 10, 0);
     int64_t deadline = br_now_ms() + 5000;
     char *s = NULL;
     do {

@@ -28,17 +28,13 @@
 #include "../../bridge/dispatcher.h"
 #include "../../bridge/log.h"
 #include "../../bridge/pipeline.h"
+#include "feed.h"
 #include "unit.h"
 
 extern char **environ;
 
 static char dir[] = "/tmp/fnbridge-test-rt-XXXXXX";
 static char self[4096];
-
-static void sleep_ms(long ms)
-{
-    nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
-}
 
 /* ============================================================ the runtime */
 
@@ -217,16 +213,7 @@ static int run_runtime(const char *mode)
 
 static char *read_file(const char *name)
 {
-    char path[256];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    FILE *f = fopen(path, "r");
-    char *s = calloc(1, 1 << 20);
-    if (f) {
-        size_t n = fread(s, 1, (1 << 20) - 1, f);
-        s[n] = '\0';
-        fclose(f);
-    }
-    return s;
+    return read_file_in(dir, name);
 }
 
 /* Lines of name starting with prefix. */
@@ -240,22 +227,6 @@ static int count_lines(const char *name, const char *prefix)
     return n;
 }
 
-static bool gone(pid_t pid)
-{
-    char path[64], stat[256] = "";
-    if (kill(pid, 0) < 0 && errno == ESRCH)
-        return true;
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return true;
-    size_t n = fread(stat, 1, sizeof(stat) - 1, f);
-    stat[n] = '\0';
-    fclose(f);
-    const char *rp = strrchr(stat, ')');
-    return rp && rp[1] == ' ' && rp[2] == 'Z';
-}
-
 /* Every pid of a "spawn PID" line is gone (waiting up to ms). */
 static bool all_gone(const char *name, long ms)
 {
@@ -265,7 +236,7 @@ static bool all_gone(const char *name, long ms)
         bool all = true;
         for (char *l = strtok_r(s, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
             if (!strncmp(l, "spawn ", 6))
-                all = all && gone((pid_t)atoi(l + 6));
+                all = all && pid_gone((pid_t)atoi(l + 6));
         free(s);
         if (all || br_now_ms() >= deadline)
             return all;
@@ -273,55 +244,17 @@ static bool all_gone(const char *name, long ms)
     }
 }
 
-struct settled {
-    size_t delivered, dead;
-};
-
-static void inject(struct br_pipeline *pl, size_t n, size_t value_len)
+/* Offsets keep growing across calls: every record is a new one. */
+static void feed_new(struct br_pipeline *pl, size_t n, size_t value_len)
 {
     static int64_t offset;
-    char *value = malloc(value_len + 1);
-    memset(value, 'v', value_len);
-    struct br_record_list l = {0};
-    for (size_t i = 0; i < n; i++) {
-        struct br_record_init init = {
-            .topic = "t", .partition = 0, .offset = offset++,
-            .timestamp_ms = 1700000000000, .timestamp_type = BR_TS_CREATE,
-            .value = value, .value_len = value_len,
-        };
-        struct br_record *rec = br_record_create(&init);
-        rec->shard = 0;
-        rec->received_ms = br_now_ms();
-        br_record_list_push(&l, rec);
-    }
-    free(value);
-    pthread_mutex_lock(&pl->lock);
-    br_record_list_concat(&pl->inbound, &l);
-    pthread_mutex_unlock(&pl->lock);
-    br_dispatcher_wake(pl->disp);
-}
-
-static struct settled collect(struct br_pipeline *pl, size_t n)
-{
-    struct settled s = {0};
-    int64_t deadline = br_now_ms() + 15000;
-    while (s.delivered + s.dead < n && br_now_ms() < deadline) {
-        struct br_record *rec;
-        pthread_mutex_lock(&pl->lock);
-        while ((rec = br_record_list_pop(&pl->acks))) {
-            s.delivered += rec->settle == BR_SETTLE_DELIVERED;
-            s.dead += rec->settle == BR_SETTLE_DEAD_LETTERED;
-            br_record_free(rec);
-        }
-        pthread_mutex_unlock(&pl->lock);
-        sleep_ms(5);
-    }
-    return s;
+    feed(pl, n, value_len, offset);
+    offset += (int64_t)n;
 }
 
 static struct settled run(struct br_pipeline *pl, size_t n, size_t value_len)
 {
-    inject(pl, n, value_len);
+    feed_new(pl, n, value_len);
     return collect(pl, n);
 }
 
@@ -524,7 +457,7 @@ static void test_idle_worker_dies(struct world *w)
     CHECK(pid > 0);
     if (pid > 0)
         kill(pid, SIGKILL);
-    for (int i = 0; i < 300 && pid > 0 && !gone(pid); i++)
+    for (int i = 0; i < 300 && pid > 0 && !pid_gone(pid); i++)
         sleep_ms(1);
     s = run(pipeline(w, "idlekill"), 1, 10);
     CHECK_INT(s.delivered, 1);
@@ -564,7 +497,7 @@ static void test_env(struct world *w)
 
 static void test_cancel(struct world *w)
 {
-    inject(pipeline(w, "cancel"), 1, 10);
+    feed_new(pipeline(w, "cancel"), 1, 10);
     int64_t deadline = br_now_ms() + 5000;
     while (count_lines("cancel.out", "event ") < 1 && br_now_ms() < deadline)
         sleep_ms(10);
