@@ -9,6 +9,7 @@ import json
 import signal
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -141,3 +142,42 @@ def serve_cli(server):
         pass
     server.close()
     sys.exit(0)
+
+
+class Recorder:
+    """What both fakes answer tests with, over the calls they recorded:
+    a subclass gives snapshot() (each call a dict with "ids") and
+    delivered() (the ids answered with success)."""
+
+    def seen(self):
+        """{record id: number of calls that carried it}."""
+        counts = {}
+        for c in self.snapshot():
+            for rid in c["ids"]:
+                counts[rid] = counts.get(rid, 0) + 1
+        return counts
+
+    def refused(self):
+        """Why a call that can never succeed was refused, or None."""
+        return None
+
+    def timeout_detail(self):
+        return ""
+
+    def wait_delivered(self, ids, timeout, proc=None):
+        """Waits until every id has been delivered; fails at once if proc
+        (a helpers.Proc) exits meanwhile or refused() names a reason."""
+        ids = set(ids)
+        deadline = time.monotonic() + timeout
+        while not ids <= self.delivered():
+            if proc is not None and not proc.running():
+                raise AssertionError(f"{proc.name} exited with {proc.popen.returncode}")
+            why = self.refused()
+            if why:
+                raise AssertionError(why)
+            if time.monotonic() >= deadline:
+                missing = ids - self.delivered()
+                raise AssertionError(f"timed out after {timeout:.0f} s: {len(missing)} of "
+                                     f"{len(ids)} records not delivered, e.g. "
+                                     f"{sorted(missing)[:5]}; {self.timeout_detail()}")
+            time.sleep(0.02)

@@ -41,7 +41,8 @@ from datetime import datetime, timezone
 from urllib.parse import quote, unquote
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fake_http import Server, event_ids, lower_headers, read_body, send, serve_cli  # noqa: E402
+from fake_http import (Recorder, Server, event_ids, lower_headers, read_body, send,  # noqa: E402
+                       serve_cli)
 
 SYNC_LIMIT = 6 << 20        # Lambda's request limits (the API refuses more)
 EVENT_LIMIT = 1 << 20
@@ -171,7 +172,7 @@ def check_sigv4(method, raw_path, raw_query, headers, body, credentials=None,
 # ------------------------------------------------------------------ endpoint
 
 
-class LambdaEndpoint:
+class LambdaEndpoint(Recorder):
     """The endpoint, served from a thread. Options (also attributes, which a
     test may change at any time):
 
@@ -207,6 +208,7 @@ class LambdaEndpoint:
         self.log = log
         self.verbose = verbose
         self.invocations = []       # every request, in arrival order
+        self._allow_bad = False
         self._throttled = 0
         self._errored = 0
         self.server = Server(self._handle, port)
@@ -243,34 +245,19 @@ class LambdaEndpoint:
         return {rid for i in self.snapshot() if i["answer"] in ("ok", "accepted")
                 for rid in i["ids"]}
 
-    def seen(self):
-        """{record id: number of invocations that carried it}."""
-        counts = {}
-        for i in self.snapshot():
-            for rid in i["ids"]:
-                counts[rid] = counts.get(rid, 0) + 1
-        return counts
-
     def wait_delivered(self, ids, timeout, proc=None, allow_bad=False):
-        """Waits until every id has been delivered; fails at once if proc
-        (a helpers.Proc) exits meanwhile or, unless allow_bad, when a
-        request is refused as malformed (the records would never arrive)."""
-        ids = set(ids)
-        deadline = time.monotonic() + timeout
-        while not ids <= self.delivered():
-            if proc is not None and not proc.running():
-                raise AssertionError(f"{proc.name} exited with {proc.popen.returncode}")
-            bad = [] if allow_bad else self.bad()
-            if bad:
-                raise AssertionError(f"{len(bad)} requests refused as malformed; the "
-                                     f"first: {bad[0]['error']}")
-            if time.monotonic() >= deadline:
-                missing = ids - self.delivered()
-                raise AssertionError(f"timed out after {timeout:.0f} s: {len(missing)} of "
-                                     f"{len(ids)} records not delivered, e.g. "
-                                     f"{sorted(missing)[:5]}; bad requests: "
-                                     f"{[i['error'] for i in self.bad()][:3]}")
-            time.sleep(0.02)
+        """Recorder's, and unless allow_bad it fails as soon as a request is
+        refused as malformed (the records would never arrive)."""
+        self._allow_bad = allow_bad
+        return super().wait_delivered(ids, timeout, proc)
+
+    def refused(self):
+        bad = [] if self._allow_bad else self.bad()
+        return (f"{len(bad)} requests refused as malformed; the first: {bad[0]['error']}"
+                if bad else None)
+
+    def timeout_detail(self):
+        return f"bad requests: {[i['error'] for i in self.bad()][:3]}"
 
     # -------------------------------------------------------------- serving
 

@@ -36,7 +36,8 @@ import urllib.request
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fake_http import Server, event_ids, lower_headers, read_body, send, serve_cli  # noqa: E402
+from fake_http import (Recorder, Server, event_ids, lower_headers, read_body, send,  # noqa: E402
+                       serve_cli)
 
 PATH_RX = re.compile(r"^/(?P<kind>function|async-function)/(?P<name>[^/?]+)(?:/[^?]*)?$")
 
@@ -45,7 +46,7 @@ def echo(body, headers):
     return 200, body
 
 
-class OpenFaaSGateway:
+class OpenFaaSGateway(Recorder):
     """The gateway, served from a thread. Options (also attributes):
 
     functions: {name: callable}; None: every name echoes. Others get 404.
@@ -92,26 +93,8 @@ class OpenFaaSGateway:
                 if c["result_status"] is not None and 200 <= c["result_status"] < 300
                 for rid in c["ids"]}
 
-    def seen(self):
-        counts = {}
-        for c in self.snapshot():
-            for rid in c["ids"]:
-                counts[rid] = counts.get(rid, 0) + 1
-        return counts
-
-    def wait_delivered(self, ids, timeout, proc=None):
-        ids = set(ids)
-        deadline = time.monotonic() + timeout
-        while not ids <= self.delivered():
-            if proc is not None and not proc.running():
-                raise AssertionError(f"{proc.name} exited with {proc.popen.returncode}")
-            if time.monotonic() >= deadline:
-                missing = ids - self.delivered()
-                raise AssertionError(f"timed out after {timeout:.0f} s: {len(missing)} of "
-                                     f"{len(ids)} records not delivered, e.g. "
-                                     f"{sorted(missing)[:5]}; statuses seen: "
-                                     f"{sorted({c['status'] for c in self.snapshot()})}")
-            time.sleep(0.02)
+    def timeout_detail(self):
+        return f"statuses seen: {sorted({c['status'] for c in self.snapshot()})}"
 
     # -------------------------------------------------------------- serving
 
