@@ -31,7 +31,7 @@ TOOL_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 # Debian packages the build, the tests, the demo and the bench need.
 DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev libssl-dev \
             libjansson-dev libyaml-dev liblmdb-dev libmicrohttpd-dev \
-            libexpat1-dev libmosquitto-dev mosquitto kcat python3 \
+            libexpat1-dev libmosquitto-dev mosquitto mosquitto-clients kcat python3 \
             python3-pytest python3-confluent-kafka python3-paho-mqtt openssl curl
 
 .PHONY: all deps test unit e2e tools asan demo bench install clean

@@ -35,6 +35,10 @@ stop_fnbridge() {
     [ "$status" = 0 ] || exit "$status"
 }
 
+# has_line PATTERN FILE: FILE exists and holds a line matching PATTERN (a
+# background job may not have created its output file yet).
+has_line() { [ -f "$2" ] && grep -q "$1" "$2"; }
+
 # wait_for SECONDS COMMAND...: polls until COMMAND succeeds.
 wait_for() {
     local deadline=$((SECONDS + $1)); shift
@@ -47,7 +51,7 @@ wait_for() {
 say "Starting a local Kafka cluster (3 brokers, topic orders with 3 partitions)"
 "$build/tools/mock_kafka" --brokers 3 --topic orders:3 >"$DEMO_DIR/mock.out" 2>"$DEMO_DIR/mock.err" &
 pids+=($!)
-wait_for 10 grep -q '^BOOTSTRAP ' "$DEMO_DIR/mock.out"
+wait_for 10 has_line '^BOOTSTRAP ' "$DEMO_DIR/mock.out"
 export DEMO_BROKERS=$(sed -n 's/^BOOTSTRAP //p' "$DEMO_DIR/mock.out")
 echo "bootstrap servers: $DEMO_BROKERS"
 
@@ -145,7 +149,7 @@ say "Running: fnbridge run -c config/examples/iot-sensors.yaml"
 "$build/fnbridge" run -c "$here/iot-sensors.yaml" 2>"$DEMO_DIR/iot.log" &
 iot_pid=$!
 pids+=($iot_pid)
-wait_for 20 grep -q 'connected to' "$DEMO_DIR/iot.log"
+wait_for 20 has_line 'connected to' "$DEMO_DIR/iot.log"
 
 say "Three sensors publish readings (QoS 1, MQTT 5, user property site)"
 pub() { mosquitto_pub -p "$mqtt_port" -q 1 -V mqttv5 "$@"; }
@@ -160,7 +164,7 @@ stdbuf -oL mosquitto_sub -d -p "$mqtt_port" -V mqttv5 -t replies/3 -C 1 -W 30 -F
     >"$DEMO_DIR/reply.txt" 2>&1 &
 sub_pid=$!
 pids+=($sub_pid)
-wait_for 10 grep -q SUBACK "$DEMO_DIR/reply.txt"   # -d: the subscription is in place
+wait_for 10 has_line SUBACK "$DEMO_DIR/reply.txt"   # -d: the subscription is in place
 pub -t sensors/3/status -m '{"request": "status"}' \
     -D publish response-topic replies/3 -D publish correlation-data req-1
 wait "$sub_pid" || true

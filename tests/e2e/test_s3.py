@@ -30,7 +30,7 @@ from s3_helpers import (AMZ_DATE_RX, AUTH_RX, EMPTY_SHA256, ERRORS, EVENT_TIME_R
 TOPICS = {}     # no Kafka topics: this module does not use the kafka fixture
 
 CREATED, REMOVED = "ObjectCreated:Put", "ObjectRemoved:Delete"
-SAMPLE = helpers.REPO.parent / "shared" / "conformance" / "lambda-events" / "s3-event.json"
+SAMPLE = helpers.REPO / "tests" / "data" / "lambda-events" / "s3-event.json"
 AWS_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
            "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_CONFIG_FILE",
            "AWS_SHARED_CREDENTIALS_FILE")

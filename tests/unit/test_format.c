@@ -1,7 +1,7 @@
 /* test_format.c - the lambda and json event formats: conformance with the
  * AWS sample event, grouping by partition, key/value/header encodings,
  * the strict JSON detection of the json format, escaping, the cap, and
- * br_format_record_bound. Run from the repo top level (reads ../shared). */
+ * br_format_record_bound. Run from the repo top level (reads tests/data). */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,7 +13,7 @@
 #include "../../bridge/format.h"
 #include "unit.h"
 
-#define SAMPLE "../shared/conformance/lambda-events/kafka-event.json"
+#define SAMPLE "tests/data/lambda-events/kafka-event.json"
 
 static const struct br_event_ctx ev = {
     .pipeline = "orders", .source_kind = "kafka", .origin = "k1:9092,k2:9092",

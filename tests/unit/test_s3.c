@@ -410,9 +410,7 @@ static void test_event_shape(void)
     json_t *created = json_array_get(list, 0), *removed = json_array_get(list, 1);
 
     json_error_t jerr;
-    json_t *sample = json_load_file("../shared/conformance/lambda-events/s3-event.json", 0, &jerr);
-    if (!sample)
-        sample = json_load_file("../../shared/conformance/lambda-events/s3-event.json", 0, &jerr);
+    json_t *sample = json_load_file("tests/data/lambda-events/s3-event.json", 0, &jerr);
     CHECK_MSG(sample, "cannot read the sample S3 event: %s", jerr.text);
     if (sample)
         check_same_keys(json_array_get(json_object_get(sample, "Records"), 0), created,
