@@ -152,7 +152,7 @@ pids+=($iot_pid)
 wait_for 20 has_line 'connected to' "$DEMO_DIR/iot.log"
 
 say "Three sensors publish readings (QoS 1, MQTT 5, user property site)"
-pub() { mosquitto_pub -p "$mqtt_port" -q 1 -V mqttv5 "$@"; }
+pub() { mosquitto_pub -h 127.0.0.1 -p "$mqtt_port" -q 1 -V mqttv5 "$@"; }
 for reading in "1 21.5 north" "2 19.0 south" "3 34.2 north" "1 22.0 north" "2 31.5 south"; do
     set -- $reading
     echo "sensors/$1/temperature  {\"celsius\": $2}  (site $3)"
@@ -160,7 +160,7 @@ for reading in "1 21.5 north" "2 19.0 south" "3 34.2 north" "1 22.0 north" "2 31
 done
 
 say "Sensor 3 asks for its status and waits for the answer on replies/3"
-stdbuf -oL mosquitto_sub -d -p "$mqtt_port" -V mqttv5 -t replies/3 -C 1 -W 30 -F 'REPLY %t %p' \
+stdbuf -oL mosquitto_sub -d -h 127.0.0.1 -p "$mqtt_port" -V mqttv5 -t replies/3 -C 1 -W 30 -F 'REPLY %t %p' \
     >"$DEMO_DIR/reply.txt" 2>&1 &
 sub_pid=$!
 pids+=($sub_pid)

@@ -11,6 +11,7 @@ TOPICS = {}     # the demo starts its own Kafka cluster, broker and store
 
 DEMO = helpers.REPO / "config" / "examples" / "demo.sh"
 COMPLAINTS = ("No such file or directory", "command not found", "timed out waiting",
+              "Unable to connect",
               "Traceback", "ERROR: AddressSanitizer", "runtime error:")
 
 
