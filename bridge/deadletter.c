@@ -160,7 +160,8 @@ static int put_response(struct br_buf *out, const struct br_batch *b)
 static int format_record(struct br_buf *out, const struct br_batch *b,
                          const char *condition)
 {
-    const char *fn = b->pl->tgt.name_for_dlq ? b->pl->tgt.name_for_dlq : "";
+    const char *fn = b->pl->fn_shown ? b->pl->fn_shown : "";         /* masked */
+    const char *pipeline = b->pl->name_shown ? b->pl->name_shown : "";
     br_buf_reset(out);
     int rc = br_buf_puts(out, "{\"version\":\"1.0\",\"timestamp\":");
     rc |= put_timestamp(out);
@@ -172,7 +173,7 @@ static int format_record(struct br_buf *out, const struct br_batch *b,
                         condition, b->attempts);
     rc |= put_response(out, b);
     rc |= br_buf_puts(out, "\"pipeline\":");
-    rc |= br_buf_put_json_str(out, b->pl->conf->name, strlen(b->pl->conf->name));
+    rc |= br_buf_put_json_str(out, pipeline, strlen(pipeline));
     rc |= br_buf_puts(out, ",\"source\":");
     rc |= put_source(out, b);
     rc |= br_buf_puts(out, ",\"payload\":");

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../config/secrets.h"
 #include "backoff.h"
 #include "batch.h"
 #include "clock.h"
@@ -186,7 +187,8 @@ static void remember_response(struct br_batch *b, const struct br_result *res,
                               const char *body, size_t body_len)
 {
     b->last_status = res->status;
-    snprintf(b->last_error, sizeof(b->last_error), "%s", res->error);
+    /* A transport error may quote the URL or host: dead letters print it */
+    br_secrets_mask(res->error, b->last_error, sizeof(b->last_error));
     free(b->last_body);
     b->last_body = NULL;
     if (body) {

@@ -182,18 +182,18 @@ static void print_outcome(const struct invoke_ctx *ctx, const char *pipeline,
         fflush(stdout);
     }
     if (!ctx->failed) {
-        fprintf(stderr, "%s: ok (status %ld) after %d attempt%s in %lld ms\n", pipeline,
+        br_print(stderr, "%s: ok (status %ld) after %d attempt%s in %lld ms\n", pipeline,
                 ctx->status, ctx->attempts, ctx->attempts == 1 ? "" : "s",
                 (long long)elapsed_ms);
         return;
     }
-    fprintf(stderr, "%s: failed: %s after %d attempt%s in %lld ms", pipeline,
+    br_print(stderr, "%s: failed: %s after %d attempt%s in %lld ms", pipeline,
             ctx->condition, ctx->attempts, ctx->attempts == 1 ? "" : "s",
             (long long)elapsed_ms);
     if (ctx->status)
-        fprintf(stderr, "; status %ld", ctx->status);
+        br_print(stderr, "; status %ld", ctx->status);
     if (ctx->error[0])
-        fprintf(stderr, "; %s", ctx->error);
+        br_print(stderr, "; %s", ctx->error);
     fputc('\n', stderr);
 }
 
@@ -207,7 +207,7 @@ static char *read_all(FILE *f, size_t *len, const char *name)
         if (n == cap - 1) {
             char *bigger = cap >= EVENT_MAX ? NULL : realloc(buf, cap * 2);
             if (!bigger) {
-                fprintf(stderr, "fnbridge: %s: the event is larger than %u MiB\n", name,
+                br_print(stderr, "fnbridge: %s: the event is larger than %u MiB\n", name,
                         EVENT_MAX >> 20);
                 free(buf);
                 return NULL;
@@ -221,7 +221,7 @@ static char *read_all(FILE *f, size_t *len, const char *name)
             break;
     }
     if (buf && ferror(f)) {
-        fprintf(stderr, "fnbridge: %s: %s\n", name, strerror(errno));
+        br_print(stderr, "fnbridge: %s: %s\n", name, strerror(errno));
         free(buf);
         return NULL;
     }
@@ -243,7 +243,7 @@ static char *load_event(const char *path, size_t *len)
     const char *name = is_stdin ? "stdin" : path;
     FILE *f = is_stdin ? stdin : fopen(path, "rb");
     if (!f) {
-        fprintf(stderr, "fnbridge: --event %s: %s\n", path, strerror(errno));
+        br_print(stderr, "fnbridge: --event %s: %s\n", path, strerror(errno));
         return NULL;
     }
     char *event = read_all(f, len, name);
@@ -254,7 +254,7 @@ static char *load_event(const char *path, size_t *len)
     json_error_t jerr;
     json_t *doc = json_loadb(event, *len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
     if (!doc) {
-        fprintf(stderr, "fnbridge: %s:%d:%d: the event is not JSON: %s\n", name,
+        br_print(stderr, "fnbridge: %s:%d:%d: the event is not JSON: %s\n", name,
                 jerr.line, jerr.column, jerr.text);
         free(event);
         return NULL;
@@ -286,7 +286,7 @@ static int run_invocations(struct br_config *cfg, struct br_pipeline_conf *conf,
     struct br_dispatcher *disp = br_dispatcher_create(err, sizeof(err));
     struct br_pipeline *pl = disp ? br_pipeline_create(cfg, conf, err, sizeof(err)) : NULL;
     if (!pl) {
-        fprintf(stderr, "%s\n", err[0] ? err : "fnbridge: out of memory");
+        br_print(stderr, "%s\n", err[0] ? err : "fnbridge: out of memory");
         br_dispatcher_destroy(disp);
         return -1;
     }
@@ -298,7 +298,7 @@ static int run_invocations(struct br_config *cfg, struct br_pipeline_conf *conf,
             ctx->settled == ctx->count && ctx->reported)
             rc = 0;
         else
-            fprintf(stderr, "%s: the invocation did not finish\n", conf->name);
+            br_print(stderr, "%s: the invocation did not finish\n", conf->name);
         br_dispatcher_stop(disp);
     }
     br_pipeline_destroy(pl);
@@ -312,9 +312,9 @@ static struct br_pipeline_conf *find_pipeline(struct br_config *cfg, const char 
     struct br_pipeline_conf *conf = (struct br_pipeline_conf *)br_config_pipeline(cfg, name);
     if (conf)
         return conf;
-    fprintf(stderr, "fnbridge: %s has no pipeline named \"%s\"; it has:", cfg->path, name);
+    br_print(stderr, "fnbridge: %s has no pipeline named \"%s\"; it has:", cfg->path, name);
     for (size_t i = 0; i < cfg->n_pipelines; i++)
-        fprintf(stderr, " %s", cfg->pipelines[i].name);
+        br_print(stderr, " %s", cfg->pipelines[i].name);
     fputc('\n', stderr);
     return NULL;
 }
@@ -344,7 +344,7 @@ int br_invoke_timed(struct br_config *cfg, const char *pipeline, const char *eve
     int rc = invoke_pipeline(cfg, orig, &ctx);
     free(ctx.body);
     if (rc == 0 && ctx.failed) {
-        fprintf(stderr, "%s: an invocation failed: %s %s\n", pipeline, ctx.condition,
+        br_print(stderr, "%s: an invocation failed: %s %s\n", pipeline, ctx.condition,
                 ctx.error);
         rc = -1;
     }

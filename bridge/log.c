@@ -1,11 +1,15 @@
 /* log.c - one line per event on stderr, logfmt or JSON, written with a
- * single write(2) so lines from different threads never interleave. */
+ * single write(2) so lines from different threads never interleave. Every
+ * line, and every text br_print writes, goes through the secrets mask
+ * (config/secrets.h). */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "../config/secrets.h"
 #include "clock.h"
 #include "log.h"
 
@@ -52,26 +56,46 @@ void br_log(enum br_log_level level, const char *scope, const char *fmt, ...)
 {
     if (!br_log_enabled(level))
         return;
-    char msg[2048], when[40], line[4600];
+    char msg[2048], when[40], line[4600], scope_shown[160];
+    char *full = NULL;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    /* Masked whole, then cut: a cut through a secret would print its start. */
+    if (vasprintf(&full, fmt, ap) < 0)
+        full = NULL;
     va_end(ap);
+    br_secrets_mask(full ? full : "(log line lost: out of memory)", msg, sizeof(msg));
+    free(full);
+    scope = br_secrets_mask(scope ? scope : "fnbridge", scope_shown, sizeof(scope_shown));
     br_utc_text(br_wall_ms(), when, sizeof(when));
     size_t n = sizeof(line) - 2, at;
     if (log_format == BR_LOG_JSON) {
         at = (size_t)snprintf(line, n, "{\"ts\":\"%s\",\"level\":\"%s\",\"scope\":",
                               when, level_names[level]);
-        at = put_quoted(line, at, n, scope ? scope : "fnbridge");
+        at = put_quoted(line, at, n, scope);
         at += (size_t)snprintf(line + at, n - at, ",\"msg\":");
         at = put_quoted(line, at, n, msg);
         line[at++] = '}';
     } else {
         at = (size_t)snprintf(line, n, "ts=%s level=%s scope=%s msg=", when,
-                              level_names[level], scope ? scope : "fnbridge");
+                              level_names[level], scope);
         at = put_quoted(line, at, n, msg);
     }
     line[at++] = '\n';
     ssize_t ignored = write(STDERR_FILENO, line, at);
     (void)ignored;
+}
+
+void br_print(FILE *out, const char *fmt, ...)
+{
+    char *text = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&text, fmt, ap) < 0)
+        text = NULL;
+    va_end(ap);
+    char *masked = br_secrets_mask_dup(text ? text : "");
+    fputs(masked ? masked : "(not shown: out of memory)\n", out);
+    free(masked);
+    free(text);
 }

@@ -142,7 +142,7 @@ static int cmd_check(const struct cli *cli)
     int failed = 0;
     for (size_t i = 0; i < cfg->n_pipelines; i++) {
         if (br_pipeline_check(cfg, &cfg->pipelines[i], err, sizeof(err)) < 0) {
-            fprintf(stderr, "%s\n", err);
+            br_print(stderr, "%s\n", err);
             failed++;
         }
     }
@@ -150,11 +150,11 @@ static int cmd_check(const struct cli *cli)
         br_config_free(cfg);
         return EXIT_USAGE;
     }
-    printf("%s: ok, %zu pipeline%s\n", path, cfg->n_pipelines,
+    br_print(stdout, "%s: ok, %zu pipeline%s\n", path, cfg->n_pipelines,
            cfg->n_pipelines == 1 ? "" : "s");
     for (size_t i = 0; i < cfg->n_pipelines; i++) {
         const struct br_pipeline_conf *p = &cfg->pipelines[i];
-        printf("  %s: %s -> %s\n", p->name, p->source_ops->name, p->target_ops->name);
+        br_print(stdout, "  %s: %s -> %s\n", p->name, p->source_ops->name, p->target_ops->name);
     }
     br_config_free(cfg);
     return 0;
@@ -188,24 +188,24 @@ static int build(struct runtime *rt)
 {
     char err[1024] = "";
     if (make_dirs(rt->cfg->state_dir) < 0) {
-        fprintf(stderr, "%s: state_dir %s: %s\n", rt->cfg->path, rt->cfg->state_dir,
+        br_print(stderr, "%s: state_dir %s: %s\n", rt->cfg->path, rt->cfg->state_dir,
                 strerror(errno));
         return -1;
     }
     if (!(rt->disp = br_dispatcher_create(err, sizeof(err))) ||
         !(rt->pls = calloc(rt->cfg->n_pipelines, sizeof(*rt->pls)))) {
-        fprintf(stderr, "fnbridge: %s\n", err[0] ? err : "out of memory");
+        br_print(stderr, "fnbridge: %s\n", err[0] ? err : "out of memory");
         return -1;
     }
     for (size_t i = 0; i < rt->cfg->n_pipelines; i++) {
         rt->pls[i] = br_pipeline_create(rt->cfg, &rt->cfg->pipelines[i], err, sizeof(err));
         if (!rt->pls[i]) {
-            fprintf(stderr, "%s\n", err);
+            br_print(stderr, "%s\n", err);
             return -1;
         }
         rt->n++;
         if (br_dispatcher_add(rt->disp, rt->pls[i]) < 0) {
-            fprintf(stderr, "%s: pipeline %s: more pipelines than one process "
+            br_print(stderr, "%s: pipeline %s: more pipelines than one process "
                     "runs (%d); split them over several configs\n", rt->cfg->path,
                     rt->cfg->pipelines[i].name, BR_DISPATCHER_MAX_PIPELINES);
             return -1;

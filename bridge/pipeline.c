@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../config/secrets.h"
 #include "ackset.h"
 #include "batch.h"
 #include "clock.h"
@@ -67,14 +68,41 @@ static int check_format(struct br_pipeline *pl, char *err, size_t errlen)
     return -1;
 }
 
+/* The pipeline's name as printed (config/secrets.h): in scopes, dead
+ * letters and events. The real name stays for paths on disk and ids. */
+static int show_name(struct br_pipeline *pl, char *err, size_t errlen)
+{
+    pl->name_shown = br_secrets_mask_dup(pl->conf->name);
+    if (!pl->name_shown) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    snprintf(pl->scope, sizeof(pl->scope), "%s", pl->name_shown);
+    return 0;
+}
+
+/* What the connectors named in init, as printed: the target's name for
+ * dead letters, the event's origin (bootstrapServers). */
+static int show_connectors(struct br_pipeline *pl)
+{
+    if (pl->tgt.name_for_dlq && !(pl->fn_shown = br_secrets_mask_dup(pl->tgt.name_for_dlq)))
+        return -1;
+    if (pl->src.event_origin &&
+        !(pl->origin_shown = br_secrets_mask_dup(pl->src.event_origin)))
+        return -1;
+    return 0;
+}
+
 static int init_connectors(struct br_pipeline *pl, char *err, size_t errlen)
 {
     const struct br_pipeline_conf *conf = pl->conf;
     char why[512] = "";
     pl->src = (struct br_source){.ops = conf->source_ops, .ctx = conf->source_ctx, .pl = pl};
     pl->tgt = (struct br_target){.ops = conf->target_ops, .ctx = conf->target_ctx, .pl = pl};
-    snprintf(pl->src.scope, sizeof(pl->src.scope), "%s/%s", conf->name, conf->source_ops->name);
-    snprintf(pl->tgt.scope, sizeof(pl->tgt.scope), "%s/%s", conf->name, conf->target_ops->name);
+    snprintf(pl->src.scope, sizeof(pl->src.scope), "%s/%s", pl->name_shown,
+             conf->source_ops->name);
+    snprintf(pl->tgt.scope, sizeof(pl->tgt.scope), "%s/%s", pl->name_shown,
+             conf->target_ops->name);
     if (pl->src.ops->init(&pl->src, why, sizeof(why)) < 0) {
         connector_error(pl, true, why, err, errlen);
         pl->src.ops = NULL;
@@ -99,7 +127,6 @@ struct br_pipeline *br_pipeline_create(const struct br_config *cfg,
     }
     pl->conf = conf;
     pl->cfg = cfg;
-    snprintf(pl->scope, sizeof(pl->scope), "%s", conf->name);
     pthread_mutex_init(&pl->lock, NULL);
     pthread_cond_init(&pl->ack_cond, NULL);
     pl->ackset = br_ackset_create();
@@ -111,7 +138,8 @@ struct br_pipeline *br_pipeline_create(const struct br_config *cfg,
         return NULL;
     }
     err[0] = '\0';
-    if (check_format(pl, err, errlen) < 0 || init_connectors(pl, err, errlen) < 0 ||
+    if (show_name(pl, err, errlen) < 0 || check_format(pl, err, errlen) < 0 ||
+        init_connectors(pl, err, errlen) < 0 || show_connectors(pl) < 0 ||
         open_dead_letter(pl, err, errlen) < 0 ||
         !(pl->batcher = br_batcher_create(pl))) {
         if (!err[0])
@@ -119,9 +147,11 @@ struct br_pipeline *br_pipeline_create(const struct br_config *cfg,
         br_pipeline_destroy(pl);
         return NULL;
     }
-    pl->event = (struct br_event_ctx){.pipeline = conf->name,
+    /* The event is written to dead letters as sent: it carries the printed
+     * forms of what comes from the config, never a secret. */
+    pl->event = (struct br_event_ctx){.pipeline = pl->name_shown,
                                       .source_kind = conf->source_ops->name,
-                                      .origin = pl->src.event_origin,
+                                      .origin = pl->origin_shown,
                                       .ce_binary = conf->batch_max_records == 1 &&
                                                    conf->target_ops->passes_headers};
     return pl;
@@ -139,11 +169,13 @@ int br_pipeline_check(const struct br_config *cfg,
     pl->conf = conf;
     pl->cfg = cfg;
     pl->format = pick_format(conf);
-    int rc = check_format(pl, err, errlen) < 0 ? -1 : init_connectors(pl, err, errlen);
+    int rc = show_name(pl, err, errlen) < 0 || check_format(pl, err, errlen) < 0
+             ? -1 : init_connectors(pl, err, errlen);
     if (pl->tgt.ops && pl->tgt.ops->destroy)
         pl->tgt.ops->destroy(&pl->tgt);
     if (pl->src.ops && pl->src.ops->destroy)
         pl->src.ops->destroy(&pl->src);
+    free(pl->name_shown);
     free(pl);
     return rc;
 }
@@ -167,6 +199,9 @@ void br_pipeline_destroy(struct br_pipeline *pl)
     br_ackset_destroy(pl->ackset);
     pthread_cond_destroy(&pl->ack_cond);
     pthread_mutex_destroy(&pl->lock);
+    free(pl->name_shown);
+    free(pl->fn_shown);
+    free(pl->origin_shown);
     free(pl);
 }
 

@@ -45,7 +45,13 @@ struct br_pipeline_stats {
 struct br_pipeline {
     const struct br_pipeline_conf *conf;   /* borrowed from the config */
     const struct br_config *cfg;           /* borrowed */
-    char scope[80];                        /* log prefix: pipeline name */
+    char scope[80];                        /* log prefix: name_shown */
+    /* As printed (config/secrets.h), owned: the name in logs, dead letters
+     * and events; the target's name_for_dlq (functionArn); the source's
+     * event_origin (bootstrapServers). */
+    char *name_shown;
+    char *fn_shown;
+    char *origin_shown;
     struct br_source src;
     struct br_target tgt;
     enum br_format format;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "interp.h"
+#include "secrets.h"
 
 #define MAX_FILE_BYTES (1u << 20)     /* one ${file:...} */
 
@@ -172,7 +173,12 @@ char *br_interp_expand(struct br_interp *ip, const char *s, bool *used)
                 interp_error(ip, "unterminated ${ (missing })");
                 break;
             }
+            size_t before = out.n;
             expand_one(ip, s + 2, (size_t)(end - s - 2), &out);
+            /* What it produced is a secret from now on (secrets.h). */
+            if (!out.oom)
+                br_secrets_add_expansion(s, (size_t)(end - s + 1), out.p + before,
+                                         out.n - before);
             *used = true;
             s = end + 1;
         } else {

@@ -23,7 +23,8 @@ struct br_interp {
  * a literal ${. Returns a new string the caller frees, or NULL when out of
  * memory (after adding an error). *used tells whether any ${...} was
  * expanded. Every problem is added to ip->errs at ip's position and sets
- * ip->failed; the string returned is then unusable. */
+ * ip->failed; the string returned is then unusable. What each ${...}
+ * produced is registered as a secret (secrets.h), so it is never printed. */
 char *br_interp_expand(struct br_interp *ip, const char *s, bool *used);
 
 /* Reads a whole file (at most max bytes) into a NUL-terminated buffer and

@@ -14,6 +14,7 @@
 
 #include "interp.h"
 #include "node.h"
+#include "secrets.h"
 
 #define NODE_BUDGET 100000            /* nodes, aliases' copies included */
 #define BYTE_BUDGET (32u << 20)       /* bytes of scalar text, likewise */
@@ -93,7 +94,9 @@ void br_errors_print(const struct br_errors *errs, FILE *out)
             fprintf(out, "%s: ", file);
         if (e->path[0])
             fprintf(out, "%s: ", e->path);
-        fprintf(out, "%s\n", e->message);
+        char *msg = br_secrets_mask_dup(e->message);   /* never a secret */
+        fprintf(out, "%s\n", msg ? msg : "(not shown: out of memory)");
+        free(msg);
     }
 }
 

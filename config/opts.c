@@ -1,7 +1,8 @@
 /* opts.c - applies option tables (opts.h) to br_node mappings: defaults
  * parsed like config text, typed values with range checks, required keys,
  * and unknown keys with a did-you-mean suggestion. Values that came from
- * interpolation (secrets) are never echoed in errors. */
+ * interpolation (secrets) are never echoed in errors; values of keys named
+ * as secrets (password, token, ...) are registered with secrets.h. */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "opts.h"
+#include "secrets.h"
 
 #define PATH_LEN 256
 
@@ -188,6 +190,8 @@ static int set_str(const struct br_opt *o, const struct br_node *v,
         br_errors_add(errs, v, path, "out of memory");
         return 1;
     }
+    if (br_secret_key_name(o->name))
+        br_secrets_add(s, strlen(s), NULL);
     free(*(char **)field);
     *(char **)field = s;
     return 0;
@@ -277,6 +281,9 @@ static int copy_strmap(const struct br_node *v, struct br_strmap *m)
             m->n++;
             return -1;
         }
+        /* sasl.password, an Authorization header: never printed */
+        if (br_secret_key_name(m->keys[m->n]))
+            br_secrets_add(m->values[m->n], strlen(m->values[m->n]), NULL);
     }
     return 0;
 }

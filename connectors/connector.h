@@ -68,7 +68,8 @@ struct br_source {
     struct br_pipeline *pl;           /* borrowed */
     char scope[96];                   /* log prefix "orders/kafka" */
     /* For the lambda event format: "bootstrapServers" and similar. Set by
-     * the connector in init; owned by the connector. */
+     * the connector in init; owned by the connector; the event carries it
+     * masked (secrets.h). */
     const char *event_origin;
 };
 
@@ -214,7 +215,8 @@ struct br_target {
     struct br_dispatcher *disp;       /* borrowed; set before submit */
     char scope[96];
     const char *name_for_dlq;         /* functionArn in dead-letter records:
-                                         the URL or command; set in init */
+                                         the URL or command; set in init;
+                                         the core masks it (secrets.h) */
 };
 
 static inline struct br_target_common *br_target_common(struct br_target *tgt)

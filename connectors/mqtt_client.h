@@ -24,6 +24,8 @@ struct mqtt_ctx {
     int port;
     bool tls;
     char *client_id;                  /* opts.client_id or our default */
+    char *url_user;                   /* from the url's userinfo, or NULL */
+    char *url_password;
     char *spool_dir;
 
     bool connected;                   /* CONNACK accepted, socket open */

@@ -1,6 +1,8 @@
 /* mqtt_options.c - the option table of the MQTT source. */
+#include <stdlib.h>
 #include <string.h>
 
+#include "../config/secrets.h"
 #include "source_mqtt.h"
 
 static const char *const protocol_names[] = {"5", "3.1.1", NULL};
@@ -14,6 +16,54 @@ const char *mqtt_check_url(const char *s)
     if (!*host || *host == ':' || *host == '/')
         return "names no host, as in mqtt://127.0.0.1:1883";
     return NULL;
+}
+
+static int hex(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* s[0..n) with %XX decoded, as a new string. */
+static char *pct_decode(const char *s, size_t n)
+{
+    char *out = malloc(n + 1), *o = out;
+    for (size_t i = 0; out && i < n; i++) {
+        if (s[i] == '%' && i + 2 < n && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+            *o++ = (char)(hex(s[i + 1]) << 4 | hex(s[i + 2]));
+            i += 2;
+        } else {
+            *o++ = s[i];
+        }
+    }
+    if (out)
+        *o = '\0';
+    return out;
+}
+
+const char *mqtt_url_userinfo(const char *url, char **user, char **password)
+{
+    const char *host = url + (strncmp(url, "mqtts://", 8) ? 7 : 8);
+    const char *end = host + strcspn(host, "/"), *at = NULL;
+    *user = *password = NULL;
+    for (const char *c = host; c < end; c++)
+        if (*c == '@')
+            at = c;
+    if (!at)
+        return host;
+    const char *colon = memchr(host, ':', (size_t)(at - host));
+    *user = pct_decode(host, (size_t)((colon ? colon : at) - host));
+    if (colon)
+        *password = pct_decode(colon + 1, (size_t)(at - colon - 1));
+    if (!*user || (colon && !*password)) {
+        free(*user);
+        free(*password);
+        *user = *password = NULL;
+        return NULL;
+    }
+    if (*password)
+        br_secrets_add(*password, strlen(*password), NULL);
+    return at + 1;
 }
 
 #define O(field) offsetof(struct mqtt_options, field)

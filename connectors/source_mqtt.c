@@ -381,6 +381,8 @@ static int create_client(struct mqtt_ctx *ctx)
     int rc = MOSQ_ERR_SUCCESS;
     if (ctx->opts.username)
         rc = mosquitto_username_pw_set(ctx->mosq, ctx->opts.username, ctx->opts.password);
+    else if (ctx->url_user)
+        rc = mosquitto_username_pw_set(ctx->mosq, ctx->url_user, ctx->url_password);
     if (rc == MOSQ_ERR_SUCCESS && ctx->tls) {
         if (!ctx->opts.tls_ca)
             mosquitto_int_option(ctx->mosq, MOSQ_OPT_TLS_USE_OS_CERTS, 1);
@@ -508,12 +510,18 @@ static void mqtt_resume(struct br_source *src)
 
 /* ------------------------------------------------------------------ init */
 
-/* Splits mqtt[s]://host[:port][/] into ctx->host, port and tls. */
+/* Splits mqtt[s]://[user[:password]@]host[:port][/] into ctx->url_user,
+ * url_password, host, port and tls. Errors quote the url: the sinks mask
+ * its userinfo (config/secrets.h). */
 static int parse_url(struct mqtt_ctx *ctx, char *err, size_t errlen)
 {
     const char *url = ctx->opts.url;
     ctx->tls = !strncmp(url, "mqtts://", 8);
-    const char *host = url + (ctx->tls ? 8 : 7);
+    const char *host = mqtt_url_userinfo(url, &ctx->url_user, &ctx->url_password);
+    if (!host) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     size_t host_len = strcspn(host, ":/");
     if (host_len == 0 || host_len >= sizeof(ctx->host)) {
         snprintf(err, errlen, "url '%s' names no usable host", url);
@@ -555,6 +563,11 @@ static int check_options(struct mqtt_ctx *ctx, char *err, size_t errlen)
         }
     if (!o->tls_cert != !o->tls_key) {
         snprintf(err, errlen, "tls.cert and tls.key go together");
+        return -1;
+    }
+    if (ctx->url_user && (o->username || o->password)) {
+        snprintf(err, errlen, "the url names a user and password; leave out username "
+                 "and password, or the url's user");
         return -1;
     }
     if (o->password && !o->username) {
@@ -624,6 +637,9 @@ static void mqtt_destroy(struct br_source *src)
     mqtt_spool_close(ctx->spool);
     free(ctx->client_id);
     free(ctx->spool_dir);
+    free(ctx->url_user);
+    free(ctx->url_password);
+    ctx->url_user = ctx->url_password = NULL;
     pthread_mutex_destroy(&ctx->reply_lock);
     ctx->mosq = NULL;
     ctx->spool = NULL;

@@ -7,7 +7,7 @@
 enum mqtt_protocol { MQTT_PROTO_5, MQTT_PROTO_311 };
 
 struct mqtt_options {
-    char *url;                   /* mqtt://host[:port] | mqtts://host[:port] */
+    char *url;                   /* mqtt[s]://[user[:password]@]host[:port] */
     char *client_id;             /* default: fnbridge-<pipeline> */
     struct br_strlist topics;    /* filters, + and # wildcards */
     int64_t qos;                 /* 0 | 1 */
@@ -31,5 +31,10 @@ struct mqtt_options {
 extern const struct br_opt mqtt_source_opts[];
 /* NULL if s is a usable url, else why not. */
 const char *mqtt_check_url(const char *s);
+/* Splits the url's "user[:password]@" off: *user and *password become new
+ * strings (percent-decoded; NULL when absent; the caller frees them) and
+ * the host part follows at the returned pointer (into url). Returns NULL
+ * when out of memory. The password is registered as a secret. */
+const char *mqtt_url_userinfo(const char *url, char **user, char **password);
 
 #endif

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../config/secrets.h"
 #include "../bridge/buf.h"
 #include "../bridge/clock.h"
 #include "../bridge/log.h"
@@ -681,6 +682,10 @@ static int s3_init(struct br_source *src, char *err, size_t errlen)
     }
     if (!ctx->access_key)
         ctx->session_token = NULL;
+    if (ctx->secret_key)              /* maybe from the environment */
+        br_secrets_add(ctx->secret_key, strlen(ctx->secret_key), NULL);
+    if (ctx->session_token)
+        br_secrets_add(ctx->session_token, strlen(ctx->session_token), NULL);
     snprintf(ctx->location, sizeof(ctx->location), "bucket %s%s%s", ctx->opts.bucket,
              ctx->opts.prefix[0] ? " prefix " : "", ctx->opts.prefix);
     src->event_origin = ctx->opts.bucket;

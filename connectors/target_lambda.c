@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "../config/secrets.h"
 #include "../bridge/buf.h"
 #include "../bridge/log.h"
 #include "http_engine.h"
@@ -269,6 +270,9 @@ static int lambda_credentials(struct lambda_ctx *ctx, const char *region,
     }
     if (!access)
         return 0;
+    br_secrets_add(secret, strlen(secret), NULL);     /* maybe from the environment */
+    if (token)
+        br_secrets_add(token, strlen(token), NULL);
     if (lambda_url_parts(ctx) < 0) {
         snprintf(err, errlen, "endpoint: the Invoke URL could not be parsed to sign requests");
         return -1;

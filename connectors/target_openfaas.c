@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../config/secrets.h"
 #include "../bridge/buf.h"
 #include "../bridge/log.h"
 #include "../bridge/record.h"
@@ -146,6 +147,7 @@ static int read_password(struct openfaas_ctx *ctx, char *err, size_t errlen)
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
         n--;
     buf[n] = '\0';
+    br_secrets_add(buf, n, NULL);
     ctx->file_password = buf;
     return 0;
 }

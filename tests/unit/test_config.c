@@ -10,6 +10,7 @@
 
 #include "../../bridge/log.h"
 #include "../../config/config.h"
+#include "../../config/secrets.h"
 #include "../../connectors/source_kafka.h"
 #include "../../connectors/target_exec.h"
 #include "../../connectors/target_http.h"
@@ -676,6 +677,88 @@ static void test_parsers(void)
     }
 }
 
+
+/* ------------------------------------------------------------ secrets */
+
+static void check_mask(const char *text, const char *want)
+{
+    char *got = br_secrets_mask_dup(text);
+    CHECK_MSG(got && strcmp(got, want) == 0, "mask '%s': got '%s', want '%s'", text,
+              got ? got : "(null)", want);
+    free(got);
+}
+
+/* What interpolation produced is printed as written; secret keys as ***;
+ * URLs without userinfo and query (README, "What is never printed"). */
+static void test_secrets_mask(void)
+{
+    br_secrets_clear();
+    setenv("FNB_T_PW", "pa ss/w@rd", 1);
+    setenv("FNB_T_BROKERS", "b1.example:9092,b2.example:9092", 1);
+    setenv("FNB_T_SHORT", "ab", 1);
+    unsetenv("FNB_T_UNSET");
+    char *file = write_temp("from-a-file\n");
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml,
+             "a: \"x-${env:FNB_T_PW}-y\"\n"
+             "b: \"${env:FNB_T_UNSET:-dflt-value}\"\n"
+             "c: \"${file:%s}\"\n"
+             "d: \"${env:FNB_T_BROKERS}\"\n"
+             "e: \"${env:FNB_T_SHORT}\"\n", file);
+    struct br_errors errs = {.file = "t.yaml"};
+    struct br_node *root = br_node_load_string(yaml, strlen(yaml), &errs);
+    CHECK(root != NULL);
+    br_node_free(root);
+    br_errors_free(&errs);
+    char want_file[300];
+    snprintf(want_file, sizeof want_file, "read ${file:%s} ok", file);
+    check_mask("pw pa ss/w@rd end", "pw ${env:FNB_T_PW} end");
+    check_mask("enc pa%20ss%2Fw%40rd", "enc ${env:FNB_T_PW}");
+    check_mask("default dflt-value", "default ${env:FNB_T_UNSET}");
+    check_mask("read from-a-file ok", want_file);
+    check_mask("thrd:b2.example:9092/bootstrap", "thrd:${env:FNB_T_BROKERS}/bootstrap");
+    check_mask("ab", "${env:FNB_T_SHORT}");
+    check_mask("tab absent", "tab absent");
+    check_mask("to mqtt://u:p@host:1883 now", "to mqtt://***@host:1883 now");
+    check_mask("'http://h/fn?k=v#f'", "'http://h/fn?***#f'");
+    check_mask("http://h/p, no query", "http://h/p, no query");
+    check_mask("mqtt://user:pa ss/w@rd@h", "mqtt://***@h");
+    br_secrets_add("literal-pw", 10, NULL);
+    check_mask("pw=literal-pw.", "pw=***.");
+    CHECK(br_secret_key_name("sasl.password"));
+    CHECK(br_secret_key_name("Authorization"));
+    CHECK(br_secret_key_name("session_token"));
+    CHECK(br_secret_key_name("ssl.key.pem"));
+    CHECK(!br_secret_key_name("password_file"));
+    CHECK(!br_secret_key_name("access_key"));
+    CHECK(!br_secret_key_name("url"));
+    unlink(file);
+    free(file);
+    br_secrets_clear();
+}
+
+/* A key named as a secret is registered whatever its text. */
+static void test_secret_keys_registered(void)
+{
+    br_secrets_clear();
+    const char *yaml = KAFKA_HEAD
+        "        {brokers: \"k:9092\", topics: [t], group_id: g,\n"
+        "         librdkafka: {sasl.password: plain-pw-1}}\n"
+        "    function: {http: {url: \"http://127.0.0.1:8080/fn\", "
+        "headers: {Authorization: \"Bearer tok-9\"}}}\n";
+    char *path = write_temp(yaml);
+    struct br_errors errs = {.file = path};
+    struct br_config *cfg = br_config_load(path, &errs);
+    CHECK(cfg != NULL);
+    check_mask("a plain-pw-1 b", "a *** b");
+    check_mask("Bearer tok-9", "***");
+    br_config_free(cfg);
+    br_errors_free(&errs);
+    unlink(path);
+    free(path);
+    br_secrets_clear();
+}
+
 int main(void)
 {
     test_parsers();
@@ -688,5 +771,7 @@ int main(void)
     test_missing_file();
     test_good_config();
     test_top_level_defaults();
+    test_secrets_mask();
+    test_secret_keys_registered();
     return UNIT_DONE("config");
 }
