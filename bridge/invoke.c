@@ -270,17 +270,37 @@ static void mark_retry(struct br_batch *b, const bool *failed_ids, bool *retry)
     free(lane_failed);
 }
 
+/* The function answered with a body that opens as a JSON object and does
+ * not parse: it may hide failures, so it is a function error of the whole
+ * batch, named in the dead letter's functionError. */
+static void invalid_answer(struct br_batch *b, const char *why)
+{
+    snprintf(b->last_error, sizeof(b->last_error), "invalid JSON response: %s", why);
+    br_warn(b->pl->tgt.scope, "invalid JSON response (%s); the batch of %zu record%s "
+            "failed (attempt %d)", why, b->n, b->n == 1 ? "" : "s", b->attempts);
+}
+
 static void handle_ok(struct br_batch *b, const char *body, size_t body_len)
 {
     bool *flags = calloc(2 * b->n, sizeof(*flags));
     if (!flags) {
+        atomic_fetch_add(&b->pl->stats.invocations_ok, 1);
         failed(b, -1);
         return;
     }
-    enum br_partial p = b->pl->opaque_response
-                            ? BR_PARTIAL_ALL_OK
-                            : br_outcome_partial(body, body_len, b->recs, b->n, flags);
-    if (p == BR_PARTIAL_ALL_OK) {
+    char why[BR_OUTCOME_WHY_MAX];
+    enum br_partial p = br_outcome_partial_why(body, body_len, b->recs, b->n, flags,
+                                               why, sizeof(why));
+    /* fnbridge invoke: the answer's batchItemFailures name the user's
+     * records, not ours; only an answer that does not parse counts. */
+    if (b->pl->opaque_response && p != BR_PARTIAL_INVALID)
+        p = BR_PARTIAL_ALL_OK;
+    atomic_fetch_add(p == BR_PARTIAL_INVALID ? &b->pl->stats.invocations_failed
+                                             : &b->pl->stats.invocations_ok, 1);
+    if (p == BR_PARTIAL_INVALID) {
+        invalid_answer(b, why);
+        failed(b, -1);
+    } else if (p == BR_PARTIAL_ALL_OK) {
         const struct br_source_ops *src_ops = b->pl->src.ops;
         if (src_ops->response && body_len)
             src_ops->response(&b->pl->src, b->recs, b->n, body, body_len);
@@ -313,12 +333,12 @@ void br_invocation_done(struct br_invocation *inv)
     res->body_len = 0;
     br_batcher_track_flight(b->pl->batcher, b, false);
     remember_response(b, res, body, body_len);
-    bool ok = res->kind == BR_RES_OK;
-    atomic_fetch_add(ok ? &b->pl->stats.invocations_ok
-                        : &b->pl->stats.invocations_failed, 1);
-    if (!ok)
+    /* A success is counted once its answer is read (handle_ok). */
+    if (res->kind != BR_RES_OK) {
+        atomic_fetch_add(&b->pl->stats.invocations_failed, 1);
         br_debug(b->pl->scope, "invocation of %zu records failed: status %ld %s",
                  b->n, res->status, res->error);
+    }
     switch (res->kind) {
     case BR_RES_OK:
         handle_ok(b, body, body_len);

@@ -8,7 +8,9 @@
  * backoff and Retry-After all behave as they do in `run`. Only the end
  * differs: nothing is dead-lettered, and the function's answer is printed
  * as it is (a batchItemFailures list in it names the user's records, not
- * ours: it is not acted on).
+ * ours: it is not acted on). An answer that opens as a JSON object but does
+ * not parse fails here as in `run` (retried, then reported with the
+ * parser's reason, exit 1): the user learns what `run` would do with it.
  *
  * br_invoke_timed sends the event several times, one after the other, and
  * times each from emit to settle: make bench measures the latency a

@@ -1,7 +1,8 @@
 /* outcome.c - what a function's answer means for a batch: HTTP status
  * classes, and Lambda's partial-batch response
  * {"batchItemFailures":[{"itemIdentifier":...}]} matched against the
- * batch's records (DESIGN section 5). Bodies are small: jansson parses. */
+ * batch's records (DESIGN section 5). Bodies are small: jansson parses;
+ * one that opens as an object but does not parse fails the whole batch. */
 #include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -216,12 +217,18 @@ static bool mark_identifier(const struct coord_index *ix, const json_t *id,
 
 /* ------------------------------------------------------------ the parser */
 
-static bool blank(const char *body, size_t len)
+/* The first byte that is not white space, or NULL when there is none. A
+ * UTF-8 byte order mark counts as blank: some serializers write one before
+ * an object, and such an answer must not pass for plain text. */
+static const char *first_non_blank(const char *body, size_t len)
 {
-    for (size_t i = 0; i < len; i++)
+    size_t i = 0;
+    if (len >= 3 && memcmp(body, "\xef\xbb\xbf", 3) == 0)
+        i = 3;
+    for (; i < len; i++)
         if (!isspace((unsigned char)body[i]))
-            return false;
-    return true;
+            return body + i;
+    return NULL;
 }
 
 static enum br_partial mark_failures(const json_t *list,
@@ -246,45 +253,96 @@ static enum br_partial mark_failures(const json_t *list,
     return res;
 }
 
-/* jansson refuses integers past int64 outright; such a body is still a
- * partial-batch answer (with a bogus offset), not "not JSON", so parse it
- * again with integers as reals and let the identifier check reject it. */
-static json_t *parse_body(const char *body, size_t len)
+/* Copies jansson's message into out, escaping what is not printable
+ * ASCII: it may quote bytes of the body ("near '...'"), which go on to a
+ * log line and a dead-letter record. An escape is never cut in half. */
+static void put_printable(char *out, size_t outlen, size_t used, const char *text)
 {
-    json_error_t err;
-    json_t *root = json_loadb(body, len, JSON_DECODE_ANY, &err);
-    if (!root && json_error_code(&err) == json_error_numeric_overflow)
-        root = json_loadb(body, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, NULL);
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        bool plain = *p >= 0x20 && *p < 0x7f;
+        size_t need = plain ? 1 : 4;
+        if (used + need >= outlen)
+            break;
+        if (plain)
+            out[used] = (char)*p;
+        else
+            snprintf(out + used, 5, "\\x%02x", *p);
+        used += need;
+    }
+    out[used] = '\0';
+}
+
+static void describe_error(const json_error_t *err, char *why, size_t why_len)
+{
+    if (!why || !why_len)
+        return;
+    int n = snprintf(why, why_len, "line %d, column %d, byte %d: ", err->line,
+                     err->column, err->position);
+    if (n < 0)
+        n = 0;
+    if ((size_t)n >= why_len)
+        return;
+    put_printable(why, why_len, (size_t)n, err->text);
+}
+
+/* JSON_ALLOW_NUL: a string holding \u0000 is valid JSON, so the answer's
+ * batchItemFailures are honoured. jansson refuses integers past int64
+ * outright; such a body is still a partial-batch answer (with a bogus
+ * offset), so it is parsed again with integers as reals and the
+ * identifier check rejects it. NULL (err says why) when it does not
+ * parse either way. */
+static json_t *parse_body(const char *body, size_t len, json_error_t *err)
+{
+    json_t *root = json_loadb(body, len, JSON_ALLOW_NUL, err);
+    if (!root && json_error_code(err) == json_error_numeric_overflow)
+        root = json_loadb(body, len, JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, err);
     return root;
+}
+
+static enum br_partial classify(const json_t *root, struct br_record *const *recs,
+                                size_t n, bool *failed)
+{
+    const json_t *list = json_object_get(root, "batchItemFailures");
+    if (!list || json_is_null(list))
+        return BR_PARTIAL_ALL_OK;
+    if (!json_is_array(list))
+        return BR_PARTIAL_ALL_FAILED;
+    if (json_array_size(list) == 0)
+        return BR_PARTIAL_ALL_OK;
+    return mark_failures(list, recs, n, failed);
+}
+
+enum br_partial br_outcome_partial_why(const char *body, size_t body_len,
+                                       struct br_record *const *recs, size_t n,
+                                       bool *failed, char *why, size_t why_len)
+{
+    for (size_t i = 0; i < n; i++)
+        failed[i] = false;
+    if (why && why_len)
+        why[0] = '\0';
+    /* Plain text, or JSON that is not an object: an ordinary return value. */
+    const char *start = body ? first_non_blank(body, body_len) : NULL;
+    if (!start || *start != '{')
+        return BR_PARTIAL_ALL_OK;
+    json_error_t err;
+    json_t *root = parse_body(body, body_len, &err);
+    enum br_partial res;
+    if (!root) {
+        describe_error(&err, why, why_len);
+        res = BR_PARTIAL_INVALID;
+    } else {
+        res = classify(root, recs, n, failed);
+        json_decref(root);
+    }
+    if (res == BR_PARTIAL_ALL_FAILED || res == BR_PARTIAL_INVALID)
+        for (size_t i = 0; i < n; i++)
+            failed[i] = true;
+    return res;
 }
 
 enum br_partial br_outcome_partial(const char *body, size_t body_len,
                                    struct br_record *const *recs, size_t n,
                                    bool *failed)
 {
-    for (size_t i = 0; i < n; i++)
-        failed[i] = false;
-    if (!body || blank(body, body_len))
-        return BR_PARTIAL_ALL_OK;
-    /* Not JSON, or JSON that is not an object: an ordinary return value. */
-    json_t *root = parse_body(body, body_len);
-    if (!json_is_object(root)) {
-        json_decref(root);
-        return BR_PARTIAL_ALL_OK;
-    }
-    const json_t *list = json_object_get(root, "batchItemFailures");
-    enum br_partial res;
-    if (!list || json_is_null(list))
-        res = BR_PARTIAL_ALL_OK;
-    else if (!json_is_array(list))
-        res = BR_PARTIAL_ALL_FAILED;
-    else if (json_array_size(list) == 0)
-        res = BR_PARTIAL_ALL_OK;
-    else
-        res = mark_failures(list, recs, n, failed);
-    json_decref(root);
-    if (res == BR_PARTIAL_ALL_FAILED)
-        for (size_t i = 0; i < n; i++)
-            failed[i] = true;
-    return res;
+    return br_outcome_partial_why(body, body_len, recs, n, failed, NULL, 0);
 }

@@ -18,16 +18,34 @@ enum br_partial {
     BR_PARTIAL_SOME_FAILED, /* failed[] marks the records that failed */
     BR_PARTIAL_ALL_FAILED,  /* an identifier matched no record, or the list
                                was malformed: the whole batch failed */
+    BR_PARTIAL_INVALID,     /* a body that opens as a JSON object but does
+                               not parse: the whole batch failed */
 };
 
+/* Room for the reason of a BR_PARTIAL_INVALID answer. */
+#define BR_OUTCOME_WHY_MAX 200
+
 /* Parses body against the batch. failed[i] is set true for each record
- * named by an itemIdentifier. Kafka records are named as
- * {"partition":"<topic>-<n>","offset":<n>} (offset as number or string);
- * other records by their id string. A body that is not JSON, or JSON that
- * is not an object with batchItemFailures, is full success (a function's
- * ordinary return value). */
+ * named by an itemIdentifier (every record when the whole batch failed).
+ * Kafka records are named as {"partition":"<topic>-<n>","offset":<n>}
+ * (offset as number or string); other records by their id string.
+ *
+ * A body whose first non-blank byte is '{' is taken for a JSON object: if
+ * it does not parse (NaN, Infinity, a lone surrogate, bytes that are not
+ * UTF-8, 1e999, nesting past jansson's limit, text after the object...) the
+ * function's answer cannot be trusted to name its failures, so the whole
+ * batch failed (BR_PARTIAL_INVALID). Any other body (plain text, a JSON
+ * value that is not an object) is a function's ordinary return value: full
+ * success, as is an object without batchItemFailures. */
 enum br_partial br_outcome_partial(const char *body, size_t body_len,
                                    struct br_record *const *recs, size_t n,
                                    bool *failed);
+
+/* The same, and for BR_PARTIAL_INVALID why (if not NULL) receives the
+ * parser's reason and where: "line L, column C, byte B: TEXT", printable
+ * ASCII only (bytes of the body quoted in it are escaped as \xNN). */
+enum br_partial br_outcome_partial_why(const char *body, size_t body_len,
+                                       struct br_record *const *recs, size_t n,
+                                       bool *failed, char *why, size_t why_len);
 
 #endif

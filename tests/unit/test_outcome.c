@@ -1,5 +1,6 @@
 /* test_outcome.c - HTTP status classes and Lambda partial-batch responses
- * (batchItemFailures) matched against a batch. */
+ * (batchItemFailures) matched against a batch, and answers that open as a
+ * JSON object but do not parse. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,6 +132,155 @@ static void test_partial(void)
     CHECK(br_outcome_partial(NULL, 0, recs, 0, none) == BR_PARTIAL_ALL_OK);
 }
 
+/* A body that opens as a JSON object ('{' first, after blanks) but does not
+ * parse hides whatever failures it lists: the whole batch failed, with
+ * jansson's reason and where. Each names orders-0-11 as failed. */
+#define FAIL11 "\"batchItemFailures\":[{\"itemIdentifier\":{\"partition\":\"orders-0\"," \
+               "\"offset\":11}}]"
+#define BODY(s) s, sizeof(s) - 1
+
+static bool printable(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+            return false;
+    return true;
+}
+
+static void check_invalid(const char *name, const char *body, size_t len,
+                          const char *want_why)
+{
+    bool failed[NREC];
+    char why[BR_OUTCOME_WHY_MAX];
+    enum br_partial got = br_outcome_partial_why(body, len, recs, NREC, failed, why,
+                                                 sizeof(why));
+    CHECK_MSG(got == BR_PARTIAL_INVALID, "%s: got %d, want invalid", name, got);
+    bool all = true;
+    for (int r = 0; r < NREC; r++)
+        all &= failed[r];
+    CHECK_MSG(all, "%s: not every record marked failed", name);
+    CHECK_MSG(strstr(why, want_why) != NULL, "%s: why \"%s\", want \"%s\" in it", name,
+              why, want_why);
+    CHECK_MSG(printable(why), "%s: why is not printable ASCII: \"%s\"", name, why);
+    CHECK_MSG(br_outcome_partial(body, len, recs, NREC, failed) == BR_PARTIAL_INVALID,
+              "%s: br_outcome_partial does not say invalid", name);
+}
+
+static void test_invalid(void)
+{
+    static const struct {
+        const char *name;
+        const char *body;
+        size_t len;
+        const char *want_why;       /* a part of the reason */
+    } cases[] = {
+        { "NaN", BODY("{" FAIL11 ",\"score\":NaN}"), "byte 90: invalid token near 'NaN'" },
+        { "Infinity", BODY("{" FAIL11 ",\"score\":Infinity}"), "invalid token" },
+        { "-Infinity", BODY("{" FAIL11 ",\"score\":-Infinity}"), "invalid token" },
+        { "NUL in a key", BODY("{" FAIL11 ",\"a\\u0000b\":1}"), "NUL byte in object key" },
+        { "raw NUL", BODY("{" FAIL11 ",\"a\":\"x\0y\"}"), "control character 0x0" },
+        { "lone high surrogate", BODY("{" FAIL11 ",\"a\":\"\\ud800\"}"),
+          "invalid Unicode '\\uD800' near '\"\\ud800\"'" },
+        { "lone low surrogate", BODY("{" FAIL11 ",\"a\":\"\\udc00x\"}"), "invalid Unicode" },
+        { "Latin-1", BODY("{" FAIL11 ",\"city\":\"Z\xfcrich\"}"),
+          "unable to decode byte 0xfc" },
+        { "1e999", BODY("{" FAIL11 ",\"score\":1e999}"), "real number overflow" },
+        { "-1e999", BODY("{" FAIL11 ",\"score\":-1e999}"), "real number overflow" },
+        { "a log line after it", BODY("{" FAIL11 "}\nINFO handled 5 records\n"),
+          "line 2, column 4, byte 84: end of file expected near 'INFO'" },
+        { "a second object", BODY("{" FAIL11 "}{}"), "end of file expected" },
+        { "cut short", BODY("{" FAIL11), "'}' expected near end of file" },
+        { "blanks first", BODY(" \r\n\t{" FAIL11 ",NaN}"), "line 2" },
+        { "byte order mark", BODY("\xef\xbb\xbf{" FAIL11 "}"),
+          "byte 3: '[' or '{' expected near '\\xef\\xbb\\xbf'" },
+        { "control bytes quoted", BODY("{" FAIL11 "}\x7f\x01"), "near '\\x7f'" },
+        { "not an object inside", BODY("{NaN}"), "string or '}' expected" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        check_invalid(cases[i].name, cases[i].body, cases[i].len, cases[i].want_why);
+
+    /* nesting past jansson's depth limit (2048) */
+    enum { DEPTH = 3000 };
+    struct br_buf deep;
+    br_buf_init(&deep, 0);
+    br_buf_puts(&deep, "{" FAIL11 ",\"deep\":");
+    for (int i = 0; i < DEPTH; i++)
+        br_buf_puts(&deep, "[");
+    for (int i = 0; i < DEPTH; i++)
+        br_buf_puts(&deep, "]");
+    br_buf_puts(&deep, "}");
+    check_invalid("deep nesting", deep.data, deep.len, "maximum parsing depth reached");
+    br_buf_free(&deep);
+}
+
+/* What is not invalid: the same hostile forms outside an object stay an
+ * ordinary return value; a legitimate \u0000 inside a string parses, so the
+ * list it carries is honoured; a valid object after blanks is read. */
+static void test_not_invalid(void)
+{
+    static const struct {
+        const char *name;
+        const char *body;
+        size_t len;
+        enum br_partial want;
+        const char *want_failed;
+    } cases[] = {
+        { "empty", BODY(""), BR_PARTIAL_ALL_OK, "....." },
+        { "blank", BODY(" \r\n\t "), BR_PARTIAL_ALL_OK, "....." },
+        { "plain text", BODY("stored 5 orders"), BR_PARTIAL_ALL_OK, "....." },
+        { "text with a brace later", BODY("done {" FAIL11 ",NaN}"), BR_PARTIAL_ALL_OK,
+          "....." },
+        { "bare NaN", BODY("NaN"), BR_PARTIAL_ALL_OK, "....." },
+        { "array with NaN", BODY("[NaN]"), BR_PARTIAL_ALL_OK, "....." },
+        { "string with Latin-1", BODY("\"Z\xfcrich\""), BR_PARTIAL_ALL_OK, "....." },
+        { "number 1e999", BODY("1e999"), BR_PARTIAL_ALL_OK, "....." },
+        { "\\u0000 in a string value", BODY("{" FAIL11 ",\"note\":\"a\\u0000b\"}"),
+          BR_PARTIAL_SOME_FAILED, ".x..." },
+        { "\\u0000 in an identifier", BODY("{\"batchItemFailures\":[{\"itemIdentifier\":"
+          "\"orders-0-11\\u0000\"}]}"), BR_PARTIAL_ALL_FAILED, "xxxxx" },
+        { "blanks around", BODY("\n  {" FAIL11 "}\n\n"), BR_PARTIAL_SOME_FAILED, ".x..." },
+        { "a valid object", BODY("{\"statusCode\":200,\"body\":\"ok\"}"),
+          BR_PARTIAL_ALL_OK, "....." },
+        { "a huge offset", BODY("{\"batchItemFailures\":[{\"itemIdentifier\":{\"partition\":"
+          "\"orders-0\",\"offset\":99999999999999999999}}]}"), BR_PARTIAL_ALL_FAILED,
+          "xxxxx" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        bool failed[NREC];
+        char why[BR_OUTCOME_WHY_MAX] = "stale";
+        enum br_partial got = br_outcome_partial_why(cases[i].body, cases[i].len, recs,
+                                                     NREC, failed, why, sizeof(why));
+        char marks[NREC + 1] = { 0 };
+        for (int r = 0; r < NREC; r++)
+            marks[r] = failed[r] ? 'x' : '.';
+        CHECK_MSG(got == cases[i].want, "%s: got %d, want %d", cases[i].name, got,
+                  cases[i].want);
+        CHECK_MSG(strcmp(marks, cases[i].want_failed) == 0, "%s: failed %s, want %s",
+                  cases[i].name, marks, cases[i].want_failed);
+        CHECK_MSG(why[0] == '\0', "%s: why \"%s\" for a body that parsed", cases[i].name,
+                  why);
+    }
+}
+
+/* A reason longer than its buffer is cut, never overrun, and an escape is
+ * never cut in half. */
+static void test_invalid_why_small_buffer(void)
+{
+    static const char body[] = "{\"a\":1}\x01\x02\x03\x04";
+    bool failed[NREC];
+    for (size_t size = 1; size <= 64; size++) {
+        char *why = malloc(size);
+        CHECK(br_outcome_partial_why(body, sizeof(body) - 1, recs, NREC, failed, why,
+                                     size) == BR_PARTIAL_INVALID);
+        CHECK_MSG(strlen(why) < size, "size %zu: \"%s\"", size, why);
+        const char *esc = strrchr(why, '\\');
+        CHECK_MSG(!esc || strlen(esc) >= 4, "size %zu: a cut escape in \"%s\"", size, why);
+        free(why);
+    }
+    CHECK(br_outcome_partial_why(body, sizeof(body) - 1, recs, NREC, failed, NULL, 0) ==
+          BR_PARTIAL_INVALID);
+}
+
 /* A large batch with many partitions: every other record fails. */
 static void test_partial_large(void)
 {
@@ -257,6 +407,9 @@ int main(void)
     test_http_status();
     batch_create();
     test_partial();
+    test_invalid();
+    test_not_invalid();
+    test_invalid_why_small_buffer();
     batch_free();
     test_partial_large();
     test_partial_mqtt();
