@@ -6,6 +6,10 @@
  * batch responses. GET /stats reports totals. With --payload-ids, MQTT
  * records are logged by the id their publisher (mqtt_pub) put in the payload. Delays and hangs park the
  * connection (MHD suspend/resume) so they never block a server thread.
+ * It also counts the requests it is serving (the function's concurrency,
+ * as the function sees it) and, with --trace, writes when each record
+ * arrived and when its answer left, for tests that check ordering and
+ * commits against what the function had answered.
  * See tests/tools/README.md. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,6 +33,7 @@
 #include <microhttpd.h>
 
 #define MAX_IDS 64                      /* --poison / --partial each */
+_Static_assert(MAX_IDS <= 64, "request.partial_once_taken is a 64-bit mask");
 #define MAX_BODY (256u << 20)           /* larger bodies get 413 */
 #define HANG_CHECK_MS 100               /* how often a hung request looks for
                                            its client having gone */
@@ -44,10 +49,16 @@ struct options {
     const char *retry_after;
     double hang_rate;
     int delay_ms;
+    int delay_spread_ms;                /* delay: uniform in delay + [0, spread] */
     const char *poison[MAX_IDS];
     int n_poison;
     const char *partial[MAX_IDS];
     int n_partial;
+    const char *fail_once[MAX_IDS];     /* first request naming it: 500 */
+    int n_fail_once;
+    const char *partial_once[MAX_IDS];  /* first request naming it: partial */
+    int n_partial_once;
+    const char *trace_path;
     bool count_only;
     bool payload_ids;                   /* json events: id from the payload */
     bool latency;                       /* json events: payload "ts" -> latency */
@@ -85,6 +96,9 @@ struct request {
     bool hung;
     int status;
     char *response;                     /* JSON body, malloc'd */
+    uint64_t seq;                       /* request number, in arrival order */
+    bool counted;                       /* in srv->in_flight */
+    uint64_t partial_once_taken;        /* bit k: partial_once[k] named now */
 };
 
 struct parked {
@@ -120,6 +134,11 @@ struct server {
     pthread_mutex_t rng_lock;
     uint64_t rng_state;
     atomic_ullong requests, records, bytes;
+    /* Requests whose body is in and whose answer has not left yet. */
+    atomic_int in_flight, max_in_flight;
+    atomic_bool fail_once_spent[MAX_IDS], partial_once_spent[MAX_IDS];
+    FILE *trace;                        /* --trace; under log_lock */
+    uint64_t trace_seq;                 /* under log_lock */
     struct parking_lot lot;
 };
 
@@ -138,7 +157,8 @@ static void usage(void)
     fprintf(stderr,
             "usage: fn_server [--port P] [--log FILE] [--seed S] [--threads N]\n"
             "  [--fail-rate F] [--rate-429 F --retry-after SECS] [--hang-rate F]\n"
-            "  [--delay-ms MS] [--poison ID]... [--partial ID]... [--status CODE]\n"
+            "  [--delay-ms MS [--delay-spread-ms MS]] [--poison ID]... [--partial ID]...\n"
+            "  [--status CODE] [--fail-once ID]... [--partial-once ID]... [--trace FILE]\n"
             "  [--count-only] [--payload-ids] [--latency]\n");
     exit(2);
 }
@@ -200,8 +220,13 @@ static void parse_args(int argc, char **argv, struct options *o)
         else if (!strcmp(a, "--retry-after")) o->retry_after = val;
         else if (!strcmp(a, "--hang-rate")) o->hang_rate = parse_fraction(val);
         else if (!strcmp(a, "--delay-ms")) o->delay_ms = (int)parse_long(val, 0, 86400000);
+        else if (!strcmp(a, "--delay-spread-ms"))
+            o->delay_spread_ms = (int)parse_long(val, 0, 86400000);
         else if (!strcmp(a, "--poison")) add_id(o->poison, &o->n_poison, val);
         else if (!strcmp(a, "--partial")) add_id(o->partial, &o->n_partial, val);
+        else if (!strcmp(a, "--fail-once")) add_id(o->fail_once, &o->n_fail_once, val);
+        else if (!strcmp(a, "--partial-once")) add_id(o->partial_once, &o->n_partial_once, val);
+        else if (!strcmp(a, "--trace")) o->trace_path = val;
         else if (!strcmp(a, "--status")) o->status = (int)parse_long(val, 100, 599);
         else if (!strcmp(a, "--seed")) o->seed = (uint64_t)parse_long(val, 0, LONG_MAX);
         else if (!strcmp(a, "--threads")) o->threads = (unsigned)parse_long(val, 1, 64);
@@ -551,13 +576,47 @@ static bool is_partial_id(const struct options *o, const char *id)
     return false;
 }
 
-/* Lambda's partial batch response naming every --partial record present. */
-static char *partial_response(const struct options *o, const struct record_list *l)
+/* --fail-once / --partial-once: claims, for this request, every id of
+ * ids[] it names that no request claimed before (concurrent requests
+ * race on spent[], so each id is claimed once). Sets bit k of *taken for
+ * ids[k] (MAX_IDS is 64); returns whether any was claimed. */
+static bool claim_once(const char *const *ids, int n_ids, atomic_bool *spent,
+                       const struct record_list *l, uint64_t *taken)
 {
+    uint64_t got = 0;
+    for (int k = 0; k < n_ids; k++) {
+        bool named = false;
+        for (size_t i = 0; i < l->n && !named; i++)
+            named = !strcmp(l->items[i].id, ids[k]);
+        if (named && !atomic_exchange(&spent[k], true))
+            got |= UINT64_C(1) << k;
+    }
+    if (taken)
+        *taken = got;
+    return got != 0;
+}
+
+/* Is id named as failed in this request's partial batch response? */
+static bool fails_partially(const struct options *o, const struct request *req,
+                            const char *id)
+{
+    if (is_partial_id(o, id))
+        return true;
+    for (int k = 0; k < o->n_partial_once; k++)
+        if ((req->partial_once_taken >> k & 1) && !strcmp(id, o->partial_once[k]))
+            return true;
+    return false;
+}
+
+/* Lambda's partial batch response naming every record of the request
+ * that fails_partially. */
+static char *partial_response(const struct options *o, const struct request *req)
+{
+    const struct record_list *l = &req->records;
     json_t *failures = json_array();
     for (size_t i = 0; i < l->n; i++) {
         const struct record_ref *r = &l->items[i];
-        if (!is_partial_id(o, r->id))
+        if (!fails_partially(o, req, r->id))
             continue;
         json_t *ident = r->partition_key
             ? json_pack("{s:s, s:I}", "partition", r->partition_key, "offset", r->offset)
@@ -586,6 +645,17 @@ static void set_outcome(struct request *req, int status, char *response)
     req->response = response;
 }
 
+/* Does the request get a partial batch response? A --partial-once id it
+ * names is claimed (spent) here, also when a --partial id matched too. */
+static bool wants_partial(struct server *srv, struct request *req)
+{
+    const struct options *o = &srv->opts;
+    bool partial = o->n_partial && names_any(&req->records, o->partial, o->n_partial);
+    bool once = claim_once(o->partial_once, o->n_partial_once, srv->partial_once_spent,
+                           &req->records, &req->partial_once_taken);
+    return partial || once;
+}
+
 static void decide_injected(struct server *srv, struct request *req, size_t n_records)
 {
     const struct options *o = &srv->opts;
@@ -596,8 +666,8 @@ static void decide_injected(struct server *srv, struct request *req, size_t n_re
         set_outcome(req, 500, error_body("injected failure"));
     else if (u < o->hang_rate + o->fail_rate + o->rate_429)
         set_outcome(req, 429, error_body("injected throttle"));
-    else if (o->n_partial && names_any(&req->records, o->partial, o->n_partial))
-        set_outcome(req, 200, partial_response(o, &req->records));
+    else if (wants_partial(srv, req))
+        set_outcome(req, 200, partial_response(o, req));
     else
         set_outcome(req, 200, format_string("{\"ok\":true,\"records\":%zu}", n_records));
 }
@@ -638,6 +708,9 @@ static void decide(struct server *srv, struct request *req, struct MHD_Connectio
                                     : error_body("--status"));
     else if (o->n_poison && names_any(&req->records, o->poison, o->n_poison))
         set_outcome(req, 500, error_body("poison record"));
+    else if (claim_once(o->fail_once, o->n_fail_once, srv->fail_once_spent,
+                        &req->records, NULL))
+        set_outcome(req, 500, error_body("injected failure (--fail-once)"));
     else
         decide_injected(srv, req, n_records);
 }
@@ -654,12 +727,65 @@ static void log_records(struct server *srv, const struct request *req, int statu
     for (size_t i = 0; i < req->records.n; i++) {
         const char *id = req->records.items[i].id;
         int record_status = status;
-        if (status == 200 && srv->opts.n_partial && is_partial_id(&srv->opts, id))
+        if (status == 200 && fails_partially(&srv->opts, req, id))
             record_status = 500;
         fprintf(srv->log, "%d %s\n", record_status, id);
     }
     fflush(srv->log);
     pthread_mutex_unlock(&srv->log_lock);
+}
+
+/* --trace: "<ns> in <seq> <id>" per record once the request's body is
+ * in, and "<ns> out <seq> <status> <id>" just before its answer is queued
+ * (status as in the log), ns from CLOCK_MONOTONIC. The out time is taken
+ * before the client can have the answer, so a client's action seen after
+ * it may depend on the answer; one seen before it cannot. */
+static void trace_arrival(struct server *srv, struct request *req)
+{
+    if (!srv->trace)
+        return;
+    pthread_mutex_lock(&srv->log_lock);
+    req->seq = ++srv->trace_seq;
+    int64_t ns = mono_ns();
+    for (size_t i = 0; i < req->records.n; i++)
+        fprintf(srv->trace, "%" PRId64 " in %" PRIu64 " %s\n", ns, req->seq,
+                req->records.items[i].id);
+    fflush(srv->trace);
+    pthread_mutex_unlock(&srv->log_lock);
+}
+
+static void trace_answer(struct server *srv, const struct request *req, int status)
+{
+    if (!srv->trace || !req->records.n)
+        return;
+    pthread_mutex_lock(&srv->log_lock);
+    int64_t ns = mono_ns();
+    for (size_t i = 0; i < req->records.n; i++) {
+        const char *id = req->records.items[i].id;
+        int record_status = status == 200 && fails_partially(&srv->opts, req, id) ? 500 : status;
+        fprintf(srv->trace, "%" PRId64 " out %" PRIu64 " %d %s\n", ns, req->seq,
+                record_status, id);
+    }
+    fflush(srv->trace);
+    pthread_mutex_unlock(&srv->log_lock);
+}
+
+/* The function's concurrency as it sees it: requests whose body is in and
+ * whose answer has not been queued (or, hung, whose client is still there). */
+static void flight_begin(struct server *srv, struct request *req)
+{
+    int now = atomic_fetch_add(&srv->in_flight, 1) + 1;
+    int max = atomic_load(&srv->max_in_flight);
+    while (now > max && !atomic_compare_exchange_weak(&srv->max_in_flight, &max, now))
+        ;
+    req->counted = true;
+}
+
+static void flight_end(struct server *srv, struct request *req)
+{
+    if (req->counted)
+        atomic_fetch_sub(&srv->in_flight, 1);
+    req->counted = false;
 }
 
 /* --------------------------------------------------------------- replies */
@@ -685,6 +811,8 @@ static enum MHD_Result reply(struct server *srv, struct request *req,
                              struct MHD_Connection *conn)
 {
     log_records(srv, req, req->status);
+    trace_answer(srv, req, req->status);
+    flight_end(srv, req);
     return send_json(conn, req->status, req->response,
                      req->status == 429 ? srv->opts.retry_after : NULL);
 }
@@ -721,9 +849,12 @@ static enum MHD_Result reply_stats(struct server *srv, struct MHD_Connection *co
     char body[512], lat[320] = "";
     if (srv->opts.latency)
         latency_stats(&srv->lat, lat, sizeof lat);
-    snprintf(body, sizeof body, "{\"requests\":%llu,\"records\":%llu,\"bytes\":%llu%s}",
+    snprintf(body, sizeof body,
+             "{\"requests\":%llu,\"records\":%llu,\"bytes\":%llu,"
+             "\"in_flight\":%d,\"max_in_flight\":%d%s}",
              atomic_load(&srv->requests), atomic_load(&srv->records),
-             atomic_load(&srv->bytes), lat);
+             atomic_load(&srv->bytes), atomic_load(&srv->in_flight),
+             atomic_load(&srv->max_in_flight), lat);
     return send_json(conn, 200, body, NULL);
 }
 
@@ -860,11 +991,16 @@ static enum MHD_Result on_body_complete(struct server *srv, struct request *req,
                                         struct MHD_Connection *conn)
 {
     atomic_fetch_add(&srv->requests, 1);
+    flight_begin(srv, req);
     decide(srv, req, conn);
+    trace_arrival(srv, req);
     if (req->hung)
         log_records(srv, req, 0);
-    if (req->hung || srv->opts.delay_ms > 0) {
-        uint64_t due = now_ms() + (req->hung ? HANG_CHECK_MS : (uint64_t)srv->opts.delay_ms);
+    uint64_t delay = (uint64_t)srv->opts.delay_ms;
+    if (srv->opts.delay_spread_ms)      /* drawn only then: seeds keep their outcomes */
+        delay += (uint64_t)(next_random(srv) * (srv->opts.delay_spread_ms + 1));
+    if (req->hung || delay > 0) {
+        uint64_t due = now_ms() + (req->hung ? HANG_CHECK_MS : delay);
         req->state = REQ_PARKED;
         if (park(&srv->lot, conn, due))
             return MHD_YES;
@@ -913,12 +1049,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_request_done(void *cls, struct MHD_Connection *conn, void **con_cls,
                             enum MHD_RequestTerminationCode why)
 {
-    (void)cls;
     (void)conn;
     (void)why;
     struct request *req = *con_cls;
     if (!req)
         return;
+    flight_end(cls, req);
     free_records(&req->records);
     free(req->body);
     free(req->response);
@@ -975,6 +1111,13 @@ static int init_server(struct server *srv)
             return -1;
         }
     }
+    if (srv->opts.trace_path && !srv->opts.count_only) {
+        srv->trace = fopen(srv->opts.trace_path, "a");
+        if (!srv->trace) {
+            fprintf(stderr, "fn_server: %s: %s\n", srv->opts.trace_path, strerror(errno));
+            return -1;
+        }
+    }
     if (pthread_create(&srv->lot.timer, NULL, run_timer, &srv->lot)) {
         fprintf(stderr, "fn_server: cannot start the timer thread\n");
         return -1;
@@ -1019,5 +1162,7 @@ int main(int argc, char **argv)
     free(srv.lot.items);
     if (srv.log)
         fclose(srv.log);
+    if (srv.trace)
+        fclose(srv.trace);
     return 0;
 }
