@@ -82,15 +82,17 @@ static int judge_existing(const char *dir, const char *at,
     return -1;
 }
 
-int br_path_check_dir(const char *dir, bool show, char *why, size_t len)
+/* Walks up from dir to its nearest existing ancestor and judges it;
+ * messages name `want`, the directory or file to be created. */
+static int check_dir(const char *dir, const char *want, bool show, char *why,
+                     size_t len)
 {
-    char *want = strdup(dir), *at = strdup(dir);
+    char *at = strdup(dir);
     int rc = -1;
-    if (!want || !at || !dir[0]) {
-        snprintf(why, len, dir[0] ? "out of memory" : "the path is empty");
-        goto out;
+    if (!at) {
+        snprintf(why, len, "out of memory");
+        return -1;
     }
-    strip_slashes(want);
     strip_slashes(at);
     for (;;) {
         struct stat st;
@@ -108,9 +110,24 @@ int br_path_check_dir(const char *dir, bool show, char *why, size_t len)
             break;
         }
     }
-out:
-    free(want);
     free(at);
+    return rc;
+}
+
+int br_path_check_dir(const char *dir, bool show, char *why, size_t len)
+{
+    if (!dir[0]) {
+        snprintf(why, len, "the path is empty");
+        return -1;
+    }
+    char *want = strdup(dir);
+    if (!want) {
+        snprintf(why, len, "out of memory");
+        return -1;
+    }
+    strip_slashes(want);
+    int rc = check_dir(want, want, show, why, len);
+    free(want);
     return rc;
 }
 
@@ -152,9 +169,8 @@ int br_path_check_file(const char *file, bool show, char *why, size_t len)
         snprintf(why, len, "out of memory");
         return -1;
     }
-    strip_slashes(dir);
     to_parent(dir);
-    int rc = br_path_check_dir(dir, show, why, len);
+    int rc = check_dir(dir, file, show, why, len);
     free(dir);
     return rc;
 }

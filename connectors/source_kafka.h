@@ -18,5 +18,8 @@ struct kafka_options {
 extern const struct br_opt kafka_source_opts[];
 /* NULL if s is a valid `start` value, else why not. */
 const char *kafka_check_start(const char *s);
+/* NULL if s is a topic librdkafka will subscribe to (a ^regex compiles),
+ * else why not (a static buffer, valid until the next call). */
+const char *kafka_check_topic(const char *s);
 
 #endif
