@@ -219,13 +219,39 @@ def bad_disk_and_values(tmp_path):
     cases.append(("${env:} name longer than the buffer", text,
                   "1:12: state_dir: environment variable name in ${env:...} is longer "
                   "than 255 characters"))
+    taken = tmp_path / "taken"         # its mqtt and s3 are files, not directories
+    taken.mkdir()
+    (taken / "mqtt").write_text("x")
+    (taken / "s3").write_text("x")
+    text = textwrap.dedent(f"""\
+        state_dir: {taken}
+        pipelines:
+          - name: sensors
+            source: {{mqtt: {{url: "mqtt://127.0.0.1:9", topics: [t]}}}}
+            function: {{http: {{url: "http://127.0.0.1:9/"}}}}
+        """)
+    cases.append(("MQTT spool directory under a file", text,
+                  f"{position(text, 'mqtt:')}: pipelines[0].source.mqtt: spool directory: "
+                  f"cannot create {taken}/mqtt/fnbridge-sensors: {taken}/mqtt is not a "
+                  "directory"))
+    text = textwrap.dedent(f"""\
+        state_dir: {taken}
+        pipelines:
+          - name: uploads
+            source: {{s3: {{endpoint: "http://127.0.0.1:9", bucket: bkt}}}}
+            function: {{http: {{url: "http://127.0.0.1:9/"}}}}
+        """)
+    cases.append(("S3 checkpoint directory under a file", text,
+                  f"{position(text, 's3:')}: pipelines[0].source.s3: checkpoint directory: "
+                  f"cannot create {taken}/s3/uploads: {taken}/s3 is not a directory"))
     return cases
 
 
 BAD_CASES = ["state_dir is a file", "state_dir under a file",
              "dead-letter directory under a file", "dead-letter file is a directory",
              "topic regex that does not compile", "start timestamp beyond int64",
-             "${file:} on a FIFO", "${env:} name longer than the buffer"]
+             "${file:} on a FIFO", "${env:} name longer than the buffer",
+             "MQTT spool directory under a file", "S3 checkpoint directory under a file"]
 
 
 @pytest.mark.parametrize("name", BAD_CASES)
