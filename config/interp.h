@@ -1,6 +1,6 @@
 /* interp.h - ${env:...} / ${file:...} interpolation of config scalars, for
- * the loader in node.c; not for connectors. Also the bounded whole-file
- * reader that ${file:} and the loader share. */
+ * the loader in node.c. Also the bounded whole-file reader that ${file:},
+ * the loader and connectors reading secret files (password_file) share. */
 #ifndef BR_INTERP_H
 #define BR_INTERP_H
 
