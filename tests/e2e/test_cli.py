@@ -256,6 +256,13 @@ def bad_disk_and_values(tmp_path):
     cases.append(("OpenFaaS password_file on a FIFO", text,
                   f"{position(text, 'openfaas:')}: pipelines[0].function.openfaas: "
                   f"password_file: cannot read {fifo}: not a regular file"))
+    missing = tmp_path / "missing-ca.pem"
+    text = kafka_config(state, kafka_extra=", librdkafka: {security.protocol: SSL, "
+                                           f"ssl.ca.location: {missing}}}")
+    cases.append(("Kafka TLS file that does not exist", text,
+                  f"{position(text, 'kafka:')}: pipelines[0].source.kafka: librdkafka "
+                  f"property 'ssl.ca.location': cannot read {missing}: No such file or "
+                  "directory"))
     return cases
 
 
@@ -264,7 +271,7 @@ BAD_CASES = ["state_dir is a file", "state_dir under a file",
              "topic regex that does not compile", "start timestamp beyond int64",
              "${file:} on a FIFO", "${env:} name longer than the buffer",
              "MQTT spool directory under a file", "S3 checkpoint directory under a file",
-             "OpenFaaS password_file on a FIFO"]
+             "OpenFaaS password_file on a FIFO", "Kafka TLS file that does not exist"]
 
 
 @pytest.mark.parametrize("name", BAD_CASES)
@@ -291,6 +298,16 @@ def test_check_and_run_refuse_the_same_configs_with_the_same_located_error(tmp_p
     assert len(check.stderr.splitlines()) == 1, check.stderr
     assert run.returncode == 2 and run.stderr == check.stderr, \
         f"run {run.returncode}: {run.stderr[-2000:]}"
+
+
+def test_check_passes_tls_files_librdkafka_does_not_read(tmp_path):
+    """librdkafka opens ssl.* files only for SSL and SASL_SSL: a plaintext
+    consumer runs with any value there, so check must pass it too."""
+    path = tmp_path / "plain.yaml"
+    path.write_text(kafka_config(tmp_path / "state", kafka_extra=", librdkafka: "
+                                 f"{{ssl.ca.location: {tmp_path / 'missing.pem'}}}"))
+    r = run_fnbridge("check", "-c", path)
+    assert r.returncode == 0, r.stderr
 
 
 def test_check_creates_nothing(tmp_path):
