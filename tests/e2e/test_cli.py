@@ -347,6 +347,37 @@ def test_check_and_run_refuse_a_state_dir_the_user_cannot_write():
         shutil.rmtree(top)
 
 
+def test_check_and_run_refuse_an_exec_cwd_the_user_cannot_enter():
+    """The worker chdirs to cwd: one the user may not search failed every
+    batch at run time. As nobody (setpriv) when root, in a directory root
+    keeps to itself (0700); else in one made 0600."""
+    root = os.geteuid() == 0
+    top = Path(tempfile.mkdtemp(prefix="fnbridge-cli-"))
+    try:
+        closed = top / "closed"
+        closed.mkdir()
+        state = top / "state"
+        state.mkdir()
+        top.chmod(0o755)
+        state.chmod(0o777)
+        closed.chmod(0o700 if root else 0o600)
+        path = top / "cwd.yaml"
+        path.write_text(kafka_config(state, extra="").replace(
+            'http: {url: "http://127.0.0.1:9/", format: lambda, timeout: 5s}',
+            f'exec: {{command: ["true"], cwd: {closed}}}'))
+        path.chmod(0o644)
+        as_user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if root else []
+        want = (f"{path}:7:7: pipelines[0].function.exec: cwd: \"{closed}\": "
+                "Permission denied\n")
+        for command in ("check", "run"):
+            r = subprocess.run(as_user + [FNBRIDGE, command, "-c", str(path)],
+                               capture_output=True, text=True, timeout=20 * SLOW,
+                               stdin=subprocess.DEVNULL)
+            assert r.returncode == 2 and r.stderr == want, f"{command}: {r.returncode} {r.stderr}"
+    finally:
+        shutil.rmtree(top)
+
+
 def test_check_of_a_10_mb_config_of_anchors(tmp_path):
     """49,000 anchors each aliased once (under the 100,000-node budget): the
     config is valid and check says so. The time is printed, not asserted."""
