@@ -110,14 +110,24 @@ static const struct command *find_command(const char *name)
     return NULL;
 }
 
-static struct br_config *load_config(const char *path)
+/* Loads path, printing its errors. With paths, also what `run` needs of
+ * the filesystem (state_dir, dead-letter files): `check` and `run` then
+ * refuse the same configs with the same FILE:LINE:COL messages; *bad_paths
+ * tells whether those failed (the config is returned all the same). */
+static struct br_config *load_config_checked(const char *path, bool *bad_paths)
 {
     struct br_errors errs = {.file = path};
     struct br_config *cfg = br_config_load(path, &errs);
-    if (!cfg)
-        br_errors_print(&errs, stderr);
+    if (cfg && bad_paths)
+        *bad_paths = br_config_check_paths(cfg, &errs) > 0;
+    br_errors_print(&errs, stderr);
     br_errors_free(&errs);
     return cfg;
+}
+
+static struct br_config *load_config(const char *path)
+{
+    return load_config_checked(path, NULL);
 }
 
 static int cmd_version(const struct cli *cli)
@@ -135,11 +145,12 @@ static int cmd_version(const struct cli *cli)
 static int cmd_check(const struct cli *cli)
 {
     const char *path = cli->config_path;
-    struct br_config *cfg = load_config(path);
+    bool bad_paths = false;
+    struct br_config *cfg = load_config_checked(path, &bad_paths);
     if (!cfg)
         return EXIT_USAGE;
     char err[1024];
-    int failed = 0;
+    int failed = bad_paths;
     for (size_t i = 0; i < cfg->n_pipelines; i++) {
         if (br_pipeline_check(cfg, &cfg->pipelines[i], err, sizeof(err)) < 0) {
             br_print(stderr, "%s\n", err);
@@ -188,8 +199,9 @@ static int build(struct runtime *rt)
 {
     char err[1024] = "";
     if (make_dirs(rt->cfg->state_dir) < 0) {
-        br_print(stderr, "%s: state_dir %s: %s\n", rt->cfg->path, rt->cfg->state_dir,
-                strerror(errno));
+        /* Checked before (br_config_check_paths); this is a change since. */
+        br_print(stderr, "%s:%d:%d: state_dir: cannot create it: %s\n", rt->cfg->path,
+                 rt->cfg->state_dir_line, rt->cfg->state_dir_col, strerror(errno));
         return -1;
     }
     if (!(rt->disp = br_dispatcher_create(err, sizeof(err))) ||
@@ -296,9 +308,12 @@ static int cmd_invoke(const struct cli *cli)
 
 static int cmd_run(const struct cli *cli)
 {
-    struct runtime rt = {.cfg = load_config(cli->config_path)};
-    if (!rt.cfg)
+    bool bad_paths = false;
+    struct runtime rt = {.cfg = load_config_checked(cli->config_path, &bad_paths)};
+    if (!rt.cfg || bad_paths) {
+        br_config_free(rt.cfg);
         return EXIT_USAGE;
+    }
     br_log_setup((enum br_log_level)rt.cfg->log_level, (enum br_log_format)rt.cfg->log_format);
     sigset_t sigs;
     sigemptyset(&sigs);

@@ -10,6 +10,7 @@
 #include "../bridge/backoff.h"
 #include "../bridge/log.h"
 #include "config.h"
+#include "paths.h"
 
 #define PATH_LEN 256
 #define MS_MINUTE 60000
@@ -336,6 +337,11 @@ static void load_pipeline(struct br_pipeline_conf *pl,
     load_target(pl, br_node_get(node, "function"), path, errs);
     if (nerr == 0)
         cross_checks(pl, node, path, errs);
+    const struct br_node *dlq = dig(node, "dead_letter", "file", "path", NULL);
+    const struct br_node *at = dlq ? dlq : node;
+    pl->dlq_line = at->line;
+    pl->dlq_col = at->col;
+    pl->dlq_secret = dlq && dlq->secret;
 }
 
 /* Names must be unique; the error names both places. */
@@ -402,6 +408,11 @@ struct br_config *br_config_load(const char *path, struct br_errors *errs)
                       "state_dir, log, shutdown_timeout, pipelines");
     } else {
         br_opts_apply(config_opts, root, cfg, "", errs);
+        const struct br_node *sd = br_node_get(root, "state_dir");
+        cfg->state_dir_line = sd ? sd->line : root->line;
+        cfg->state_dir_col = sd ? sd->col : root->col;
+        cfg->state_dir_secret = sd && sd->secret;
+        cfg->state_dir_default = !sd;
         load_pipelines(cfg, br_node_get(root, "pipelines"), errs);
     }
     br_node_free(root);
@@ -410,6 +421,70 @@ struct br_config *br_config_load(const char *path, struct br_errors *errs)
         return NULL;
     }
     return cfg;
+}
+
+/* ------------------------------------------------------------- the disk */
+
+void br_config_default_dlq(const struct br_config *cfg,
+                           const struct br_pipeline_conf *pl, char *buf,
+                           size_t len)
+{
+    snprintf(buf, len, "%s/dlq/%s.jsonl", cfg->state_dir, pl->name);
+}
+
+/* state_dir is made at start (mkdir -p) and written by the spools. */
+static int check_state_dir(const struct br_config *cfg, struct br_errors *errs)
+{
+    char why[1024];
+    if (br_path_check_dir(cfg->state_dir, !cfg->state_dir_secret, why,
+                          sizeof why) == 0)
+        return 0;
+    br_errors_add_pos(errs, cfg->state_dir_line, cfg->state_dir_col,
+                      "state_dir", "%s%s", cfg->state_dir_default ?
+                      "(not set: the default ./state) " : "", why);
+    return 1;
+}
+
+/* The dead-letter file is opened (parents made) when the pipeline is
+ * built; the default one lives in state_dir, so it is judged only when
+ * state_dir passed (else the error would only repeat). */
+static int check_dead_letter(const struct br_config *cfg, size_t i,
+                             bool state_ok, struct br_errors *errs)
+{
+    const struct br_pipeline_conf *pl = &cfg->pipelines[i];
+    char def[4096], why[1024], path[PATH_LEN];
+    const char *file = pl->dlq_file_path;
+    bool show = !pl->dlq_secret;
+    if (pl->no_dead_letter || (!file && !state_ok))
+        return 0;
+    if (!file) {
+        br_config_default_dlq(cfg, pl, def, sizeof def);
+        file = def;
+        show = !cfg->state_dir_secret;
+    }
+    if (br_path_check_file(file, show, why, sizeof why) == 0)
+        return 0;
+    if (pl->dlq_file_path) {
+        fmt_path(path, "pipelines[%zu].dead_letter.file.path", i);
+        br_errors_add_pos(errs, pl->dlq_line, pl->dlq_col, path, "%s", why);
+    } else {
+        fmt_path(path, "pipelines[%zu]", i);
+        br_errors_add_pos(errs, pl->dlq_line, pl->dlq_col, path,
+                          "the default dead-letter file (no dead_letter "
+                          "given): %s", why);
+    }
+    return 1;
+}
+
+int br_config_check_paths(const struct br_config *cfg, struct br_errors *errs)
+{
+    if (!errs->file)
+        errs->file = cfg->path;
+    int nerr = check_state_dir(cfg, errs);
+    bool state_ok = nerr == 0;
+    for (size_t i = 0; i < cfg->n_pipelines; i++)
+        nerr += check_dead_letter(cfg, i, state_ok, errs);
+    return nerr;
 }
 
 static void pipeline_free(struct br_pipeline_conf *pl)

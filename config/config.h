@@ -37,6 +37,8 @@ struct br_pipeline_conf {
     char *dlq_file_path;                /* dead_letter.file.path; NULL = none
                                            (then failed records stop the
                                            pipeline rather than be lost) */
+    int dlq_line, dlq_col;              /* where it was given */
+    bool dlq_secret;                    /* it came through interpolation */
 
     /* Not from the file: set by `fnbridge invoke`, whose failures are
      * reported to the user instead of dead-lettered. */
@@ -54,6 +56,10 @@ struct br_pipeline_conf {
 struct br_config {
     char *path;
     char *state_dir;                    /* default ./state */
+    int state_dir_line, state_dir_col;  /* where it was given (the top of
+                                           the file for the default) */
+    bool state_dir_secret;              /* it came through interpolation */
+    bool state_dir_default;             /* not in the file */
     int log_level;                      /* enum br_log_level */
     int log_format;                     /* enum br_log_format */
     int64_t shutdown_timeout_ms;        /* default 30s */
@@ -64,6 +70,19 @@ struct br_config {
 /* Loads and validates path. Returns the config, or NULL with errs filled. */
 struct br_config *br_config_load(const char *path, struct br_errors *errs);
 void br_config_free(struct br_config *cfg);
+
+/* What `run` will need of the filesystem, found without creating
+ * anything: state_dir can be created and written, and so can each
+ * pipeline's dead-letter file (DESIGN section 3). `check` and `run` call
+ * it after br_config_load, so both refuse the same configs with the same
+ * located errors. Returns the number of errors added. */
+int br_config_check_paths(const struct br_config *cfg, struct br_errors *errs);
+
+/* The dead-letter file of a pipeline without dead_letter: the default
+ * STATE_DIR/dlq/NAME.jsonl, into buf. */
+void br_config_default_dlq(const struct br_config *cfg,
+                           const struct br_pipeline_conf *pl, char *buf,
+                           size_t len);
 
 /* Finds a pipeline by name, or NULL. */
 const struct br_pipeline_conf *br_config_pipeline(const struct br_config *cfg,

@@ -3,14 +3,19 @@
  * br_errors at the scalar's position. Also the bounded whole-file reader
  * that ${file:} and the loader share. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "interp.h"
 #include "secrets.h"
 
 #define MAX_FILE_BYTES (1u << 20)     /* one ${file:...} */
+#define MAX_ENV_NAME 255              /* getenv takes any; none is longer */
+#define MAX_PATH_BYTES 4096           /* PATH_MAX on Linux */
 
 /* Adds an error at the scalar's position and marks the expansion failed.
  * A macro so the format is still checked: br_errors has no va_list form. */
@@ -48,27 +53,76 @@ static void sb_add(struct sbuf *sb, const char *s, size_t len)
     sb->p[sb->n] = '\0';
 }
 
-char *br_interp_read_file(const char *path, size_t max, size_t *len)
+/* Reads fd to its end, at most max bytes (one more tells it is too big);
+ * size is a hint for the first allocation. */
+static char *read_all(int fd, size_t max, size_t size, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    size_t cap = (size < max ? size : max) + 1, n = 0;
+    char *buf = malloc(cap + 1);
+    if (!buf)
         return NULL;
-    struct sbuf sb = {0};
-    char chunk[4096];
-    size_t got;
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0 && sb.n <= max)
-        sb_add(&sb, chunk, got);
-    int failed = ferror(f), saved = errno;
-    fclose(f);
-    if (failed || sb.oom || sb.n > max) {
-        free(sb.p);
-        errno = failed ? saved : sb.oom ? ENOMEM : EFBIG;
+    for (;;) {
+        if (n == cap) {
+            size_t ncap = cap > max / 2 ? max + 1 : cap * 2;
+            char *p = ncap > cap ? realloc(buf, ncap + 1) : NULL;
+            if (!p) {
+                free(buf);
+                errno = ncap > cap ? ENOMEM : EFBIG;
+                return NULL;
+            }
+            buf = p;
+            cap = ncap;
+        }
+        ssize_t got = read(fd, buf + n, cap - n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            free(buf);
+            return NULL;
+        }
+        if (got == 0)
+            break;
+        n += (size_t)got;
+        if (n > max) {
+            free(buf);
+            errno = EFBIG;
+            return NULL;
+        }
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+char *br_interp_read_file(const char *path, size_t max, bool regular_only,
+                          size_t *len)
+{
+    struct stat st;
+    /* Judged before open: opening a FIFO waits for a writer, and opening
+     * some devices does things. O_NONBLOCK covers a swap in between. */
+    if (regular_only && stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        errno = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
         return NULL;
     }
-    if (!sb.p)
-        sb_add(&sb, "", 0);
-    *len = sb.n;
-    return sb.p;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+                            (regular_only ? O_NONBLOCK : 0));
+    if (fd < 0)
+        return NULL;
+    char *text = NULL;
+    if (fstat(fd, &st) < 0) {
+        /* errno set */
+    } else if (regular_only && !S_ISREG(st.st_mode)) {
+        errno = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+    } else if (S_ISREG(st.st_mode) && st.st_size > (off_t)max) {
+        errno = EFBIG;
+    } else {
+        text = read_all(fd, max, S_ISREG(st.st_mode) ? (size_t)st.st_size
+                                                     : 4096, len);
+    }
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return text;
 }
 
 /* ------------------------------------------------------- interpolation */
@@ -99,7 +153,12 @@ static void expand_env(struct br_interp *ip, const char *expr, size_t len,
                      "use letters, digits and _");
         return;
     }
-    char name[256];
+    if (name_len > MAX_ENV_NAME) {
+        interp_error(ip, "environment variable name in ${env:...} is longer "
+                     "than %d characters", MAX_ENV_NAME);
+        return;
+    }
+    char name[MAX_ENV_NAME + 1];
     snprintf(name, sizeof name, "%.*s", (int)name_len, expr);
     const char *val = getenv(name);
     if (val && val[0])
@@ -120,16 +179,26 @@ static void expand_file(struct br_interp *ip, const char *expr, size_t len,
         interp_error(ip, "${file:} needs a path");
         return;
     }
-    char path[4096];
+    char path[MAX_PATH_BYTES];
+    int w;
     if (expr[0] != '/' && ip->dir)
-        snprintf(path, sizeof path, "%s/%.*s", ip->dir, (int)len, expr);
+        w = snprintf(path, sizeof path, "%s/%.*s", ip->dir, (int)len, expr);
     else
-        snprintf(path, sizeof path, "%.*s", (int)len, expr);
+        w = snprintf(path, sizeof path, "%.*s", (int)len, expr);
+    if (w < 0 || (size_t)w >= sizeof path) {
+        /* Not cut short: the shorter path could name another file. */
+        interp_error(ip, "the path in ${file:...} is longer than %d bytes",
+                     MAX_PATH_BYTES - 1);
+        return;
+    }
     size_t n;
-    char *text = br_interp_read_file(path, MAX_FILE_BYTES, &n);
+    char *text = br_interp_read_file(path, MAX_FILE_BYTES, true, &n);
     if (!text) {
         interp_error(ip, "cannot read file %s: %s", path,
-                     errno == EFBIG ? "larger than 1 MiB" : strerror(errno));
+                     errno == EFBIG ? "larger than 1 MiB"
+                     : errno == EINVAL ? "not a regular file (a FIFO, "
+                                         "socket or device is never read)"
+                     : strerror(errno));
         return;
     }
     if (memchr(text, '\0', n))
@@ -161,7 +230,13 @@ static void expand_one(struct br_interp *ip, const char *expr, size_t len,
 char *br_interp_expand(struct br_interp *ip, const char *s, bool *used)
 {
     struct sbuf out = {0};
+    size_t len = strlen(s);
     *used = false;
+    /* Sized for the text as it is: most scalars have nothing to expand,
+     * and a 10 MB config should not pay for growing each of them. */
+    out.p = malloc(len + 1);
+    out.cap = len + 1;
+    out.oom = !out.p;
     sb_add(&out, "", 0);
     while (*s) {
         if (s[0] == '$' && s[1] == '$' && s[2] == '{') {
@@ -182,8 +257,9 @@ char *br_interp_expand(struct br_interp *ip, const char *s, bool *used)
             *used = true;
             s = end + 1;
         } else {
-            sb_add(&out, s, 1);
-            s++;
+            size_t run = 1 + strcspn(s + 1, "$");
+            sb_add(&out, s, run);
+            s += run;
         }
     }
     if (out.oom) {

@@ -1,6 +1,6 @@
 /* interp.h - ${env:...} / ${file:...} interpolation of config scalars, for
- * the loader in node.c; not for connectors. Also the bounded whole-file
- * reader that ${file:} and the loader share. */
+ * the loader in node.c. Also the bounded whole-file reader that ${file:},
+ * the loader and connectors reading secret files (password_file) share. */
 #ifndef BR_INTERP_H
 #define BR_INTERP_H
 
@@ -29,7 +29,11 @@ char *br_interp_expand(struct br_interp *ip, const char *s, bool *used);
 
 /* Reads a whole file (at most max bytes) into a NUL-terminated buffer and
  * sets *len. Returns it (caller frees), or NULL with errno set (EFBIG if
- * too big). */
-char *br_interp_read_file(const char *path, size_t max, size_t *len);
+ * too big). With regular_only, anything but a regular file is refused
+ * without reading (EISDIR for a directory, EINVAL for a FIFO, socket or
+ * device) and never blocks; without it a pipe is read to its end (a
+ * config given as <(...)). */
+char *br_interp_read_file(const char *path, size_t max, bool regular_only,
+                          size_t *len);
 
 #endif

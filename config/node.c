@@ -5,6 +5,7 @@
  * Aliases are deep copies, counted against a node and byte budget so an
  * alias bomb fails fast in bounded memory. Also the br_errors collector. */
 #include <errno.h>
+#include <search.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -115,6 +116,10 @@ void br_errors_free(struct br_errors *errs)
 
 /* ------------------------------------------------------------- loader */
 
+/* Anchors live in a balanced tree (tsearch) keyed by name: a config may
+ * define tens of thousands and every alias looks one up, so a list scan
+ * made a 10 MB config take seconds. A tree rather than a hash: its
+ * O(log n) holds whatever names a hostile file picks. */
 struct anchor {
     char *name;
     struct br_node *node;      /* borrowed from the tree being built */
@@ -127,8 +132,7 @@ struct loader {
     const char *text;          /* the YAML being parsed, for positions */
     size_t len;
     size_t nodes, bytes;       /* budget used */
-    struct anchor *anchors;
-    size_t n_anchors, cap_anchors;
+    void *anchors;             /* tsearch tree of struct anchor */
     bool failed;               /* some error was added */
     bool fatal;                /* stop parsing */
 };
@@ -303,23 +307,49 @@ static void take_start(yaml_event_t *ev, const yaml_char_t *anchor,
     yaml_event_delete(ev);
 }
 
+static int cmp_anchor(const void *a, const void *b)
+{
+    return strcmp(((const struct anchor *)a)->name,
+                  ((const struct anchor *)b)->name);
+}
+
+static void free_anchor(void *p)
+{
+    struct anchor *a = p;
+    free(a->name);
+    free(a);
+}
+
 /* Remembers node under the anchor name (taken). Later definitions of the
  * same name shadow earlier ones, as YAML says. */
 static void add_anchor(struct loader *ld, char *name, struct br_node *node)
 {
     if (!name)
         return;
-    if (ld->n_anchors == ld->cap_anchors) {
-        size_t cap = ld->cap_anchors ? ld->cap_anchors * 2 : 8;
-        struct anchor *v = realloc(ld->anchors, cap * sizeof *v);
-        if (!v) {
-            free(name);
-            return;
-        }
-        ld->anchors = v;
-        ld->cap_anchors = cap;
+    struct anchor *a = malloc(sizeof *a);
+    struct anchor **slot = NULL;
+    if (a) {
+        *a = (struct anchor){name, node};
+        slot = tsearch(a, &ld->anchors, cmp_anchor);
     }
-    ld->anchors[ld->n_anchors++] = (struct anchor){name, node};
+    if (!slot) {
+        free(a);
+        free(name);
+        return;
+    }
+    if (*slot != a) {          /* the name was taken: the new one wins */
+        (*slot)->node = node;
+        free(a);
+        free(name);
+    }
+}
+
+static const struct anchor *find_anchor(const struct loader *ld,
+                                        const char *name)
+{
+    struct anchor key = {(char *)name, NULL};
+    struct anchor *const *slot = tfind(&key, &ld->anchors, cmp_anchor);
+    return slot ? *slot : NULL;
 }
 
 static bool is_null_text(const char *s)
@@ -363,6 +393,24 @@ static char *scalar_value(struct loader *ld, const yaml_event_t *ev,
     return value;
 }
 
+/* Interpolation can make a scalar far longer than its text (up to 1 MiB
+ * per ${file:}); the growth counts against the byte budget too, so a file
+ * naming the same big file many times stays bounded. False when over. */
+static bool count_growth(struct loader *ld, const struct spot *at, size_t raw,
+                         const char *value)
+{
+    size_t len = strlen(value);
+    if (len <= raw)
+        return true;
+    if (len - raw > BYTE_BUDGET - ld->bytes) {
+        ld_error(ld, at->line, at->col, at->path, "document expands beyond "
+                 "%u bytes with its interpolated values", BYTE_BUDGET);
+        return false;
+    }
+    ld->bytes += len - raw;
+    return true;
+}
+
 static struct br_node *parse_scalar(struct loader *ld, yaml_event_t *ev,
                                     const char *path, bool is_key)
 {
@@ -375,6 +423,11 @@ static struct br_node *parse_scalar(struct loader *ld, yaml_event_t *ev,
         node->quoted = style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
                        style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
         node->value = scalar_value(ld, ev, &at, is_key, node);
+        if (node->value && node->secret &&
+            !count_growth(ld, &at, ev->data.scalar.length, node->value)) {
+            free(node->value);
+            node->value = NULL;
+        }
         if (!node->value) {
             ld->fatal = true;
             br_node_free(node);
@@ -593,10 +646,7 @@ static struct br_node *parse_alias(struct loader *ld, yaml_event_t *ev,
     struct spot at = {(int)ev->start_mark.line + 1,
                       (int)ev->start_mark.column + 1, path};
     const char *name = (const char *)ev->data.alias.anchor;
-    const struct anchor *a = NULL;
-    for (size_t i = ld->n_anchors; i > 0 && !a; i--)
-        if (strcmp(ld->anchors[i - 1].name, name) == 0)
-            a = &ld->anchors[i - 1];
+    const struct anchor *a = find_anchor(ld, name);
     struct br_node *node;
     if (a) {
         node = copy_node(ld, a->node, &at, depth);
@@ -697,9 +747,7 @@ static struct br_node *load_text(const char *text, size_t len,
     yaml_parser_set_input_string(&ld.parser, (const unsigned char *)text, len);
     struct br_node *root = load_document(&ld);
     yaml_parser_delete(&ld.parser);
-    for (size_t i = 0; i < ld.n_anchors; i++)
-        free(ld.anchors[i].name);
-    free(ld.anchors);
+    tdestroy(ld.anchors, free_anchor);
     if (ld.failed) {
         br_node_free(root);
         return NULL;
@@ -718,7 +766,7 @@ struct br_node *br_node_load_file(const char *path, struct br_errors *errs)
     if (errs && !errs->file)
         errs->file = path;
     size_t len;
-    char *text = br_interp_read_file(path, MAX_CONFIG_BYTES, &len);
+    char *text = br_interp_read_file(path, MAX_CONFIG_BYTES, false, &len);
     if (!text) {
         br_errors_add_pos(errs, 0, 0, "", "cannot read the config file: %s",
                           errno == EFBIG ? "larger than 16 MiB"

@@ -206,11 +206,13 @@ static void strlist_free(struct br_strlist *l)
     l->n = 0;
 }
 
-/* Every item must be a (non-empty, when asked) scalar. */
+/* Every item must be a (non-empty, when asked) scalar that passes the
+ * option's check. */
 static int check_strlist(const struct br_opt *o, const struct br_node *v,
                          const char *path, struct br_errors *errs)
 {
     int nerr = 0;
+    const char *why;
     for (size_t i = 0; i < v->n; i++) {
         const struct br_node *item = v->items[i];
         char ipath[PATH_LEN];
@@ -220,6 +222,9 @@ static int check_strlist(const struct br_opt *o, const struct br_node *v,
             nerr++;
         } else if ((o->flags & BR_OPT_NONEMPTY) && !item->value[0]) {
             br_errors_add(errs, item, ipath, "must not be empty");
+            nerr++;
+        } else if (o->check && (why = o->check(item->value))) {
+            br_errors_add(errs, item, ipath, "%s", why);
             nerr++;
         }
     }

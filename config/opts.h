@@ -69,8 +69,9 @@ struct br_opt {
     int64_t min, max;                  /* INT/DURATION/SIZE; checked when min < max */
     const char *const *enum_values;    /* ENUM: NULL-terminated */
     const struct br_opt *section;      /* SECTION: nested table */
-    /* Extra check for STR values; returns NULL if fine, else a message
-     * (static string) naming what is wrong. */
+    /* Extra check for STR values and each STRLIST item; returns NULL if
+     * fine, else a message naming what is wrong (a static string, or a
+     * static buffer valid until the next call). */
     const char *(*check)(const char *value);
     const char *help;                  /* one line, for docs and --help */
 };

@@ -440,7 +440,8 @@ static int build_conf(struct kafka_ctx *ctx, char *err, size_t errlen)
         if (conf_set(ctx->conf, key, o->librdkafka.values[i], err, errlen) < 0)
             return -1;
     }
-    if (fit_fetch_max(ctx->conf, err, errlen) < 0)
+    if (fit_fetch_max(ctx->conf, err, errlen) < 0 ||
+        kafka_check_tls_files(&o->librdkafka, err, errlen) < 0)
         return -1;
     rd_kafka_conf_set_opaque(ctx->conf, ctx->src);
     rd_kafka_conf_set_log_cb(ctx->conf, on_log);

@@ -18,5 +18,13 @@ struct kafka_options {
 extern const struct br_opt kafka_source_opts[];
 /* NULL if s is a valid `start` value, else why not. */
 const char *kafka_check_start(const char *s);
+/* NULL if s is a topic librdkafka will subscribe to (a ^regex compiles),
+ * else why not (a static buffer, valid until the next call). */
+const char *kafka_check_topic(const char *s);
+/* librdkafka reads its TLS files (ssl.ca.location, ssl.key.location, ...)
+ * only when the consumer is created, at run time; this judges them first,
+ * for check and run alike. 0, or -1 with a sentence in err. */
+int kafka_check_tls_files(const struct br_strmap *props, char *err,
+                          size_t errlen);
 
 #endif

@@ -30,6 +30,7 @@
 #include "../bridge/clock.h"
 #include "../bridge/log.h"
 #include "../bridge/pipeline.h"
+#include "../config/paths.h"
 #include "mqtt_client.h"
 
 #define MQTT_READ_BATCH 256           /* packets read per round */
@@ -398,20 +399,35 @@ static int create_client(struct mqtt_ctx *ctx)
     return 0;
 }
 
-static int open_spool(struct mqtt_ctx *ctx)
+/* One spool per client id: it holds what that broker session sent us.
+ * Named in init, so `check` judges the directory as `run` will need it. */
+static int name_spool_dir(struct mqtt_ctx *ctx, char *err, size_t errlen)
 {
-    char err[512];
-    const char *state = ctx->src->pl && ctx->src->pl->cfg ? ctx->src->pl->cfg->state_dir : ".";
+    const struct br_config *cfg = ctx->src->pl ? ctx->src->pl->cfg : NULL;
+    const char *state = cfg ? cfg->state_dir : ".";
     size_t len = strlen(state) + strlen(ctx->client_id) + 16;
     ctx->spool_dir = malloc(len);
-    if (!ctx->spool_dir)
+    if (!ctx->spool_dir) {
+        snprintf(err, errlen, "out of memory");
         return -1;
-    /* One spool per client id: it holds what that broker session sent us. */
+    }
     snprintf(ctx->spool_dir, len, "%s/mqtt/", state);
     size_t at = strlen(ctx->spool_dir);
     for (const char *c = ctx->client_id; *c; c++)
         ctx->spool_dir[at++] = (*c == '/' || *c == '.') ? '_' : *c;
     ctx->spool_dir[at] = '\0';
+    char why[900];
+    if (br_path_check_dir(ctx->spool_dir, !cfg || !cfg->state_dir_secret, why,
+                          sizeof(why)) < 0) {
+        snprintf(err, errlen, "spool directory: %s", why);
+        return -1;
+    }
+    return 0;
+}
+
+static int open_spool(struct mqtt_ctx *ctx)
+{
+    char err[512];
     ctx->spool = mqtt_spool_open(ctx->spool_dir, ctx->opts.spool_max_bytes, err, sizeof(err));
     if (!ctx->spool) {
         br_error(ctx->src->scope, "%s", err);
@@ -619,6 +635,10 @@ static int mqtt_init(struct br_source *src, char *err, size_t errlen)
     }
     if (!ctx->client_id) {
         snprintf(err, errlen, "out of memory");
+        mqtt_destroy(src);
+        return -1;
+    }
+    if (name_spool_dir(ctx, err, errlen) < 0) {
         mqtt_destroy(src);
         return -1;
     }

@@ -21,6 +21,7 @@
 #include "../bridge/clock.h"
 #include "../bridge/log.h"
 #include "../bridge/pipeline.h"
+#include "../config/paths.h"
 #include "s3_list.h"
 #include "s3_state.h"
 #include "source_s3.h"
@@ -530,17 +531,36 @@ static bool cancelled(void *arg)
     return br_source_stopping(arg);
 }
 
-static int open_state(struct s3_ctx *ctx)
+/* The checkpoint directory, STATE/s3/NAME[-shard-I-of-N], into dir. */
+static void state_dir_of(const struct s3_ctx *ctx, char *dir, size_t len)
 {
     const struct br_pipeline *pl = ctx->src->pl;
     const char *state = pl && pl->cfg ? pl->cfg->state_dir : ".";
     const char *name = pl && pl->conf ? pl->conf->name : "s3";
-    char dir[4096], err[600];
     if (ctx->shard_n > 1)
-        snprintf(dir, sizeof(dir), "%s/s3/%s-shard-%u-of-%u", state, name, ctx->shard_i,
+        snprintf(dir, len, "%s/s3/%s-shard-%u-of-%u", state, name, ctx->shard_i,
                  ctx->shard_n);
     else
-        snprintf(dir, sizeof(dir), "%s/s3/%s", state, name);
+        snprintf(dir, len, "%s/s3/%s", state, name);
+}
+
+/* Judged in init, so `check` refuses what open_state would. */
+static int check_state_dir(const struct s3_ctx *ctx, char *err, size_t errlen)
+{
+    const struct br_pipeline *pl = ctx->src->pl;
+    char dir[4096], why[900];
+    state_dir_of(ctx, dir, sizeof(dir));
+    if (br_path_check_dir(dir, !(pl && pl->cfg && pl->cfg->state_dir_secret), why,
+                          sizeof(why)) == 0)
+        return 0;
+    snprintf(err, errlen, "checkpoint directory: %s", why);
+    return -1;
+}
+
+static int open_state(struct s3_ctx *ctx)
+{
+    char dir[4096], err[600];
+    state_dir_of(ctx, dir, sizeof(dir));
     ctx->state = s3_state_open(dir, err, sizeof(err));
     if (!ctx->state) {
         br_error(ctx->src->scope, "%s", err);
@@ -666,7 +686,8 @@ static int s3_init(struct br_source *src, char *err, size_t errlen)
         s3_destroy(src);
         return -1;
     }
-    if (check_events(ctx, err, errlen) < 0 || set_endpoint(ctx, err, errlen) < 0) {
+    if (check_events(ctx, err, errlen) < 0 || set_endpoint(ctx, err, errlen) < 0 ||
+        check_state_dir(ctx, err, errlen) < 0) {
         s3_destroy(src);
         return -1;
     }

@@ -382,6 +382,12 @@ static int exec_check_cwd(const char *cwd, char *err, size_t errlen)
         snprintf(err, errlen, "cwd: \"%s\" is not a directory", cwd);
         return -1;
     }
+    /* The child chdirs there: without search permission every batch
+     * would fail at run time instead of the config here. */
+    if (faccessat(AT_FDCWD, cwd, X_OK, AT_EACCESS) < 0) {
+        snprintf(err, errlen, "cwd: \"%s\": %s", cwd, strerror(errno));
+        return -1;
+    }
     return 0;
 }
 

@@ -15,6 +15,7 @@
 #include "../bridge/buf.h"
 #include "../bridge/log.h"
 #include "../bridge/record.h"
+#include "../config/interp.h"
 #include "http_engine.h"
 #include "target_openfaas.h"
 
@@ -123,25 +124,17 @@ static void openfaas_cancel(struct br_target *tgt, struct br_invocation *inv)
 /* ------------------------------------------------------------- init */
 
 /* Reads password_file; trailing CR/LF dropped (files written by echo, or
- * a Kubernetes secret, end with one). */
+ * a Kubernetes secret, end with one). A regular file only, as ${file:}
+ * reads: a FIFO would block `check` and `run` waiting for a writer. */
 static int read_password(struct openfaas_ctx *ctx, char *err, size_t errlen)
 {
     const char *path = ctx->opts.password_file;
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, errlen, "password_file: cannot read %s: %s", path, strerror(errno));
-        return -1;
-    }
-    char *buf = malloc(OPENFAAS_MAX_PASSWORD + 1);
-    size_t n = buf ? fread(buf, 1, OPENFAAS_MAX_PASSWORD + 1, f) : 0;
-    const char *why = !buf ? "out of memory"
-                      : ferror(f) ? strerror(errno)
-                      : n > OPENFAAS_MAX_PASSWORD ? "larger than 4 KiB, not a password"
-                      : NULL;
-    fclose(f);
-    if (why) {
-        snprintf(err, errlen, "password_file: cannot read %s: %s", path, why);
-        free(buf);
+    size_t n;
+    char *buf = br_interp_read_file(path, OPENFAAS_MAX_PASSWORD, true, &n);
+    if (!buf) {
+        snprintf(err, errlen, "password_file: cannot read %s: %s", path,
+                 errno == EFBIG ? "larger than 4 KiB, not a password"
+                 : errno == EINVAL ? "not a regular file" : strerror(errno));
         return -1;
     }
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))

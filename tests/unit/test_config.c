@@ -2,9 +2,13 @@
  * a table of bad configs, each with the exact line:col, key path and
  * message expected; a config using every key; defaults; interpolation;
  * the alias-bomb budget; duration and size parsing. */
+#include <grp.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -71,6 +75,13 @@ struct bad {
 };
 
 #define L16 "[[[[[[[[[[[[[[[["
+#define A16 "AAAAAAAAAAAAAAAA"
+#define A256 A16 A16 A16 A16 A16 A16 A16 A16 A16 A16 A16 A16 A16 A16 A16 A16
+#define X256 A256
+#define X4096 X256 X256 X256 X256 X256 X256 X256 X256 X256 X256 X256 X256 \
+    X256 X256 X256 X256
+#define START(v) KAFKA_HEAD "        brokers: \"k:9092\"\n        topics: [t]\n" \
+    "        group_id: g\n        start: \"" v "\"\n" FN
 #define Z16 "[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]"
 
 static const struct bad bad_cases[] = {
@@ -183,6 +194,30 @@ static const struct bad bad_cases[] = {
      "        group_id: g\n        start: yesterday\n" FN, 8, 16,
      "pipelines[0].source.kafka.start",
      "must be earliest, latest or timestamp:<unix-ms>", NULL},
+    /* start: the timestamp must fit in an int64 (strtoll clamped it) */
+    {START("timestamp:99999999999999999999"), 8, 16,
+     "pipelines[0].source.kafka.start", "timestamp is too large", NULL},
+    {START("timestamp:9223372036854775808"), 8, 16,
+     "pipelines[0].source.kafka.start", "timestamp is too large", NULL},
+    {START("timestamp:-1"), 8, 16, "pipelines[0].source.kafka.start",
+     "timestamp must be a Unix time in milliseconds", NULL},
+    {START("timestamp:12x"), 8, 16, "pipelines[0].source.kafka.start",
+     "timestamp must be a Unix time in milliseconds", NULL},
+    {START("timestamp: 12"), 8, 16, "pipelines[0].source.kafka.start",
+     "timestamp must be a Unix time in milliseconds", NULL},
+    {START("timestamp:"), 8, 16, "pipelines[0].source.kafka.start",
+     "timestamp must be a Unix time in milliseconds", NULL},
+    /* topics: a ^regex must compile as librdkafka compiles it */
+    {KAFKA_HEAD "        brokers: \"k:9092\"\n        topics: [ok, \"^a(\"]\n"
+     "        group_id: g\n" FN, 6, 22, "pipelines[0].source.kafka.topics[1]",
+     "is not a valid regular expression (a topic starting with ^ is a POSIX "
+     "extended regex to librdkafka): Unmatched ( or \\(", NULL},
+    {KAFKA_HEAD "        brokers: \"k:9092\"\n        topics: [\"^x[\"]\n"
+     "        group_id: g\n" FN, 6, 18, "pipelines[0].source.kafka.topics[0]",
+     "is not a valid regular expression", NULL},
+    {KAFKA_HEAD "        brokers: \"k:9092\"\n        topics: [\"^a{2,1}\"]\n"
+     "        group_id: g\n" FN, 6, 18, "pipelines[0].source.kafka.topics[0]",
+     "is not a valid regular expression", NULL},
     {PIPE_HEAD "    function: {http: {url: \"ftp://example.com/f\"}}\n", 4, 28,
      "pipelines[0].function.http.url", "must be an http:// or https:// URL", NULL},
     /* cross-field checks */
@@ -205,6 +240,16 @@ static const struct bad bad_cases[] = {
      "unterminated ${", NULL},
     {"state_dir: \"${env:1BAD}\"\n" PIPE, 1, 12, "state_dir",
      "invalid environment variable name", NULL},
+    /* a name longer than the buffer was cut and the cut name looked up */
+    {"state_dir: \"${env:" A256 "}\"\n" PIPE, 1, 12, "state_dir",
+     "environment variable name in ${env:...} is longer than 255 characters",
+     NULL},
+    {"state_dir: \"${file:/" X4096 "}\"\n" PIPE, 1, 12, "state_dir",
+     "the path in ${file:...} is longer than 4095 bytes", NULL},
+    /* a device is never read (stdin, or a FIFO, would block) */
+    {"state_dir: ${file:/dev/null}\n" PIPE, 1, 12, "state_dir",
+     "cannot read file /dev/null: not a regular file", NULL},
+
     {"log: {level: \"${env:FNB_TEST_SECRET}\"}\n" PIPE, 1, 14, "log.level",
      "must be one of: debug, info, warn, error", SECRET},
     {PIPE_HEAD "    function: {http: {url: \"x${env:FNB_TEST_SECRET}\"}}\n", 4,
@@ -546,6 +591,252 @@ static void test_top_level_defaults(void)
     free(path);
 }
 
+/* ------------------------------------------------------------ the disk */
+
+/* What `run` needs of the filesystem, judged without creating anything
+ * (br_config_check_paths). "@" in yaml and msg stands for a fresh temp
+ * directory holding: file (a regular file), fifo, sd/dlq (a file where
+ * the default dead-letter directory goes). */
+struct disk_case {
+    const char *yaml;          /* after "state_dir: ", before PIPE's lines */
+    const char *extra;         /* appended to PIPE (pipeline keys) */
+    int line, col;
+    const char *path;          /* exact */
+    const char *msg;           /* substring; NULL: no error at all */
+};
+
+static const struct disk_case disk_cases[] = {
+    {"@/file", "", 1, 12, "state_dir", "@/file is not a directory"},
+    {"@/file/sub", "", 1, 12, "state_dir",
+     "cannot create @/file/sub: @/file is not a directory"},
+    {"@/file/a/b/c", "", 1, 12, "state_dir",
+     "cannot create @/file/a/b/c: @/file is not a directory"},
+    {"@/fifo", "", 1, 12, "state_dir", "@/fifo is not a directory"},
+    {"@/new/state", "    dead_letter: {file: {path: @/file/x/d.jsonl}}\n", 6, 32,
+     "pipelines[0].dead_letter.file.path",
+     "cannot create @/file/x/d.jsonl: @/file is not a directory"},
+    {"@/new/state", "    dead_letter: {file: {path: @}}\n", 6, 32,
+     "pipelines[0].dead_letter.file.path", "@ is a directory"},
+    {"@/new/state", "    dead_letter: {file: {path: @/fifo}}\n", 6, 32,
+     "pipelines[0].dead_letter.file.path", "@/fifo is not a regular file"},
+    {"@/new/state", "    dead_letter: {file: {path: @/x/}}\n", 6, 32,
+     "pipelines[0].dead_letter.file.path", "names a directory, not a file"},
+    /* the default dead-letter file, STATE/dlq/NAME.jsonl */
+    {"@/sd", "", 3, 5, "pipelines[0]", "the default dead-letter file (no "
+     "dead_letter given): cannot create @/sd/dlq/orders.jsonl: @/sd/dlq is not a "
+     "directory"},
+    /* fine: what is missing can be made, what is there can be written */
+    {"@/new/deeper/state", "    dead_letter: {file: {path: @/n2/x/d.jsonl}}\n",
+     0, 0, NULL, NULL},
+    {"@", "    dead_letter: {file: {path: @/file}}\n", 0, 0, NULL, NULL},
+    {"@/new/./x/../state/", "", 0, 0, NULL, NULL},
+};
+
+/* s with every "@" replaced by dir; malloc'd. */
+static char *subst_dir(const char *s, const char *dir)
+{
+    size_t n = 1;
+    for (const char *c = s; *c; c++)
+        n += *c == '@' ? strlen(dir) : 1;
+    char *out = malloc(n), *o = out;
+    for (const char *c = s; *c; c++) {
+        if (*c == '@') {
+            strcpy(o, dir);
+            o += strlen(dir);
+        } else {
+            *o++ = *c;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+static char *make_temp_dir(void)
+{
+    char *dir = strdup("/tmp/fnbridge-disk-XXXXXX");
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        exit(1);
+    }
+    return dir;
+}
+
+static void write_file(const char *dir, const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
+        perror(path);
+        exit(1);
+    }
+}
+
+/* Loads the config text (with "@" replaced) and runs the disk checks;
+ * returns the printed errors (malloc'd; "" when none), or NULL when the
+ * config did not load. */
+static char *disk_errors(const char *yaml, const char *dir,
+                         struct br_errors *errs)
+{
+    char *text = subst_dir(yaml, dir);
+    char *path = write_temp(text);
+    struct br_config *cfg = br_config_load(path, errs);
+    char *printed = NULL;
+    if (cfg) {
+        br_config_check_paths(cfg, errs);
+        printed = errors_text(errs);
+    }
+    br_config_free(cfg);
+    unlink(path);
+    free(path);
+    free(text);
+    return printed;
+}
+
+static void cleanup_disk_dir(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0);
+}
+
+static void test_disk_checks(void)
+{
+    char *dir = make_temp_dir();
+    char sd[512], fifo[512];
+    write_file(dir, "file", "x");
+    snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+    snprintf(sd, sizeof sd, "%s/sd", dir);
+    CHECK(mkfifo(fifo, 0600) == 0 && mkdir(sd, 0700) == 0);
+    write_file(dir, "sd/dlq", "not a directory");
+    for (size_t i = 0; i < sizeof disk_cases / sizeof disk_cases[0]; i++) {
+        const struct disk_case *c = &disk_cases[i];
+        char yaml[1024];
+        snprintf(yaml, sizeof yaml, "state_dir: %s\n" PIPE "%s", c->yaml,
+                 c->extra);
+        struct br_errors errs = {0};
+        char *printed = disk_errors(yaml, dir, &errs);
+        CHECK_MSG(printed != NULL, "disk case %zu: the config did not load", i);
+        if (!c->msg) {
+            CHECK_MSG(printed && errs.n == 0, "disk case %zu: want no error, "
+                      "got:\n%s", i, printed ? printed : "");
+        } else {
+            char *msg = subst_dir(c->msg, dir);
+            bool found = false;
+            for (size_t j = 0; j < errs.n; j++)
+                found |= errs.v[j].line == c->line && errs.v[j].col == c->col &&
+                         strcmp(errs.v[j].path, c->path) == 0 &&
+                         strstr(errs.v[j].message, msg) != NULL;
+            CHECK_MSG(found && errs.n == 1, "disk case %zu: want %d:%d: %s: %s\n"
+                      "got:\n%s", i, c->line, c->col, c->path, msg,
+                      printed ? printed : "");
+            free(msg);
+        }
+        free(printed);
+        br_errors_free(&errs);
+    }
+    /* Nothing was created by looking. */
+    char probe[512];
+    snprintf(probe, sizeof probe, "%s/new", dir);
+    CHECK_MSG(access(probe, F_OK) != 0, "checking created %s", probe);
+    snprintf(probe, sizeof probe, "%s/n2", dir);
+    CHECK_MSG(access(probe, F_OK) != 0, "checking created %s", probe);
+    cleanup_disk_dir(dir);
+    free(dir);
+}
+
+/* A state_dir from a secret: the error says what is wrong, not where. */
+static void test_disk_check_keeps_secret_paths(void)
+{
+    char *dir = make_temp_dir();
+    write_file(dir, "file", "x");
+    char value[600];
+    snprintf(value, sizeof value, "%s/file/" SECRET, dir);
+    setenv("FNB_TEST_STATE", value, 1);
+    struct br_errors errs = {0};
+    char *printed = disk_errors("state_dir: ${env:FNB_TEST_STATE}\n" PIPE, dir,
+                                &errs);
+    CHECK(printed && errs.n == 1);
+    CHECK_MSG(printed && strstr(printed, "state_dir: cannot be created: a parent "
+                                "is not a directory"), "got %s", printed ? printed : "");
+    CHECK_MSG(printed && !strstr(printed, SECRET) && !strstr(printed, dir),
+              "secret path printed: %s", printed ? printed : "");
+    free(printed);
+    br_errors_free(&errs);
+    unsetenv("FNB_TEST_STATE");
+    cleanup_disk_dir(dir);
+    free(dir);
+}
+
+/* Permissions: root writes anywhere, so as root the check runs in a child
+ * that became nobody (65534), in a directory root owns (0755); as anyone
+ * else, in a directory of their own made read-only (0555). Either way
+ * `run` could not create state_dir there, so neither may `check`. */
+static void test_disk_check_permissions(void)
+{
+    char *dir = make_temp_dir();
+    char ro[512];
+    snprintf(ro, sizeof ro, "%s/ro", dir);
+    CHECK(mkdir(ro, 0700) == 0);
+    write_file(dir, "ro/f.jsonl", "");
+    bool root = geteuid() == 0;
+    CHECK(chmod(dir, 0755) == 0 && chmod(ro, root ? 0755 : 0555) == 0);
+    char f_path[600];
+    snprintf(f_path, sizeof f_path, "%s/f.jsonl", ro);
+    CHECK(chmod(f_path, root ? 0644 : 0444) == 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (root && (setgroups(0, NULL) < 0 || setgid(65534) < 0 ||
+                     setuid(65534) < 0))
+            _exit(3);
+        struct br_errors errs = {0};
+        char *printed = disk_errors(
+            "state_dir: @/ro/state\n" PIPE
+            "    dead_letter: {file: {path: @/ro/f.jsonl}}\n", dir, &errs);
+        char *want1 = subst_dir("state_dir: cannot create @/ro/state: cannot "
+                                "write in @/ro: Permission denied", dir);
+        char *want2 = subst_dir("pipelines[0].dead_letter.file.path: cannot "
+                                "write @/ro/f.jsonl: Permission denied", dir);
+        bool ok = printed && errs.n == 2 && strstr(printed, want1) &&
+                  strstr(printed, want2);
+        if (!ok)
+            fprintf(stderr, "FAIL permissions: got:\n%s", printed ? printed : "");
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "permission check as %s: status %d", root ? "nobody" : "owner",
+              status);
+    chmod(ro, 0700);
+    cleanup_disk_dir(dir);
+    free(dir);
+}
+
+/* ${file:FIFO} is refused at once: opening it would wait for a writer
+ * (the alarm fails the test if it does). */
+static void test_file_interp_refuses_a_fifo(void)
+{
+    char *dir = make_temp_dir();
+    char fifo[512], yaml[700];
+    snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+    CHECK(mkfifo(fifo, 0600) == 0);
+    snprintf(yaml, sizeof yaml, "state_dir: ${file:%s}\n" PIPE, fifo);
+    alarm(20);
+    struct br_errors errs = {0};
+    CHECK(br_node_load_string(yaml, strlen(yaml), &errs) == NULL);
+    alarm(0);
+    char want[600];
+    snprintf(want, sizeof want, "cannot read file %s: not a regular file", fifo);
+    CHECK_MSG(errs.n == 1 && errs.v[0].line == 1 && errs.v[0].col == 12 &&
+              strstr(errs.v[0].message, want), "got %zu errors: %s", errs.n,
+              errs.n ? errs.v[0].message : "");
+    br_errors_free(&errs);
+    cleanup_disk_dir(dir);
+    free(dir);
+}
+
 /* ------------------------------------------------------------ nodes */
 
 static void test_nodes(void)
@@ -585,6 +876,68 @@ static void test_nodes(void)
     CHECK_INT(errs.n, 0);
     br_node_free(root);
     br_errors_free(&errs);
+}
+
+/* Aliases find the latest definition of their anchor. */
+static void test_anchor_shadowing(void)
+{
+    const char *y = "a: &x 1\nb: *x\nc: &x [2]\nd: *x\ne: &y 3\nf: *y\n"
+                    "g: *x\n";
+    struct br_errors errs = {0};
+    struct br_node *root = br_node_load_string(y, strlen(y), &errs);
+    CHECK(root != NULL);
+    if (!root)
+        return;
+    CHECK_STR(br_node_get(root, "b")->value, "1");
+    const struct br_node *d = br_node_get(root, "d");
+    CHECK(d->type == BR_NODE_SEQ && d->n == 1 &&
+          strcmp(d->items[0]->value, "2") == 0);
+    CHECK_STR(br_node_get(root, "f")->value, "3");
+    CHECK(br_node_get(root, "g")->type == BR_NODE_SEQ);
+    br_node_free(root);
+    br_errors_free(&errs);
+}
+
+/* A 10 MB document of 49,000 anchors, each aliased once (98,002 nodes,
+ * under the 100,000 budget): every alias gets its own anchor's text. The
+ * anchors were a list searched from the end, so this took seconds; the
+ * time is printed, not asserted (speed belongs to benchmarks). */
+static void test_many_anchors(void)
+{
+    enum { N = 49000, PAD = 190 };
+    size_t cap = (size_t)N * (PAD + 64) + 64, len = 0;
+    char *y = malloc(cap), pad[PAD + 1];
+    memset(pad, 'v', PAD);
+    pad[PAD] = '\0';
+    len += (size_t)snprintf(y + len, cap - len, "l:\n");
+    for (int i = 0; i < N; i++)
+        len += (size_t)snprintf(y + len, cap - len, "  - &a%06d %s%d\n", i,
+                                pad, i);
+    for (int i = 0; i < N; i++)
+        len += (size_t)snprintf(y + len, cap - len, "  - *a%06d\n", i);
+    CHECK(len > 10 * 1000 * 1000);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct br_errors errs = {0};
+    struct br_node *root = br_node_load_string(y, len, &errs);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    printf("many anchors: %zu bytes, %d anchors and aliases, loaded in "
+           "%.3f s\n", len, N, (double)(t1.tv_sec - t0.tv_sec) +
+                                  (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    CHECK_INT(errs.n, 0);
+    const struct br_node *l = root ? br_node_get(root, "l") : NULL;
+    CHECK(l && l->n == 2 * N);
+    for (int i = 0; l && l->n == 2 * N && i < N; i++) {
+        char want[PAD + 16];
+        snprintf(want, sizeof want, "%s%d", pad, i);
+        if (strcmp(l->items[N + i]->value, want) != 0) {
+            CHECK_MSG(false, "alias %d got the wrong anchor", i);
+            break;
+        }
+    }
+    br_node_free(root);
+    br_errors_free(&errs);
+    free(y);
 }
 
 /* ------------------------------------------------------------ opts */
@@ -764,6 +1117,8 @@ int main(void)
     test_parsers();
     test_errors_print();
     test_nodes();
+    test_anchor_shadowing();
+    test_many_anchors();
     test_opts_multi();
     test_bad_configs();
     test_alias_bomb_is_refused();
@@ -773,5 +1128,9 @@ int main(void)
     test_top_level_defaults();
     test_secrets_mask();
     test_secret_keys_registered();
+    test_disk_checks();
+    test_disk_check_keeps_secret_paths();
+    test_disk_check_permissions();
+    test_file_interp_refuses_a_fifo();
     return UNIT_DONE("config");
 }
