@@ -192,35 +192,40 @@ struct proc_pair {
     pid_t pid, ppid;
 };
 
-/* Every process with its parent. NULL if /proc cannot be read. */
-static struct proc_pair *all_procs(size_t *n)
+struct proc_list {
+    struct proc_pair *v;
+    size_t n, cap;
+};
+
+/* Adds every process whose pid is above (newer) or not above (older) root
+ * with its parent. False if /proc cannot be read. */
+static bool add_procs(struct proc_list *l, pid_t root, bool newer)
 {
-    size_t cap = 0;
-    struct proc_pair *v = NULL;
     DIR *d = opendir("/proc");
     struct dirent *e;
-    *n = 0;
     if (!d)
-        return NULL;
+        return false;
     while ((e = readdir(d))) {
         if (!isdigit((unsigned char)e->d_name[0]))
             continue;
         pid_t pid = (pid_t)atoi(e->d_name);
+        if ((pid > root) != newer)
+            continue;
         pid_t ppid = parent_of(pid);
         if (ppid < 0)
             continue;
-        if (*n == cap) {
-            size_t ncap = cap ? cap * 2 : 256;
-            struct proc_pair *nv = realloc(v, ncap * sizeof(*v));
+        if (l->n == l->cap) {
+            size_t ncap = l->cap ? l->cap * 2 : 256;
+            struct proc_pair *nv = realloc(l->v, ncap * sizeof(*nv));
             if (!nv)
                 break;
-            v = nv;
-            cap = ncap;
+            l->v = nv;
+            l->cap = ncap;
         }
-        v[(*n)++] = (struct proc_pair){pid, ppid};
+        l->v[l->n++] = (struct proc_pair){pid, ppid};
     }
     closedir(d);
-    return v;
+    return true;
 }
 
 static bool in_set(const pid_t *set, size_t n, pid_t pid)
@@ -231,29 +236,54 @@ static bool in_set(const pid_t *set, size_t n, pid_t pid)
     return false;
 }
 
-/* root's descendants (up to MAX_TREE) and which of them holds inode. */
-static pid_t scan_tree(pid_t root, unsigned long inode, pid_t skip)
+/* Grows tree (root first) with the descendants l shows, up to MAX_TREE.
+ * Parents mostly come before their children in /proc's order, so this
+ * ends in a pass or two. */
+static void grow_tree(const struct proc_list *l, pid_t *tree, size_t *n_tree)
 {
-    size_t n, n_tree = 1;
-    pid_t tree[MAX_TREE] = {root};
-    struct proc_pair *v = all_procs(&n);
     bool grew = true;
-    /* Parents mostly come before their children in /proc's order, so
-     * this ends in a pass or two. */
     for (int pass = 0; grew && pass < MAX_DEPTH; pass++) {
         grew = false;
-        for (size_t i = 0; i < n && n_tree < MAX_TREE; i++) {
-            if (in_set(tree, n_tree, v[i].ppid) && !in_set(tree, n_tree, v[i].pid)) {
-                tree[n_tree++] = v[i].pid;
+        for (size_t i = 0; i < l->n && *n_tree < MAX_TREE; i++) {
+            if (in_set(tree, *n_tree, l->v[i].ppid) && !in_set(tree, *n_tree, l->v[i].pid)) {
+                tree[(*n_tree)++] = l->v[i].pid;
                 grew = true;
             }
         }
     }
-    free(v);
-    for (size_t i = 1; i < n_tree; i++)
+}
+
+/* Which of tree[from..] holds inode (skip is already known not to). */
+static pid_t tree_holder(const pid_t *tree, size_t from, size_t n_tree, unsigned long inode,
+                         pid_t skip)
+{
+    for (size_t i = from; i < n_tree; i++)
         if (tree[i] != skip && holds(tree[i], inode))
             return tree[i];
     return 0;
+}
+
+/* root's descendants, and which of them holds inode. Reading every
+ * process's stat is the cost, so the processes newer than root (pid above
+ * it), where its descendants are unless pids wrapped, are read first and
+ * the older ones only if none of those holds the socket. */
+static pid_t scan_tree(pid_t root, unsigned long inode, pid_t skip)
+{
+    struct proc_list l = {0};
+    pid_t tree[MAX_TREE] = {root};
+    size_t n_tree = 1, seen = 1;
+    pid_t holder = 0;
+    if (add_procs(&l, root, true)) {
+        grow_tree(&l, tree, &n_tree);
+        holder = tree_holder(tree, seen, n_tree, inode, skip);
+        seen = n_tree;
+    }
+    if (!holder && add_procs(&l, root, false)) {
+        grow_tree(&l, tree, &n_tree);
+        holder = tree_holder(tree, seen, n_tree, inode, skip);
+    }
+    free(l.v);
+    return holder;
 }
 
 pid_t peer_tree_holder(pid_t root, unsigned long inode, pid_t hint)

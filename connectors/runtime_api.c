@@ -116,6 +116,8 @@ struct rtapi_server {
     bool warned_seats;          /* for seats_gen */
     unsigned refused_conns;
     pid_t last_holder;          /* the worker's process that connected last */
+    pid_t uid_of;               /* the worker whose uid worker_uid is */
+    uid_t worker_uid;
     struct logged_peer logged[MAX_LOGGED_PEERS];
     size_t n_logged;
     bool logged_more;
@@ -461,6 +463,17 @@ static void on_done(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* ------------------------------------------------------ who connects */
 
+/* The worker's uid, read once per worker, and again when a peer's differs
+ * (the worker may have switched since). */
+static uid_t worker_uid(struct rtapi_server *srv, pid_t pid, uid_t peer_uid)
+{
+    if (srv->uid_of != pid || srv->worker_uid != peer_uid) {
+        srv->worker_uid = peer_proc_uid(pid);
+        srv->uid_of = pid;
+    }
+    return srv->worker_uid;
+}
+
 /* Whose the connection from client is (see the top of the file). Server
  * thread. */
 static void judge(struct rtapi_server *srv, const struct sockaddr *client, socklen_t len,
@@ -483,7 +496,7 @@ static void judge(struct rtapi_server *srv, const struct sockaddr *client, sockl
     ctx->why = REFUSE_NO_WORKER;
     if (!ctx->worker_pid)
         return;
-    ctx->worker_uid = peer_proc_uid(ctx->worker_pid);
+    ctx->worker_uid = worker_uid(srv, ctx->worker_pid, peer.uid);
     ctx->why = REFUSE_OTHER_USER;
     if (peer.uid != ctx->worker_uid)
         return;
