@@ -338,6 +338,18 @@ static void hook_init_error(void *arg, unsigned gen, const char *type, const cha
     br_dispatcher_wake(rt->tgt->disp);
 }
 
+/* Whose connections the slot's server takes. A worker being stopped has
+ * none: what it still sends is no longer wanted. */
+static pid_t hook_owner(void *arg, unsigned *gen)
+{
+    struct rt_slot *s = arg;
+    pthread_mutex_lock(&s->rt->lock);
+    pid_t pid = slot_current(s, s->gen) ? s->pid : 0;
+    *gen = s->gen;
+    pthread_mutex_unlock(&s->rt->lock);
+    return pid;
+}
+
 static void hook_gone(void *arg, struct rtapi_req *req)
 {
     struct rt_slot *s = arg;
@@ -348,6 +360,7 @@ static void hook_gone(void *arg, struct rtapi_req *req)
 }
 
 const struct rtapi_hooks rt_hooks = {
+    .owner = hook_owner,
     .next = hook_next,
     .result = hook_result,
     .init_error = hook_init_error,

@@ -218,7 +218,9 @@ int worker_spawn(struct exec_runtime *rt, struct rt_slot *s, int64_t now)
     pid_t pid;
     if (slot_serve(rt, s) < 0)
         return -1;
-    rtapi_set_gen(s->srv, ++s->gen);
+    /* Connections are judged against pid and gen under the lock held
+     * here, so the worker's first one waits until both are set. */
+    s->gen++;
     int rc = exec_spawn_worker(rt->prog, rt->argv, s->envp, rt->cwd, &pid);
     if (rc) {
         snprintf(rt->spawn_error, sizeof(rt->spawn_error), "cannot run %.120s: %s",

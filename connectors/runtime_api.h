@@ -3,15 +3,18 @@
  *
  * Each slot has its own port, as each Lambda sandbox has its own endpoint:
  * runtimes open a new connection per request, so the port is what tells
- * which worker is asking. The server does HTTP only (routes, bounded
- * bodies, the Lambda-shaped replies); what a request means is decided by
- * the hooks, which run on the server's thread. */
+ * which worker is asking. A port serves only the worker process of its
+ * slot and that process's descendants: every other connection is refused
+ * (runtime_api.c says how and why). The server does HTTP only (routes,
+ * bounded bodies, the Lambda-shaped replies); what a request means is
+ * decided by the hooks, which run on the server's thread. */
 #ifndef BR_RUNTIME_API_H
 #define BR_RUNTIME_API_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Largest function response accepted: a bigger one is answered 413 and
  * becomes a function error, as on Lambda. */
@@ -50,10 +53,13 @@ enum rtapi_next {
     RTAPI_NEXT_CLOSE,             /* drop the connection */
 };
 
-/* Called on the server's thread. gen is the generation the server had when
- * the request's connection was accepted (rtapi_set_gen): a request of a
- * worker that is gone carries an older one. */
+/* Called on the server's thread. gen is the generation owner gave when
+ * the request's connection was accepted: a request of a worker that is
+ * gone carries an older one. */
 struct rtapi_hooks {
+    /* The slot's live worker (0 if none) and its generation, read
+     * consistently with a cold start in progress. */
+    pid_t (*owner)(void *arg, unsigned *gen);
     enum rtapi_next (*next)(void *arg, unsigned gen, struct rtapi_req *req,
                             struct rtapi_event *ev);
     /* false: the request id is unknown or stale (answered 400). */
@@ -72,8 +78,6 @@ struct rtapi_server *rtapi_start(const struct rtapi_hooks *hooks, void *arg,
                                  const char *arn, const char *scope, char *err,
                                  size_t errlen);
 unsigned rtapi_port(const struct rtapi_server *srv);
-/* Stamps connections accepted from now on (a new worker started). */
-void rtapi_set_gen(struct rtapi_server *srv, unsigned gen);
 /* From hooks->next only: holds the request until rtapi_wake. */
 void rtapi_park(struct rtapi_req *req);
 /* Any thread, once per park: the server calls hooks->next for req again,
