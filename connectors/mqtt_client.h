@@ -48,6 +48,7 @@ struct mqtt_ctx {
     size_t max_record_value;          /* larger payloads never become records */
     bool trim_pending;                /* a large message was let go: return
                                          the memory once nothing holds it */
+    int64_t next_trim_ms;             /* monotonic: not before then */
 
     long crash_before_spool;          /* test switch: abort on the n-th message */
     long received;

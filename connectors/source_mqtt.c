@@ -38,6 +38,7 @@
 #define MQTT_BUSY_WAIT_MS 5
 #define MQTT_BACKOFF_MIN_MS 100
 #define MQTT_BACKOFF_MAX_MS 30000
+#define MQTT_TRIM_EVERY_MS 200
 
 /* --------------------------------------------------------------- callbacks */
 
@@ -328,6 +329,12 @@ static void trim_memory(struct mqtt_ctx *ctx)
 {
     if (!ctx->trim_pending || !mqtt_spool_durable(ctx->spool))
         return;
+    /* A trim walks every arena: with a stream of large messages, one per
+     * MQTT_TRIM_EVERY_MS is enough (the flag waits for the next). */
+    int64_t now = br_now_ms();
+    if (now < ctx->next_trim_ms)
+        return;
+    ctx->next_trim_ms = now + MQTT_TRIM_EVERY_MS;
     ctx->trim_pending = false;
     malloc_trim(0);
 }
