@@ -26,7 +26,9 @@ struct br_batch {
     /* what the last attempt got back, for the dead-letter record */
     long last_status;
     char last_error[256];
-    char *last_body;              /* first 4 KiB, owned */
+    char *last_body;              /* first 4 KiB (cut at a UTF-8 character
+                                     boundary), NUL-terminated, owned */
+    size_t last_body_len;         /* its length: it may hold NULs */
     struct br_batch *successor;   /* released when this batch finished:
                                      keeps bisected halves in order */
     struct br_batch *next;        /* in a runnable / waiting / flight list */

@@ -1,7 +1,11 @@
 /* deadletter.c - the dead-letter file sink and the record it writes
- * (DESIGN section 5). */
+ * (DESIGN section 5). A line is written in pieces: its head (everything
+ * before the payload) is built in memory, the payload goes to the file
+ * straight from where it lies (as base64 when it is not loadable JSON),
+ * so a large event or message is never copied into a line first. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,15 +16,30 @@
 #include "batch.h"
 #include "clock.h"
 #include "deadletter.h"
+#include "dlq_json.h"
 #include "fsdir.h"
 #include "log.h"
+
+#define B64_SLICE 49152            /* payload bytes per base64 write (3 | it) */
+#define KEEP_HEAD_CAP (1u << 20)   /* a bigger head buffer is freed after use */
 
 struct br_deadletter {
     char *path;
     int fd;
     const char *scope;
+    /* The dispatcher writes batches; a source thread may write a message
+     * too large to become a record. Lines must not interleave. */
+    pthread_mutex_t lock;
     bool failing;          /* log a failure streak once */
-    struct br_buf line;
+    struct br_buf head;    /* the line up to its payload */
+    struct br_buf slice;   /* base64 of one slice of a payload */
+};
+
+/* The payload of a line: none (null), JSON as is, or bytes as base64. */
+struct payload {
+    const unsigned char *p;
+    size_t n;
+    bool base64;
 };
 
 struct br_deadletter *br_deadletter_open(const char *path, const char *scope,
@@ -33,7 +52,8 @@ struct br_deadletter *br_deadletter_open(const char *path, const char *scope,
         return NULL;
     }
     dl->scope = scope;
-    br_buf_init(&dl->line, 0);
+    br_buf_init(&dl->head, 0);
+    br_buf_init(&dl->slice, 0);
     if (br_mkdirs(path, 0750, false) < 0 ||
         (dl->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640)) < 0) {
         snprintf(err, errlen, "cannot open dead-letter file %s: %s", path,
@@ -42,6 +62,7 @@ struct br_deadletter *br_deadletter_open(const char *path, const char *scope,
         free(dl);
         return NULL;
     }
+    pthread_mutex_init(&dl->lock, NULL);
     return dl;
 }
 
@@ -50,7 +71,9 @@ void br_deadletter_close(struct br_deadletter *dl)
     if (!dl)
         return;
     close(dl->fd);
-    br_buf_free(&dl->line);
+    pthread_mutex_destroy(&dl->lock);
+    br_buf_free(&dl->head);
+    br_buf_free(&dl->slice);
     free(dl->path);
     free(dl);
 }
@@ -84,19 +107,40 @@ static int put_request_id(struct br_buf *out)
                          r[10], r[11], r[12], r[13], r[14], r[15]);
 }
 
-/* S3: the bucket and the keys (as listed, not encoded) of the batch. */
+static bool is_text(const char *s)
+{
+    return br_dlq_is_text((const unsigned char *)s, strlen(s));
+}
+
+/* S3: the bucket and the keys (as listed, not encoded) of the batch. A
+ * store may list keys that are not UTF-8: then "keys" holds them cleaned
+ * for reading and "keysBase64" every key's exact bytes, in the same order. */
 static int put_s3_source(struct br_buf *out, const struct br_batch *b)
 {
     const char *bucket = b->recs[0]->s3.bucket ? b->recs[0]->s3.bucket : "";
-    int rc = br_buf_puts(out, "{\"type\":\"s3\",\"bucket\":");
-    rc |= br_buf_put_json_str(out, bucket, strlen(bucket));
+    int rc = br_buf_puts(out, "{\"type\":\"s3\",");
+    rc |= br_dlq_put_label(out, "bucket", bucket, strlen(bucket));
     rc |= br_buf_puts(out, ",\"keys\":[");
+    bool all_text = true;
     for (size_t i = 0; i < b->n; i++) {
+        const char *key = b->recs[i]->topic;
         if (i)
             rc |= br_buf_putc(out, ',');
-        rc |= br_buf_put_json_str(out, b->recs[i]->topic, strlen(b->recs[i]->topic));
+        rc |= br_dlq_put_text(out, (const unsigned char *)key, strlen(key));
+        all_text = all_text && is_text(key);
     }
-    return rc | br_buf_puts(out, "]}");
+    rc |= br_buf_putc(out, ']');
+    if (!all_text) {
+        rc |= br_buf_puts(out, ",\"keysBase64\":[");
+        for (size_t i = 0; i < b->n; i++) {
+            const char *key = b->recs[i]->topic;
+            rc |= br_buf_puts(out, i ? ",\"" : "\"");
+            rc |= br_buf_put_base64(out, (const unsigned char *)key, strlen(key));
+            rc |= br_buf_putc(out, '"');
+        }
+        rc |= br_buf_putc(out, ']');
+    }
+    return rc | br_buf_putc(out, '}');
 }
 
 /* One entry per topic-partition: offsets and count of the batch's records. */
@@ -124,15 +168,30 @@ static int put_source(struct br_buf *out, const struct br_batch *b)
             lo = o->offset < lo ? o->offset : lo;
             hi = o->offset > hi ? o->offset : hi;
         }
-        rc |= br_buf_puts(out, first ? "{\"topic\":" : ",{\"topic\":");
+        rc |= br_buf_puts(out, first ? "{" : ",{");
         first = false;
-        rc |= br_buf_put_json_str(out, r->topic, strlen(r->topic));
+        rc |= br_dlq_put_label(out, "topic", r->topic, strlen(r->topic));
         rc |= br_buf_printf(out, ",\"partition\":%d,\"startOffset\":%lld,"
                                  "\"endOffset\":%lld,\"batchSize\":%zu}",
                             (int)r->partition, (long long)lo, (long long)hi, count);
     }
     free(done);
     return rc | br_buf_puts(out, "]}");
+}
+
+/* The first 4 KiB of the answer (cut at a character, see invoke.c): as a
+ * string when it is text, else as base64 with "bodyEncoding" saying so. */
+static int put_body(struct br_buf *out, const struct br_batch *b)
+{
+    const unsigned char *body = (const unsigned char *)b->last_body;
+    int rc = br_buf_puts(out, ",\"body\":");
+    if (!body)
+        return rc | br_buf_puts(out, "null");
+    if (br_dlq_is_text(body, b->last_body_len))
+        return rc | br_buf_put_json_str(out, b->last_body, b->last_body_len);
+    rc |= br_buf_putc(out, '"');
+    rc |= br_buf_put_base64(out, body, b->last_body_len);
+    return rc | br_buf_puts(out, "\",\"bodyEncoding\":\"base64\"");
 }
 
 static int put_response(struct br_buf *out, const struct br_batch *b)
@@ -143,22 +202,19 @@ static int put_response(struct br_buf *out, const struct br_batch *b)
     else
         rc |= br_buf_puts(out, "null");
     rc |= br_buf_puts(out, ",\"functionError\":");
-    if (b->attempts && b->last_error[0])
-        rc |= br_buf_put_json_str(out, b->last_error, strlen(b->last_error));
+    if (b->attempts && b->last_error[0])   /* may quote a peer's header */
+        rc |= br_dlq_put_text(out, (const unsigned char *)b->last_error,
+                              strlen(b->last_error));
     else
         rc |= br_buf_puts(out, "null");
-    rc |= br_buf_puts(out, ",\"body\":");
-    if (b->last_body)
-        rc |= br_buf_put_json_str(out, b->last_body, strlen(b->last_body));
-    else
-        rc |= br_buf_puts(out, "null");
-    return rc | br_buf_puts(out, "},");
+    return rc | put_body(out, b) | br_buf_puts(out, "},");
 }
 
-/* Returns -1 if any part could not be appended (out of memory): a line
- * with a part missing must not count as the records' durable copy. */
-static int format_record(struct br_buf *out, const struct br_batch *b,
-                         const char *condition)
+/* Everything of the line before the payload's value. Returns -1 if any
+ * part could not be appended (out of memory): a line with a part missing
+ * must not count as the records' durable copy. */
+static int format_head(struct br_buf *out, const struct br_batch *b,
+                       const char *condition)
 {
     const char *fn = b->pl->fn_shown ? b->pl->fn_shown : "";         /* masked */
     const char *pipeline = b->pl->name_shown ? b->pl->name_shown : "";
@@ -176,12 +232,7 @@ static int format_record(struct br_buf *out, const struct br_batch *b,
     rc |= br_buf_put_json_str(out, pipeline, strlen(pipeline));
     rc |= br_buf_puts(out, ",\"source\":");
     rc |= put_source(out, b);
-    rc |= br_buf_puts(out, ",\"payload\":");
-    if (b->body.len)
-        rc |= br_buf_append(out, b->body.data, b->body.len);
-    else
-        rc |= br_buf_puts(out, "null");
-    return rc | br_buf_puts(out, "}\n");
+    return rc | br_buf_puts(out, ",\"payload\":");
 }
 
 static int write_all(int fd, const char *p, size_t n)
@@ -198,30 +249,102 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
+/* Streams p[0..n) as base64 in slices: one slice of memory, whatever n. */
+static int write_base64(struct br_deadletter *dl, const unsigned char *p, size_t n)
+{
+    for (size_t at = 0; at < n; at += B64_SLICE) {
+        size_t len = n - at < B64_SLICE ? n - at : B64_SLICE;
+        br_buf_reset(&dl->slice);
+        if (br_buf_put_base64(&dl->slice, p + at, len) < 0) {
+            errno = ENOMEM;
+            return -1;
+        }
+        if (write_all(dl->fd, dl->slice.data, dl->slice.len) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int write_payload(struct br_deadletter *dl, const struct payload *pl)
+{
+    if (!pl->p)
+        return write_all(dl->fd, "null}\n", 6);
+    if (!pl->base64)
+        return write_all(dl->fd, (const char *)pl->p, pl->n) < 0 ? -1
+                                                                 : write_all(dl->fd, "}\n", 2);
+    static const char tail[] = "\",\"payloadEncoding\":\"base64\"}\n";
+    if (write_all(dl->fd, "\"", 1) < 0 || write_base64(dl, pl->p, pl->n) < 0)
+        return -1;
+    return write_all(dl->fd, tail, sizeof(tail) - 1);
+}
+
+/* Writes dl->head, then the payload, and fsyncs; a failure removes what
+ * was written of the line. Called with the lock held. */
+static int write_line(struct br_deadletter *dl, const struct payload *pl)
+{
+    off_t before = lseek(dl->fd, 0, SEEK_END);
+    int rc = write_all(dl->fd, dl->head.data, dl->head.len);
+    if (rc == 0)
+        rc = write_payload(dl, pl);
+    if (dl->head.cap > KEEP_HEAD_CAP)
+        br_buf_free(&dl->head);         /* a huge batch's head: give it back */
+    if (rc == 0 && fsync(dl->fd) == 0) {
+        if (dl->failing)
+            br_info(dl->scope, "dead-letter file %s writable again", dl->path);
+        dl->failing = false;
+        return 0;
+    }
+    int saved = errno;
+    if (before >= 0 && ftruncate(dl->fd, before) < 0)
+        br_error(dl->scope, "could not remove a torn dead-letter line: %s", strerror(errno));
+    if (!dl->failing)
+        br_error(dl->scope, "dead-letter write to %s failed: %s; holding the "
+                 "records and retrying", dl->path, strerror(saved));
+    dl->failing = true;
+    return -1;
+}
+
+static int head_failed(struct br_deadletter *dl)
+{
+    if (!dl->failing)
+        br_error(dl->scope, "out of memory building a dead-letter record; "
+                 "holding the records and retrying");
+    dl->failing = true;
+    pthread_mutex_unlock(&dl->lock);
+    return -1;
+}
+
 int br_deadletter_write(struct br_deadletter *dl, const struct br_batch *b,
                         const char *condition)
 {
-    if (format_record(&dl->line, b, condition) < 0) {
-        if (!dl->failing)
-            br_error(dl->scope, "out of memory building a dead-letter record; "
-                     "holding the records and retrying");
-        dl->failing = true;
-        return -1;
-    }
-    off_t before = lseek(dl->fd, 0, SEEK_END);
-    if (write_all(dl->fd, dl->line.data, dl->line.len) < 0 || fsync(dl->fd) < 0) {
-        int saved = errno;
-        if (before >= 0 && ftruncate(dl->fd, before) < 0)
-            br_error(dl->scope, "could not remove a torn dead-letter line: %s",
-                     strerror(errno));
-        if (!dl->failing)
-            br_error(dl->scope, "dead-letter write to %s failed: %s; holding the "
-                     "records and retrying", dl->path, strerror(saved));
-        dl->failing = true;
-        return -1;
-    }
-    if (dl->failing)
-        br_info(dl->scope, "dead-letter file %s writable again", dl->path);
-    dl->failing = false;
-    return 0;
+    pthread_mutex_lock(&dl->lock);
+    br_buf_reset(&dl->head);
+    if (format_head(&dl->head, b, condition) < 0)
+        return head_failed(dl);
+    /* The event as sent; an event that is not loadable JSON (the payload
+     * format's raw bytes, a label that is not UTF-8) goes as base64. */
+    const unsigned char *event = (const unsigned char *)b->body.data;
+    struct payload pl = {.p = b->body.len ? event : NULL, .n = b->body.len};
+    pl.base64 = pl.p && !br_dlq_json_embeddable(event, b->body.len);
+    int rc = write_line(dl, &pl);
+    pthread_mutex_unlock(&dl->lock);
+    return rc;
+}
+
+int br_deadletter_write_record(struct br_deadletter *dl, struct br_pipeline *pl,
+                               const struct br_record *rec, const char *condition)
+{
+    /* A batch of one that was never invoked: the head says so (invoke
+     * count 0, no response) and names the record's coordinates. */
+    struct br_record *one = (struct br_record *)rec;
+    struct br_batch b = {.pl = pl, .recs = &one, .n = 1};
+    pthread_mutex_lock(&dl->lock);
+    br_buf_reset(&dl->head);
+    if (format_head(&dl->head, &b, condition) < 0)
+        return head_failed(dl);
+    struct payload value = {.p = rec->value ? rec->value : (const unsigned char *)"",
+                            .n = rec->value_len, .base64 = true};
+    int rc = write_line(dl, &value);
+    pthread_mutex_unlock(&dl->lock);
+    return rc;
 }

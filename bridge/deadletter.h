@@ -1,6 +1,7 @@
 /* deadletter.h - the dead-letter file sink: one JSON line per failed
  * batch, shaped like Lambda's on-failure destination record, written and
- * fsynced before any of its records is acked. */
+ * fsynced before any of its records is acked. Every line loads with a
+ * strict JSON parser: what is not JSON text goes as base64 (dlq_json.h). */
 #ifndef BR_DEADLETTER_H
 #define BR_DEADLETTER_H
 
@@ -8,6 +9,8 @@
 
 struct br_deadletter;
 struct br_batch;
+struct br_pipeline;
+struct br_record;
 
 /* Opens (creating parent directories) the JSONL file at path. Returns NULL
  * with err filled when it cannot be opened for appending. */
@@ -19,6 +22,14 @@ void br_deadletter_close(struct br_deadletter *dl);
  * was, without a torn line). */
 int br_deadletter_write(struct br_deadletter *dl, const struct br_batch *b,
                         const char *condition);
+/* Appends the record of one record that never became an event (too large
+ * for any: a source's own limit) and fsyncs. Its value is streamed from
+ * rec->value as base64, never copied whole; rec and what it points to are
+ * borrowed for the call (a source may pass a record on its stack that
+ * points into its receive buffer). Any thread: lines never interleave.
+ * Returns 0 when durable, -1 as br_deadletter_write. */
+int br_deadletter_write_record(struct br_deadletter *dl, struct br_pipeline *pl,
+                               const struct br_record *rec, const char *condition);
 const char *br_deadletter_path(const struct br_deadletter *dl);
 
 #endif

@@ -9,6 +9,7 @@
 #include "batch.h"
 #include "clock.h"
 #include "deadletter.h"
+#include "dlq_json.h"
 #include "log.h"
 #include "outcome.h"
 
@@ -191,11 +192,14 @@ static void remember_response(struct br_batch *b, const struct br_result *res,
     br_secrets_mask(res->error, b->last_error, sizeof(b->last_error));
     free(b->last_body);
     b->last_body = NULL;
+    b->last_body_len = 0;
     if (body) {
-        size_t n = body_len < LAST_BODY_MAX ? body_len : LAST_BODY_MAX;
+        /* Not in the middle of a character: a cut one is not text. */
+        size_t n = br_dlq_cut((const unsigned char *)body, body_len, LAST_BODY_MAX);
         if ((b->last_body = malloc(n + 1))) {
             memcpy(b->last_body, body, n);
             b->last_body[n] = '\0';
+            b->last_body_len = n;
         }
     }
 }
@@ -364,8 +368,7 @@ void br_batch_dead_letter(struct br_batch *b, const char *condition)
     struct br_pipeline *pl = b->pl;
     if (!pl->dlq) {         /* fnbridge invoke: reported, not written */
         if (pl->report)
-            pl->report(pl, b, condition, b->last_body,
-                       b->last_body ? strlen(b->last_body) : 0);
+            pl->report(pl, b, condition, b->last_body, b->last_body_len);
         settle_all(b, BR_SETTLE_DEAD_LETTERED);
         return;
     }

@@ -83,7 +83,11 @@ struct br_pipeline {
 
     /* dispatcher thread only */
     struct br_batcher *batcher;
-    struct br_deadletter *dlq;             /* NULL with conf->no_dead_letter */
+    struct br_deadletter *dlq;             /* NULL with conf->no_dead_letter;
+                                              it locks itself: the source
+                                              thread writes records too large
+                                              for an event there too
+                                              (br_source_dead_letter) */
     /* Optional, set before start (`fnbridge invoke`): told how each batch
      * ended; condition is NULL on success, else the dead-letter condition
      * (and with no_dead_letter nothing is written). body is the function's

@@ -105,6 +105,15 @@ size_t br_source_inflight(const struct br_source *src);
 /* Sleeps until acks come back or a short while (20 ms) passes: for a
  * source with nothing else to wait on while paused. */
 void br_source_wait_acks(struct br_source *src);
+/* Dead-letters a record that cannot become an event (too large for any),
+ * without emitting it: its value goes from where it lies into the
+ * pipeline's dead-letter sink, durably, before this returns. rec is
+ * borrowed (it may live on the caller's stack and point into a receive
+ * buffer; no shard or ack bookkeeping applies). Returns 0 once durable
+ * (or dropped, with dead-lettering off), -1 when the sink failed (logged):
+ * the source must not acknowledge the message. */
+int br_source_dead_letter(struct br_source *src, const struct br_record *rec,
+                          const char *condition);
 
 /* ---------------------------------------------------------------- targets */
 

@@ -44,12 +44,27 @@ struct mqtt_ctx {
     pthread_mutex_t reply_lock;
     bool reply_ready;
 
+    /* Size limits, set when the source starts (the target's max_payload is
+     * final only once the target is initialised). */
+    int64_t max_message_size;         /* opts' or the default; MQTT 5 sends it */
+    size_t max_record_value;          /* larger payloads never become records */
+    bool trim_pending;                /* a large message was let go: return
+                                         the memory once nothing holds it */
+    int64_t next_trim_ms;             /* monotonic: not before then */
+
     long crash_before_spool;          /* test switch: abort on the n-th message */
     long received;
 };
 
+/* Messages from this size on are followed by a malloc_trim once let go:
+ * glibc keeps freed heap memory below its mmap threshold (which rises up
+ * to 32 MiB as large blocks are freed). */
+#define MQTT_TRIM_SIZE (1u << 20)
+
 /* Spools the message and emits it as a record (the message callback's
- * work). Returns 0, or -1 after setting spool_failed or fatal. */
+ * work); a message too large to become one is dead-lettered from
+ * libmosquitto's buffer instead. Returns 0, or -1 after setting
+ * spool_failed (the PUBACKs must not go) or fatal. */
 int mqtt_take_message(struct mqtt_ctx *ctx, const struct mosquitto_message *msg,
                       const mosquitto_property *props);
 /* Emits every spooled message from an earlier run before anything new,

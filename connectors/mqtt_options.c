@@ -123,6 +123,12 @@ const struct br_opt mqtt_source_opts[] = {
     {.name = "reply", .type = BR_OPT_BOOL, .def = "false", .offset = O(reply),
      .help = "publish the function's response body to the message's v5 "
              "response topic, with its correlation data"},
+    {.name = "max_message_size", .type = BR_OPT_SIZE, .offset = O(max_message_size),
+     .min = 1024, .max = MQTT_MAX_PACKET,
+     .help = "largest message taken (a whole PUBLISH packet); MQTT 5 tells the "
+             "broker, which then drops bigger ones for us; bigger ones that still "
+             "arrive are dead-lettered (default: 4 x the function's max_payload, "
+             "at most 256 MiB)"},
     {.name = "spool", .type = BR_OPT_SECTION, .section = spool_opts,
      .help = "the on-disk spool of received messages (max_records, max_bytes, sync)"},
     {0},

@@ -1,7 +1,9 @@
 /* mqtt_records.c - MQTT messages in and out of the spool: a received
- * message (with its v5 properties) is spooled and becomes a record;
- * spooled messages of an earlier run are replayed as records; replies go
- * back to the message's response topic. */
+ * message (with its v5 properties) is spooled and becomes a record, or,
+ * too large for any event, is dead-lettered straight from libmosquitto's
+ * buffer; spooled messages of an earlier run are replayed as records;
+ * replies go back to the message's response topic. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -85,6 +87,80 @@ static size_t read_user_properties(const mosquitto_property *props, struct br_he
     return n;
 }
 
+/* ------------------------------------------------------ too large */
+
+/* The size of the PUBLISH that carried msg as the broker counts it
+ * against our maximum packet size, less v5 properties (not seen as
+ * bytes here; an empty property block is one byte): fixed header,
+ * topic, packet id, payload. */
+static uint64_t packet_size(const struct mqtt_ctx *ctx, const struct mosquitto_message *msg,
+                            size_t payload_len)
+{
+    uint64_t rest = 2 + strlen(msg->topic) + (msg->qos ? 2 : 0) + payload_len +
+                    (ctx->opts.protocol == MQTT_PROTO_5 ? 1 : 0);
+    int len_bytes = rest < 128 ? 1 : rest < 16384 ? 2 : rest < 2097152 ? 3 : 4;
+    return 1 + (uint64_t)len_bytes + rest;
+}
+
+/* Why msg cannot become a record (into why), or false when it can. */
+static bool too_large(const struct mqtt_ctx *ctx, const struct mosquitto_message *msg,
+                      size_t payload_len, char *why, size_t why_len)
+{
+    uint64_t packet = packet_size(ctx, msg, payload_len);
+    if (packet > (uint64_t)ctx->max_message_size)
+        snprintf(why, why_len, "a packet of %llu bytes, over max_message_size (%lld)",
+                 (unsigned long long)packet, (long long)ctx->max_message_size);
+    else if (payload_len > ctx->max_record_value)
+        snprintf(why, why_len, "a payload of %zu bytes, over the %zu bytes an event "
+                 "may take (the function's max_payload, or spool.max_bytes)",
+                 payload_len, ctx->max_record_value);
+    else
+        return false;
+    return true;
+}
+
+/* The message goes to the dead-letter sink from libmosquitto's buffer:
+ * no spool entry, no record, no event, so it costs no copy of itself
+ * (libmosquitto holds two while the callback runs). It gets a sequence
+ * like any message, as its id in the dead letter. The sink is durable
+ * before the PUBACK may leave; if it fails, the connection is cut and the
+ * broker sends the message again. */
+static int dead_letter_large(struct mqtt_ctx *ctx, const struct mosquitto_message *msg,
+                             size_t payload_len, const char *why)
+{
+    uint64_t seq;
+    if (mqtt_spool_take_seq(ctx->spool, &seq) < 0) {
+        br_error(ctx->src->scope, "cannot take a message from %s: %s; dropping the "
+                 "connection so the broker keeps it", msg->topic,
+                 mqtt_spool_error(ctx->spool));
+        ctx->spool_failed = true;
+        return -1;
+    }
+    br_warn(ctx->src->scope, "message %llu from %s is too large (%s): dead-lettering it",
+            (unsigned long long)seq, msg->topic, why);
+    struct br_record rec = {
+        .kind = BR_REC_MQTT,
+        .topic = msg->topic,
+        .offset = (int64_t)seq,
+        .timestamp_ms = epoch_ms(),
+        .timestamp_type = BR_TS_LOG_APPEND,
+        .value = msg->payload,
+        .value_len = payload_len,
+        .mqtt = {.qos = (uint8_t)msg->qos, .retain = msg->retain},
+        .size = payload_len,
+    };
+    ctx->trim_pending = true;
+    if (br_source_dead_letter(ctx->src, &rec, "MaximumPayloadSizeExceeded") < 0) {
+        br_error(ctx->src->scope, "message %llu is not acknowledged: dropping the "
+                 "connection so the broker keeps it", (unsigned long long)seq);
+        ctx->spool_failed = true;
+        return -1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------- messages */
+
 int mqtt_take_message(struct mqtt_ctx *ctx, const struct mosquitto_message *msg,
                       const mosquitto_property *props)
 {
@@ -94,10 +170,14 @@ int mqtt_take_message(struct mqtt_ctx *ctx, const struct mosquitto_message *msg,
         abort();
     if (ctx->spool_failed)
         return -1;               /* the connection is being cut: skip */
+    size_t payload_len = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0;
+    char why[192];
+    if (too_large(ctx, msg, payload_len, why, sizeof(why)))
+        return dead_letter_large(ctx, msg, payload_len, why);
     struct mqtt_msg m = {
         .topic = msg->topic,
         .payload = msg->payload,
-        .payload_len = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0,
+        .payload_len = payload_len,
         .received_ms = epoch_ms(),
         .meta = {.qos = (uint8_t)msg->qos, .retain = msg->retain},
     };

@@ -5,7 +5,12 @@
  *   u32 topic_len, payload_len, content_type_len, response_topic_len,
  *   correlation_len, then those bytes, then per user property:
  *   u32 name_len, value_len, name, value.
- * Every length is checked against the entry's size when read back. */
+ * Every length is checked against the entry's size when read back.
+ *
+ * Memory: an entry is encoded once, straight into the batch of puts the
+ * writer commits (LMDB copies it into its pages); a batch buffer that grew
+ * past BATCH_KEEP_CAP for a large message is freed once written, not kept
+ * for the next batch. */
 #include <errno.h>
 #include <lmdb.h>
 #include <pthread.h>
@@ -33,6 +38,10 @@
  * meta is always past every sequence handed out, renewed by the commit
  * that finds fewer than half a lease left. */
 #define SEQ_LEASE 4096
+/* Any message the broker may send (MQTT allows 256 MiB), plus its
+ * metadata; the map has room for twice the spool's limit beside it. */
+#define SPOOL_MAX_ENTRY ((size_t)268435456 + 65536)
+#define BATCH_KEEP_CAP ((size_t)1 << 20)
 
 /* One batch of writes: built by the source thread, committed by the
  * writer thread in one transaction (one sync). */
@@ -48,7 +57,6 @@ struct mqtt_spool {
     MDB_env *env;
     MDB_dbi dbi;                  /* "messages": sequence -> entry */
     MDB_dbi meta;                 /* "meta": "next" -> the sequence lease */
-    struct br_buf enc;            /* encoding scratch (source thread) */
 
     /* source thread only */
     struct batch building;
@@ -118,6 +126,19 @@ static int put_bytes(struct br_buf *b, const void *p, size_t n)
     return n ? br_buf_append(b, p, n) : 0;
 }
 
+/* The bytes encode() appends for m. */
+static size_t entry_size(const struct mqtt_msg *m)
+{
+    const struct br_mqtt_meta *meta = &m->meta;
+    size_t n = 36 + strlen(m->topic) + m->payload_len + meta->correlation_len +
+               (meta->content_type ? strlen(meta->content_type) : 0) +
+               (meta->response_topic ? strlen(meta->response_topic) : 0);
+    for (size_t i = 0; i < m->n_props; i++)
+        n += 8 + strlen(m->props[i].name) + m->props[i].value_len;
+    return n;
+}
+
+/* Appends the entry for m to b. */
 static int encode(struct br_buf *b, const struct mqtt_msg *m)
 {
     const struct br_mqtt_meta *meta = &m->meta;
@@ -128,7 +149,6 @@ static int encode(struct br_buf *b, const struct mqtt_msg *m)
                                              (meta->content_type ? FLAG_CT : 0) |
                                              (meta->response_topic ? FLAG_RT : 0) |
                                              (meta->correlation ? FLAG_CORR : 0)), 0};
-    br_buf_reset(b);
     if (put_bytes(b, head, 4) < 0 || put_u32(b, m->n_props) < 0 ||
         put_bytes(b, &m->received_ms, 8) < 0 || put_u32(b, strlen(m->topic)) < 0 ||
         put_u32(b, m->payload_len) < 0 || put_u32(b, ct) < 0 || put_u32(b, rt) < 0 ||
@@ -238,7 +258,10 @@ static int decode(const MDB_val *val, struct mqtt_msg *m, char *scratch,
 
 static void batch_reset(struct batch *b)
 {
-    br_buf_reset(&b->puts);
+    if (b->puts.cap > BATCH_KEEP_CAP)
+        br_buf_free(&b->puts);          /* a large message's: give it back */
+    else
+        br_buf_reset(&b->puts);
     b->n_puts = 0;
     b->put_bytes = 0;
     b->n_dels = 0;
@@ -518,9 +541,6 @@ struct mqtt_spool *mqtt_spool_open(const char *dir, int64_t max_bytes,
     pthread_mutex_init(&sp->lock, NULL);
     pthread_cond_init(&sp->work, NULL);
     pthread_cond_init(&sp->done, NULL);
-    /* Any message the broker may send: MQTT allows 256 MiB; the map has
-     * room for twice the spool's limit beside it. */
-    br_buf_init(&sp->enc, (size_t)268435456 + 65536);
     br_buf_init(&sp->building.puts, 0);
     br_buf_init(&sp->queued.puts, 0);
     if (br_mkdirs(dir, 0700, true) < 0) {
@@ -569,7 +589,6 @@ void mqtt_spool_close(struct mqtt_spool *sp)
         close(sp->lock_fd);
     batch_free(&sp->building);
     batch_free(&sp->queued);
-    br_buf_free(&sp->enc);
     pthread_mutex_destroy(&sp->lock);
     pthread_cond_destroy(&sp->work);
     pthread_cond_destroy(&sp->done);
@@ -584,9 +603,20 @@ int mqtt_spool_set_sync(struct mqtt_spool *sp, bool sync)
     return rc ? -1 : 0;
 }
 
+int mqtt_spool_take_seq(struct mqtt_spool *sp, uint64_t *seq)
+{
+    if (sp->next_seq >= atomic_load(&sp->lease)) {
+        snprintf(sp->error, sizeof(sp->error), "out of leased sequences (flush first)");
+        return -1;
+    }
+    *seq = sp->next_seq++;
+    return 0;
+}
+
 int mqtt_spool_put(struct mqtt_spool *sp, const struct mqtt_msg *m, uint64_t *seq)
 {
-    if (encode(&sp->enc, m) < 0 || sp->enc.len > UINT32_MAX) {
+    size_t size = entry_size(m);
+    if (size > SPOOL_MAX_ENTRY) {
         snprintf(sp->error, sizeof(sp->error), "a message of %zu bytes is too large for "
                  "the spool", m->payload_len);
         return -1;
@@ -596,10 +626,15 @@ int mqtt_spool_put(struct mqtt_spool *sp, const struct mqtt_msg *m, uint64_t *se
         return -1;
     }
     uint64_t s = sp->next_seq;
-    uint32_t len = (uint32_t)sp->enc.len;
+    uint32_t len = (uint32_t)size;
     struct br_buf *puts = &sp->building.puts;
-    if (br_buf_append(puts, &s, 8) < 0 || br_buf_append(puts, &len, 4) < 0 ||
-        br_buf_append(puts, sp->enc.data, len) < 0) {
+    size_t at = puts->len;
+    if (br_buf_reserve(puts, 12 + size) < 0 || br_buf_append(puts, &s, 8) < 0 ||
+        br_buf_append(puts, &len, 4) < 0 || encode(puts, m) < 0 ||
+        puts->len - at != 12 + size) {
+        puts->len = at;                 /* the batch as it was */
+        if (puts->data)
+            puts->data[at] = '\0';
         snprintf(sp->error, sizeof(sp->error), "out of memory spooling a message");
         return -1;
     }

@@ -43,6 +43,10 @@ int mqtt_spool_set_sync(struct mqtt_spool *sp, bool sync);
 /* Adds m to the current batch; sets *seq. Returns 0, or -1 (see
  * mqtt_spool_error) when the spool cannot take it. */
 int mqtt_spool_put(struct mqtt_spool *sp, const struct mqtt_msg *m, uint64_t *seq);
+/* Takes a sequence for a message that is not spooled (dead-lettered at
+ * once), so that ids stay unique. Returns 0, or -1 when the lease is used
+ * up until the next commit. */
+int mqtt_spool_take_seq(struct mqtt_spool *sp, uint64_t *seq);
 /* Adds the deletion of seq to the current batch (unknown: no-op). */
 int mqtt_spool_del(struct mqtt_spool *sp, uint64_t seq);
 /* Hands the current batch to the writer; returns at once. */

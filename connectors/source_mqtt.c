@@ -16,6 +16,7 @@
  * batch; reading goes on meanwhile, so a sync never delays a message on
  * its way to the function). */
 #include <errno.h>
+#include <malloc.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,7 @@
 #define MQTT_BUSY_WAIT_MS 5
 #define MQTT_BACKOFF_MIN_MS 100
 #define MQTT_BACKOFF_MAX_MS 30000
+#define MQTT_TRIM_EVERY_MS 200
 
 /* --------------------------------------------------------------- callbacks */
 
@@ -195,6 +197,12 @@ static void try_connect(struct mqtt_ctx *ctx)
     if (ctx->opts.protocol == MQTT_PROTO_5 && ctx->opts.session_expiry_ms > 0)
         mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
                                      (uint32_t)(ctx->opts.session_expiry_ms / 1000));
+    /* The broker then never sends us a bigger PUBLISH: it drops it for
+     * this session (mosquitto logs "Dropping too large outgoing PUBLISH"),
+     * and it is lost to us. 3.1.1 has no way to say it. */
+    if (ctx->opts.protocol == MQTT_PROTO_5)
+        mosquitto_property_add_int32(&props, MQTT_PROP_MAXIMUM_PACKET_SIZE,
+                                     (uint32_t)ctx->max_message_size);
     int rc = mosquitto_connect_bind_v5(ctx->mosq, ctx->host, ctx->port,
                                        (int)(ctx->opts.keepalive_ms / 1000), NULL, props);
     mosquitto_property_free_all(&props);
@@ -315,6 +323,23 @@ static void spool_failure(struct mqtt_ctx *ctx)
     ctx->spool_failed = true;
 }
 
+/* After a large message: libmosquitto's buffers, the record and the
+ * spool's batch are freed by now (the writer is done with it once the
+ * spool is durable); give the pages back to the system. */
+static void trim_memory(struct mqtt_ctx *ctx)
+{
+    if (!ctx->trim_pending || !mqtt_spool_durable(ctx->spool))
+        return;
+    /* A trim walks every arena: with a stream of large messages, one per
+     * MQTT_TRIM_EVERY_MS is enough (the flag waits for the next). */
+    int64_t now = br_now_ms();
+    if (now < ctx->next_trim_ms)
+        return;
+    ctx->next_trim_ms = now + MQTT_TRIM_EVERY_MS;
+    ctx->trim_pending = false;
+    malloc_trim(0);
+}
+
 static void finish_round(struct mqtt_ctx *ctx)
 {
     if (!ctx->spool_failed && mqtt_spool_flush(ctx->spool) < 0)
@@ -334,6 +359,7 @@ static void finish_round(struct mqtt_ctx *ctx)
         quick_ack(mosquitto_socket(ctx->mosq));   /* writing turned it off */
         ctx->spool_backoff_ms = 0;
     }
+    trim_memory(ctx);
 }
 
 static void round_trip(struct mqtt_ctx *ctx)
@@ -474,9 +500,31 @@ static void drain(struct mqtt_ctx *ctx)
     mosquitto_loop_write(ctx->mosq, MQTT_READ_BATCH);
 }
 
+/* The limits, from the target's max_payload (final once the target is
+ * initialised, after the source). A payload above max_payload fits no
+ * event, one above the spool's max_bytes could never be spooled: neither
+ * becomes a record. max_message_size defaults well above max_payload: a
+ * message a little too large is dead-lettered (kept), while under MQTT 5
+ * one above max_message_size is dropped by the broker (lost to us). */
+static void set_limits(struct mqtt_ctx *ctx)
+{
+    int64_t max_payload = br_target_common(&ctx->src->pl->tgt)->max_payload;
+    ctx->max_message_size = ctx->opts.max_message_size;
+    if (!ctx->max_message_size)
+        ctx->max_message_size = max_payload > MQTT_MAX_PACKET / 4 ? MQTT_MAX_PACKET
+                                                                  : 4 * max_payload;
+    int64_t value = max_payload < ctx->opts.spool_max_bytes ? max_payload
+                                                            : ctx->opts.spool_max_bytes;
+    ctx->max_record_value = (size_t)value;
+    br_debug(ctx->src->scope, "taking messages of up to %lld bytes; payloads over %zu "
+             "bytes are dead-lettered", (long long)ctx->max_message_size,
+             ctx->max_record_value);
+}
+
 static int mqtt_run(struct br_source *src)
 {
     struct mqtt_ctx *ctx = src->ctx;
+    set_limits(ctx);
     ctx->shard = br_source_shard(src, "mqtt", 0);
     if (ctx->shard < 0 || open_spool(ctx) < 0)
         return -1;
@@ -510,6 +558,8 @@ static int mqtt_commit(struct br_source *src, int shard, int64_t next_pos)
 static void mqtt_settled(struct br_source *src, const struct br_record *rec)
 {
     struct mqtt_ctx *ctx = src->ctx;
+    if (rec->value_len >= MQTT_TRIM_SIZE)
+        ctx->trim_pending = true;        /* freed right after this */
     if (ctx->spool && mqtt_spool_del(ctx->spool, (uint64_t)rec->offset) < 0)
         br_warn(src->scope, "%s", mqtt_spool_error(ctx->spool));
 }

@@ -6,6 +6,10 @@
 
 enum mqtt_protocol { MQTT_PROTO_5, MQTT_PROTO_311 };
 
+/* The largest packet MQTT can carry: a remaining length of 268,435,455
+ * bytes after at most 5 bytes of fixed header. */
+#define MQTT_MAX_PACKET 268435460LL
+
 struct mqtt_options {
     char *url;                   /* mqtt[s]://[user[:password]@]host[:port] */
     char *client_id;             /* default: fnbridge-<pipeline> */
@@ -23,6 +27,8 @@ struct mqtt_options {
     int64_t keepalive_ms;
     bool reply;                  /* publish the function's body to the
                                     message's v5 response topic */
+    int64_t max_message_size;    /* bytes of a PUBLISH packet; 0: default
+                                    (4 x the function's max_payload) */
     int64_t spool_max_records;
     int64_t spool_max_bytes;
     bool spool_sync;             /* sync commits to disk before PUBACKs */

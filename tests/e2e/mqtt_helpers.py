@@ -1,7 +1,9 @@
 """Helpers for the MQTT end-to-end tests: a real mosquitto broker on a free
 port (persistence on, optional password file and TLS listener), the
 mqtt_pub publisher, certificates made with the openssl CLI, a capturing
-HTTP function written in Python, and a paho-mqtt subscriber."""
+HTTP function written in Python, a paho-mqtt subscriber, the `mosquitto`
+fixture, and readers for a process's memory and for dead-letter files
+parsed strictly."""
 import base64
 import json
 import os
@@ -12,6 +14,9 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
+
+import helpers
 from helpers import SLOW, free_port, tool, wait_until, with_extra
 
 MOSQUITTO = "/usr/sbin/mosquitto"
@@ -422,3 +427,51 @@ class Subscriber:
     def close(self):
         self.client.disconnect()
         self.client.loop_stop()
+
+
+# ------------------------------------------------------------------ fixture
+
+
+@pytest.fixture
+def mosquitto(procs):
+    """mosquitto(**kw) starts a broker (Mosquitto) for this test; a test
+    module imports this name to have the fixture."""
+    assert os.access(helpers.tool("mqtt_pub"), os.X_OK), "no mqtt_pub: run `make tools`"
+
+    def start(**kw):
+        return Mosquitto(procs, **kw).start()
+    return start
+
+
+# ------------------------------------------------------- memory, dead letters
+
+
+def proc_status_kb(pid, key):
+    """A kB field of /proc/PID/status (VmRSS, VmHWM, ...)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name == key:
+            return int(value.split()[0])
+    raise AssertionError(f"no {key} in /proc/{pid}/status")
+
+
+def _no_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def strict_json_lines(path):
+    """Every line of a dead-letter file, each decoded as strict UTF-8 (no
+    surrogates, no overlongs) and parsed as strict JSON (no NaN or
+    Infinity, no control characters in strings); fails on the first line
+    that is not."""
+    out = []
+    for n, raw in enumerate(Path(path).read_bytes().split(b"\n"), 1):
+        if not raw:
+            continue
+        try:
+            out.append(json.loads(raw.decode("utf-8", errors="strict"),
+                                  parse_constant=_no_constant))
+        except ValueError as e:
+            raise AssertionError(f"{path} line {n} is not strict JSON: {e}: "
+                                 f"{raw[:200]!r}") from None
+    return out

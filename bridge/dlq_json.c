@@ -1,0 +1,173 @@
+/* dlq_json.c - text, labels and embeddable JSON for dead-letter lines (see
+ * dlq_json.h). Nothing here allocates beyond the output buffer. */
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dlq_json.h"
+#include "format.h"
+
+/* Length of the well-formed UTF-8 sequence at p (left bytes available),
+ * or 0 when there is none (Unicode Table 3-7). ASCII counts, NUL too. */
+static size_t utf8_len(const unsigned char *p, size_t left)
+{
+    unsigned char c = p[0];
+    if (c < 0x80)
+        return 1;
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF;      /* range of the second byte */
+    if (c >= 0xC2 && c <= 0xDF)      len = 2;
+    else if (c == 0xE0)              len = 3, lo = 0xA0;   /* no overlongs */
+    else if (c == 0xED)              len = 3, hi = 0x9F;   /* no surrogates */
+    else if (c >= 0xE1 && c <= 0xEF) len = 3;
+    else if (c == 0xF0)              len = 4, lo = 0x90;
+    else if (c == 0xF4)              len = 4, hi = 0x8F;   /* <= U+10FFFF */
+    else if (c >= 0xF1 && c <= 0xF3) len = 4;
+    else                             return 0;
+    if (left < len || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF)
+            return 0;
+    return len;
+}
+
+size_t br_dlq_cut(const unsigned char *p, size_t n, size_t max)
+{
+    if (n <= max)
+        return n;
+    if ((p[max] & 0xC0) != 0x80)
+        return max;                 /* max is the start of a character */
+    /* p[max] continues a sequence: find its lead byte, at most 3 back. */
+    size_t at = max;
+    while (at > 0 && max - at < 3 && (p[at - 1] & 0xC0) == 0x80)
+        at--;
+    if (at > 0 && p[at - 1] >= 0xC0)
+        return at - 1;
+    return max;                     /* no lead byte: not text anyway */
+}
+
+bool br_dlq_is_text(const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        if (p[i] >= 0x20 && p[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t len = p[i] ? utf8_len(p + i, n - i) : 0;
+        if (!len)
+            return false;
+        i += len;
+    }
+    return true;
+}
+
+int br_dlq_put_text(struct br_buf *out, const unsigned char *p, size_t n)
+{
+    static const char replacement[] = "\xEF\xBF\xBD";   /* U+FFFD */
+    if (br_dlq_is_text(p, n))
+        return br_buf_put_json_str(out, (const char *)p, n);
+    /* Rare (a label that is not text): build the cleaned copy, then let
+     * the one JSON string writer escape it. */
+    struct br_buf clean;
+    br_buf_init(&clean, 0);
+    int rc = br_buf_reserve(&clean, n);
+    for (size_t i = 0; rc == 0 && i < n;) {
+        size_t len = p[i] ? utf8_len(p + i, n - i) : 0;
+        rc = len ? br_buf_append(&clean, p + i, len) : br_buf_puts(&clean, replacement);
+        i += len ? len : 1;
+    }
+    if (rc == 0)
+        rc = br_buf_put_json_str(out, clean.data ? clean.data : "", clean.len);
+    br_buf_free(&clean);
+    return rc;
+}
+
+int br_dlq_put_label(struct br_buf *out, const char *name, const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    int rc = br_buf_putc(out, '"');
+    rc |= br_buf_puts(out, name);
+    rc |= br_buf_puts(out, "\":");
+    rc |= br_dlq_put_text(out, p, n);
+    if (br_dlq_is_text(p, n))
+        return rc;
+    rc |= br_buf_puts(out, ",\"");
+    rc |= br_buf_puts(out, name);
+    rc |= br_buf_puts(out, "Base64\":\"");
+    rc |= br_buf_put_base64(out, p, n);
+    return rc | br_buf_putc(out, '"');
+}
+
+/* ------------------------------------------------- embeddable JSON values */
+
+/* A number token of a valid document, as jansson reads it: integers with
+ * strtoll, reals with strtod; both refuse what does not fit. Tokens too
+ * long for the scratch are refused too (base64 then: still loss-free). */
+static bool number_loadable(const unsigned char *p, size_t len)
+{
+    char tmp[400];
+    bool real = memchr(p, '.', len) || memchr(p, 'e', len) || memchr(p, 'E', len);
+    size_t digits = len - (p[0] == '-');
+    if (!real && digits < 19)
+        return true;                /* fits int64 whatever the digits */
+    if (len >= sizeof(tmp))
+        return false;
+    memcpy(tmp, p, len);
+    tmp[len] = '\0';
+    errno = 0;
+    if (!real) {
+        (void)strtoll(tmp, NULL, 10);
+        return errno != ERANGE;
+    }
+    double d = strtod(tmp, NULL);
+    return !(isinf(d) && errno == ERANGE);
+}
+
+/* Past the string starting at p[i] (its opening quote); false on \u0000. */
+static bool skip_string(const unsigned char *p, size_t n, size_t *i)
+{
+    size_t at = *i + 1;
+    while (at < n && p[at] != '"') {
+        if (p[at] != '\\') {
+            at++;
+            continue;
+        }
+        if (at + 5 < n && p[at + 1] == 'u' && !memcmp(p + at + 2, "0000", 4))
+            return false;
+        at += 2;
+    }
+    *i = at + 1;
+    return true;
+}
+
+static bool is_number_byte(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' ||
+           c == 'E';
+}
+
+bool br_dlq_json_embeddable(const unsigned char *p, size_t n)
+{
+    if (!br_format_json_valid(p, n))
+        return false;
+    /* The document is valid: only strings and numbers need a look. */
+    for (size_t i = 0; i < n;) {
+        unsigned char c = p[i];
+        if (c == '"') {
+            if (!skip_string(p, n, &i))
+                return false;
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            size_t start = i;
+            while (i < n && is_number_byte(p[i]))
+                i++;
+            if (!number_loadable(p + start, i - start))
+                return false;
+        } else {
+            i++;
+        }
+    }
+    return true;
+}
