@@ -32,7 +32,8 @@ TOOL_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev libssl-dev \
             libjansson-dev libyaml-dev liblmdb-dev libmicrohttpd-dev \
             libexpat1-dev libmosquitto-dev mosquitto mosquitto-clients kcat python3 \
-            python3-pytest python3-confluent-kafka python3-paho-mqtt openssl curl
+            python3-pytest python3-confluent-kafka python3-paho-mqtt openssl curl \
+            cmake xz-utils
 
 .PHONY: all deps test unit e2e tools asan demo bench install clean
 
@@ -99,22 +100,34 @@ deps:
 	  echo "  apt-get update && apt-get install -y $$missing"; exit 1; fi
 	@$(MAKE) $(S3RVER)
 
-# s3rver, the S3-compatible store the S3 tests and bench run against: the
-# npm package at the version tests/node/package-lock.json pins.
+# The npm packages the tests run, at the versions tests/node/package-lock.json
+# pins: s3rver, the S3-compatible store the S3 tests and bench run against,
+# and aws-lambda-ric, AWS's Node.js runtime interface client, run unchanged
+# under exec runtime-api. Its install builds curl and aws-lambda-cpp from
+# the sources in its package (cmake, the C/C++ compilers, xz) and a node-gyp
+# addon against Node's headers: those of /usr/include/node (the nodejs
+# package of NodeSource, libnode-dev for Debian's), never a download.
 S3RVER := tests/node/node_modules/.bin/s3rver
+AWS_RIC := tests/node/node_modules/.bin/aws-lambda-ric
+NODE_HEADERS := /usr/include/node/common.gypi
 $(S3RVER): tests/node/package.json tests/node/package-lock.json
 	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; } || \
-	  { echo "deps: s3rver needs Node.js and npm (apt-get install nodejs npm)"; exit 1; }
-	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
+	  { echo "deps: the tests need Node.js and npm (apt-get install nodejs npm)"; exit 1; }
+	@[ -f $(NODE_HEADERS) ] || { [ "$$(id -u)" = 0 ] && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libnode-dev >/dev/null; } || \
+	  { echo "deps: aws-lambda-ric needs Node's headers in /usr/include/node (apt-get install libnode-dev)"; exit 1; }
+	@echo "deps: npm ci in tests/node (builds aws-lambda-ric's native client: minutes)"
+	cd tests/node && npm_config_nodedir=/usr npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
+$(AWS_RIC): $(S3RVER)
 
 unit: $(UNIT_BIN)
 	@fail=0; for t in $(UNIT_BIN); do $$t || fail=1; done; exit $$fail
 
 e2e: $(BUILD)/fnbridge tools
 	FNBRIDGE=$(abspath $(BUILD)/fnbridge) TOOLS=$(abspath $(BUILD)/tools) S3RVER=$(abspath $(S3RVER)) \
-	  $(PYTHON) -m pytest -q tests/e2e
+	  AWS_RIC=$(abspath $(AWS_RIC)) $(PYTHON) -m pytest -q tests/e2e
 
 test: deps
 	$(MAKE) all tools

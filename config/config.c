@@ -288,7 +288,8 @@ static void load_target(struct br_pipeline_conf *pl,
     pl->target_line = node->keys[0]->line;
     pl->target_col = node->keys[0]->col;
     fmt_path(cpath, "%s.%s", fpath, name);
-    br_opts_apply(ops->opts, node->items[0], pl->target_ctx, cpath, errs);
+    if (!br_opts_apply(ops->opts, node->items[0], pl->target_ctx, cpath, errs) && ops->check)
+        ops->check(pl->target_ctx, node->items[0], cpath, errs);
 }
 
 /* ------------------------------------------------------------- pipelines */

@@ -199,6 +199,13 @@ struct br_target_ops {
      * CloudEvents go in binary mode, attributes as ce-* headers. */
     bool passes_headers;
 
+    /* Optional: checks between options that one table cannot express,
+     * run when the config is loaded (so `fnbridge check` finds them) once
+     * the table applied cleanly. ctx holds the parsed options, map is the
+     * target's mapping (for the place of each error), path its key path.
+     * Returns the number of errors added to errs. */
+    int (*check)(const void *ctx, const struct br_node *map, const char *path,
+                 struct br_errors *errs);
     /* As for sources: err filled, nothing left allocated on failure. */
     int (*init)(struct br_target *tgt, char *err, size_t errlen);
     /* Starts inv asynchronously; br_invocation_done() follows later from

@@ -10,7 +10,6 @@
  * starts, kills and reaps workers (exec_workers.c); a pidfd per worker
  * (polled by the dispatcher) says when one exits. Nothing blocks the
  * dispatcher but the posix_spawn of a cold start. */
-#include <libgen.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -24,6 +23,7 @@
 #include "../bridge/dispatcher.h"
 #include "../bridge/log.h"
 #include "../bridge/pipeline.h"
+#include "exec_lambda_env.h"
 #include "exec_runtime.h"
 #include "exec_spawn.h"
 #include "exec_workers.h"
@@ -582,45 +582,20 @@ void exec_runtime_service(struct exec_runtime *rt)
 
 /* ------------------------------------------------------- create/destroy */
 
-/* LAMBDA_TASK_ROOT: cwd, else the program's directory (absolute). */
-static char *task_root(const char *cwd, const char *prog)
-{
-    char real[PATH_MAX];
-    if (cwd)
-        return realpath(cwd, real) ? strdup(real) : strdup(cwd);
-    if (!realpath(prog, real))
-        return strdup(".");
-    return strdup(dirname(real));
-}
-
+/* The workers' environment (exec_lambda_env.c) and the ARN events name. */
 static int lambda_env(struct exec_runtime *rt, const struct exec_runtime_conf *conf)
 {
     const struct exec_options *o = conf->opts;
     const struct br_pipeline *pl = conf->tgt->pl;
     const char *name = pl && pl->conf ? pl->conf->name : "fnbridge";
-    char memory[24];
-    char *root = task_root(o->cwd, conf->prog);
-    snprintf(memory, sizeof(memory), "%lld", (long long)o->memory_size);
-    int rc = root ? 0 : -1;
-    /* Lambda's own variables win over the env map, as on Lambda. */
-    if (!rc)
-        rc = exec_env_set(&rt->envp, "_HANDLER", o->handler ? o->handler : "handler");
-    if (!rc)
-        rc = exec_env_set(&rt->envp, "AWS_LAMBDA_FUNCTION_NAME", name);
-    if (!rc)
-        rc = exec_env_set(&rt->envp, "AWS_LAMBDA_FUNCTION_VERSION", "$LATEST");
-    if (!rc)
-        rc = exec_env_set(&rt->envp, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory);
-    if (!rc)
-        rc = exec_env_set(&rt->envp, "LAMBDA_TASK_ROOT", root);
-    free(root);
-    const char *region = exec_env_get(rt->envp, "AWS_REGION");
-    if (!rc && asprintf(&rt->arn, "arn:aws:lambda:%s:000000000000:function:%s",
-                        region && *region ? region : "us-east-1", name) < 0) {
+    if (exec_lambda_env(&rt->envp, o, name, conf->prog) < 0)
+        return -1;
+    if (asprintf(&rt->arn, "arn:aws:lambda:%s:000000000000:function:%s",
+                 o->region ? o->region : "us-east-1", name) < 0) {
         rt->arn = NULL;
-        rc = -1;
+        return -1;
     }
-    return rc;
+    return 0;
 }
 
 static char **strv_copy(char *const *v)

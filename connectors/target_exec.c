@@ -470,6 +470,7 @@ const struct br_target_ops br_target_exec = {
     .name = "exec",
     .opts = exec_target_opts,
     .ctx_size = sizeof(struct exec_ctx),
+    .check = exec_check_options,
     .init = exec_init,
     .submit = exec_submit,
     .cancel = exec_cancel,

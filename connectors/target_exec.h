@@ -19,8 +19,15 @@ struct exec_options {
     int64_t idle_timeout_ms;          /* a worker idle this long is stopped */
     char *handler;                    /* _HANDLER */
     int64_t memory_size;              /* MB, AWS_LAMBDA_FUNCTION_MEMORY_SIZE */
+    char *region;                     /* AWS_REGION; NULL: us-east-1 */
+    char *runtime;                    /* AWS_EXECUTION_ENV is AWS_Lambda_ and
+                                         this; NULL: not set */
 };
 
 extern const struct br_opt exec_target_opts[];
+/* The checks between exec options (br_target_ops.check): under
+ * runtime-api, the env map may not set Lambda's reserved variables. */
+int exec_check_options(const void *ctx, const struct br_node *map, const char *path,
+                       struct br_errors *errs);
 
 #endif

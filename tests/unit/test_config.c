@@ -220,6 +220,23 @@ static const struct bad bad_cases[] = {
      "is not a valid regular expression", NULL},
     {PIPE_HEAD "    function: {http: {url: \"ftp://example.com/f\"}}\n", 4, 28,
      "pipelines[0].function.http.url", "must be an http:// or https:// URL", NULL},
+    /* runtime-api: Lambda's reserved variables are not the env map's */
+    {PIPE_HEAD "    function:\n      exec:\n        mode: runtime-api\n"
+     "        command: [./bootstrap]\n"
+     "        env: {TZ: Europe/Paris, LANG: C.UTF-8, AWS_REGION: eu-west-1}\n", 8, 48,
+     "pipelines[0].function.exec.env.AWS_REGION",
+     "AWS_REGION is reserved by Lambda: fnbridge sets it from `region`", NULL},
+    {PIPE_HEAD "    function: {exec: {env: {_HANDLER: a.b}, command: [x], "
+     "mode: runtime-api}}\n", 4, 29, "pipelines[0].function.exec.env._HANDLER",
+     "_HANDLER is reserved by Lambda: fnbridge sets it from `handler`", NULL},
+    {PIPE_HEAD "    function: {exec: {mode: runtime-api, command: [x],\n"
+     "      env: {AWS_LAMBDA_LOG_STREAM_NAME: s}}}\n", 5, 13,
+     "pipelines[0].function.exec.env.AWS_LAMBDA_LOG_STREAM_NAME",
+     "AWS_LAMBDA_LOG_STREAM_NAME is reserved by Lambda", NULL},
+    {PIPE_HEAD "    function: {exec: {mode: runtime-api, command: [x], region: \"eu west\"}}\n",
+     4, 64, "pipelines[0].function.exec.region", "must be a region name", NULL},
+    {PIPE_HEAD "    function: {exec: {mode: runtime-api, command: [x], runtime: \"node js\"}}\n",
+     4, 65, "pipelines[0].function.exec.runtime", "must be a Lambda runtime identifier", NULL},
     /* cross-field checks */
     {PIPE "    retry: {backoff: {initial: 1m, max: 30s}}\n", 5, 32,
      "pipelines[0].retry.backoff.initial",
@@ -514,6 +531,8 @@ static void check_exec_and_defaults(const struct br_pipeline_conf *pl)
     CHECK_INT(x->common.format, -1);
     CHECK_INT(x->common.timeout_ms, 30000);
     CHECK_INT(x->common.max_payload, 6 * 1048576);
+    CHECK_STR(x->region, "us-east-1");
+    CHECK(x->runtime == NULL);
     const struct kafka_options *k = pl->source_ctx;
     CHECK_STR(k->start, "earliest");
     CHECK_INT(k->ordering, KAFKA_ORDER_PARTITION);
@@ -1112,6 +1131,34 @@ static void test_secret_keys_registered(void)
     br_secrets_clear();
 }
 
+/* What the env map may set: under runtime-api, the credentials and the
+ * variables Lambda lets a function set; under stdio, anything (the
+ * process is no Lambda function). */
+static void test_exec_env_allowed(void)
+{
+    static const char *const functions[] = {
+        "{exec: {mode: runtime-api, command: [x], env: {AWS_ACCESS_KEY_ID: a, "
+        "AWS_SECRET_ACCESS_KEY: b, AWS_SESSION_TOKEN: c, TZ: \"Europe/Paris\", "
+        "LANG: C.UTF-8, PATH: /bin, LD_LIBRARY_PATH: /opt/lib, NODE_PATH: /opt/n}}}",
+        "{exec: {command: [x], env: {AWS_REGION: eu-west-1, _HANDLER: a.b, "
+        "LAMBDA_TASK_ROOT: /srv}}}",
+    };
+    for (size_t i = 0; i < sizeof(functions) / sizeof(*functions); i++) {
+        char yaml[512];
+        snprintf(yaml, sizeof(yaml), PIPE_HEAD "    function: %s\n", functions[i]);
+        char *path = write_temp(yaml);
+        struct br_errors errs = {0};
+        struct br_config *cfg = br_config_load(path, &errs);
+        char *text = errors_text(&errs);
+        CHECK_MSG(cfg != NULL, "function %zu refused:\n%s", i, text);
+        free(text);
+        br_config_free(cfg);
+        br_errors_free(&errs);
+        unlink(path);
+        free(path);
+    }
+}
+
 int main(void)
 {
     test_parsers();
@@ -1121,6 +1168,7 @@ int main(void)
     test_many_anchors();
     test_opts_multi();
     test_bad_configs();
+    test_exec_env_allowed();
     test_alias_bomb_is_refused();
     test_collects_all_errors();
     test_missing_file();

@@ -271,7 +271,8 @@ static void add_pipeline(FILE *f, const char *name, const char *mode, const char
             "      exec:\n"
             "        mode: runtime-api\n"
             "        command: [\"%s\", --runtime, %s]\n"
-            "        env: {OUT: \"%s/%s.out\", MARKER: \"%s/%s.marker\", AWS_REGION: eu-west-3}\n"
+            "        env: {OUT: \"%s/%s.out\", MARKER: \"%s/%s.marker\"}\n"
+            "        region: eu-west-3\n"
             "%s"
             "    retry: {%s, backoff: {initial: 10ms, max: 20ms}, bisect_on_error: false}\n"
             "    dead_letter: {file: {path: \"%s/%s.dlq\"}}\n",
@@ -490,8 +491,16 @@ static void test_env(struct world *w)
               strstr(out, "env LAMBDA_TASK_ROOT=/tmp\n") &&
               strstr(out, "env AWS_LAMBDA_RUNTIME_API=127.0.0.1:") &&
               strstr(out, "env PATH=") && strstr(out, "cwd /tmp\n"), "env: %s", out);
+    CHECK_MSG(strstr(out, "env AWS_REGION=eu-west-3\n") &&
+              strstr(out, "env AWS_DEFAULT_REGION=eu-west-3\n") &&
+              strstr(out, "env AWS_LAMBDA_INITIALIZATION_TYPE=on-demand\n") &&
+              strstr(out, "env AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/env\n") &&
+              strstr(out, "env AWS_LAMBDA_LOG_STREAM_NAME=") &&
+              strstr(out, "env LAMBDA_RUNTIME_DIR=") && strstr(out, "env TZ=:UTC\n") &&
+              strstr(out, "env LANG="), "env: %s", out);
+    CHECK_MSG(!strstr(out, "env AWS_EXECUTION_ENV="), "no `runtime`, no AWS_EXECUTION_ENV");
     int vars = count_lines("env.out", "env ");
-    CHECK_MSG(vars == 10, "%d variables: the Lambda ones, PATH, OUT, MARKER, AWS_REGION", vars);
+    CHECK_MSG(vars == 17, "%d variables: the 14 of Lambda, PATH, OUT, MARKER", vars);
     free(out);
 }
 
