@@ -224,12 +224,12 @@ static int format_head(struct br_buf *out, const struct br_batch *b,
     rc |= br_buf_puts(out, ",\"requestContext\":{\"requestId\":");
     rc |= put_request_id(out);
     rc |= br_buf_puts(out, ",\"functionArn\":");
-    rc |= br_buf_put_json_str(out, fn, strlen(fn));
+    rc |= br_dlq_put_text(out, (const unsigned char *)fn, strlen(fn));  /* any bytes */
     rc |= br_buf_printf(out, ",\"condition\":\"%s\",\"approximateInvokeCount\":%d},",
                         condition, b->attempts);
     rc |= put_response(out, b);
     rc |= br_buf_puts(out, "\"pipeline\":");
-    rc |= br_buf_put_json_str(out, pipeline, strlen(pipeline));
+    rc |= br_dlq_put_text(out, (const unsigned char *)pipeline, strlen(pipeline));
     rc |= br_buf_puts(out, ",\"source\":");
     rc |= put_source(out, b);
     return rc | br_buf_puts(out, ",\"payload\":");
