@@ -1,6 +1,6 @@
 /* secrets.c - the registry of secret texts and the mask every printed text
  * goes through (secrets.h). The registry is small (one entry per
- * interpolation and secret key), so masking is a plain scan. */
+ * interpolation and secret key), hashed so that many cost little. */
 #include <ctype.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -11,33 +11,117 @@
 
 #include "secrets.h"
 
+/* Configs may hold tens of thousands of interpolations, often alike
+ * ("value0001", "value0002"), so neither registering nor masking may scan
+ * the registry: secrets are kept in a hash table on (length, polynomial
+ * hash of the text), and a text is masked by hashing its substrings of each
+ * length a secret has (Rabin-Karp), longest first, from the text's prefix
+ * hashes: O(text x distinct lengths), whatever the secrets look like. */
 struct secret {
     char *value;
     size_t len;
     char *shown;
+    uint64_t hash;
 };
 
+#define HASH_MUL 0x100000001b3ULL  /* odd: the polynomial's base, mod 2^64 */
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct secret *secrets;     /* longest first */
+static struct secret *secrets;     /* in the order registered */
 static size_t n_secrets, cap_secrets;
+static uint32_t *slots;            /* index + 1 into secrets, or 0 */
+static size_t n_slots;             /* a power of two, or 0 */
+static size_t *lengths;            /* the distinct lengths, longest first */
+static uint64_t *powers;           /* HASH_MUL^lengths[i] */
+static size_t n_lengths;
 static bool oom_reported;
 
 /* ------------------------------------------------------------ registry */
 
-static bool known(const char *value, size_t len)
+static uint64_t text_hash(const char *p, size_t len)
 {
-    for (size_t i = 0; i < n_secrets; i++)
-        if (secrets[i].len == len && memcmp(secrets[i].value, value, len) == 0)
-            return true;
-    return false;
+    uint64_t h = 0;
+    for (size_t i = 0; i < len; i++)
+        h = h * HASH_MUL + (unsigned char)p[i] + 1;
+    return h;
 }
 
-/* Inserts keeping longest first, so a secret that contains another is
- * replaced whole. Under the lock. */
+static size_t slot_of(uint64_t hash, size_t len)
+{
+    uint64_t h = (hash ^ len) * 0x9E3779B97F4A7C15ULL;
+    return (size_t)(h >> 32) & (n_slots - 1);
+}
+
+/* The secret with this text, or NULL. */
+static const struct secret *lookup(const char *value, size_t len, uint64_t hash)
+{
+    if (!n_slots)
+        return NULL;
+    for (size_t at = slot_of(hash, len); slots[at]; at = (at + 1) & (n_slots - 1)) {
+        const struct secret *s = &secrets[slots[at] - 1];
+        if (s->hash == hash && s->len == len && memcmp(s->value, value, len) == 0)
+            return s;
+    }
+    return NULL;
+}
+
+static void place(uint32_t i)
+{
+    size_t at = slot_of(secrets[i].hash, secrets[i].len);
+    while (slots[at])
+        at = (at + 1) & (n_slots - 1);
+    slots[at] = i + 1;
+}
+
+static int grow_slots(void)
+{
+    size_t n = n_slots ? n_slots * 2 : 64;
+    uint32_t *v = calloc(n, sizeof(*v));
+    if (!v)
+        return -1;
+    free(slots);
+    slots = v;
+    n_slots = n;
+    for (size_t i = 0; i < n_secrets; i++)
+        place((uint32_t)i);
+    return 0;
+}
+
+/* Records len among the distinct lengths (kept longest first). */
+static int add_length(size_t len)
+{
+    size_t at = 0;
+    while (at < n_lengths && lengths[at] > len)
+        at++;
+    if (at < n_lengths && lengths[at] == len)
+        return 0;
+    size_t *l = realloc(lengths, (n_lengths + 1) * sizeof(*l));
+    if (l)
+        lengths = l;
+    uint64_t *p = realloc(powers, (n_lengths + 1) * sizeof(*p));
+    if (p)
+        powers = p;
+    if (!l || !p)
+        return -1;
+    memmove(&lengths[at + 1], &lengths[at], (n_lengths - at) * sizeof(*lengths));
+    memmove(&powers[at + 1], &powers[at], (n_lengths - at) * sizeof(*powers));
+    uint64_t pw = 1;
+    for (size_t i = 0; i < len; i++)
+        pw *= HASH_MUL;
+    lengths[at] = len;
+    powers[at] = pw;
+    n_lengths++;
+    return 0;
+}
+
+/* Under the lock. */
 static int insert(const char *value, size_t len, const char *shown)
 {
-    if (known(value, len))
+    uint64_t hash = text_hash(value, len);
+    if (lookup(value, len, hash))
         return 0;
+    if (n_secrets >= UINT32_MAX - 1)
+        return -1;
     if (n_secrets == cap_secrets) {
         size_t cap = cap_secrets ? cap_secrets * 2 : 16;
         struct secret *v = realloc(secrets, cap * sizeof(*v));
@@ -46,17 +130,18 @@ static int insert(const char *value, size_t len, const char *shown)
         secrets = v;
         cap_secrets = cap;
     }
-    struct secret s = {strndup(value, len), len, strdup(shown ? shown : "***")};
+    if ((n_secrets + 1) * 2 > n_slots && grow_slots() < 0)
+        return -1;
+    if (add_length(len) < 0)
+        return -1;
+    struct secret s = {strndup(value, len), len, strdup(shown ? shown : "***"), hash};
     if (!s.value || !s.shown) {
         free(s.value);
         free(s.shown);
         return -1;
     }
-    size_t at = 0;
-    while (at < n_secrets && secrets[at].len >= len)
-        at++;
-    memmove(&secrets[at + 1], &secrets[at], (n_secrets - at) * sizeof(*secrets));
-    secrets[at] = s;
+    secrets[n_secrets] = s;
+    place((uint32_t)n_secrets);
     n_secrets++;
     return 0;
 }
@@ -161,8 +246,14 @@ void br_secrets_clear(void)
         free(secrets[i].shown);
     }
     free(secrets);
+    free(slots);
+    free(lengths);
+    free(powers);
     secrets = NULL;
-    n_secrets = cap_secrets = 0;
+    slots = NULL;
+    lengths = NULL;
+    powers = NULL;
+    n_secrets = cap_secrets = n_slots = n_lengths = 0;
     pthread_mutex_unlock(&lock);
 }
 
@@ -195,16 +286,21 @@ static void put(struct out *o, const char *s, size_t len)
     o->p[o->n] = '\0';
 }
 
-/* The registered secret at text[at], or NULL. Under the lock. */
-static const struct secret *secret_at(const char *text, size_t at, size_t len)
+/* The longest registered secret at text[at], or NULL; prefix[i] is the
+ * hash of text[0..i). Under the lock. */
+static const struct secret *secret_at(const char *text, size_t at, size_t len,
+                                      const uint64_t *prefix)
 {
-    for (size_t i = 0; i < n_secrets; i++) {
-        const struct secret *s = &secrets[i];
-        if (s->len > len - at || s->value[0] != text[at])
+    for (size_t i = 0; i < n_lengths; i++) {
+        size_t n = lengths[i];
+        if (n > len - at)
             continue;
-        if (s->len < BR_SECRET_MIN_LEN && (at != 0 || s->len != len))
+        /* A short secret only as the whole text (it would mask ordinary words) */
+        if (n < BR_SECRET_MIN_LEN && n != len)
             continue;
-        if (memcmp(text + at, s->value, s->len) == 0)
+        uint64_t hash = prefix[at + n] - prefix[at] * powers[i];
+        const struct secret *s = lookup(text + at, n, hash);
+        if (s)
             return s;
     }
     return NULL;
@@ -213,9 +309,18 @@ static const struct secret *secret_at(const char *text, size_t at, size_t len)
 static void replace_secrets(const char *text, struct out *o)
 {
     size_t len = strlen(text), at = 0;
+    uint64_t on_stack[513];
+    uint64_t *prefix = len < 513 ? on_stack : malloc((len + 1) * sizeof(*prefix));
+    if (!prefix) {
+        o->oom = true;
+        return;
+    }
+    prefix[0] = 0;
+    for (size_t i = 0; i < len; i++)
+        prefix[i + 1] = prefix[i] * HASH_MUL + (unsigned char)text[i] + 1;
     pthread_mutex_lock(&lock);
     while (at < len) {
-        const struct secret *s = n_secrets ? secret_at(text, at, len) : NULL;
+        const struct secret *s = n_secrets ? secret_at(text, at, len, prefix) : NULL;
         if (s) {
             put(o, s->shown, strlen(s->shown));
             at += s->len;
@@ -225,6 +330,8 @@ static void replace_secrets(const char *text, struct out *o)
         }
     }
     pthread_mutex_unlock(&lock);
+    if (prefix != on_stack)
+        free(prefix);
     put(o, "", 0);
 }
 

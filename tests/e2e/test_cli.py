@@ -396,3 +396,27 @@ def test_check_of_a_10_mb_config_of_anchors(tmp_path):
     print(f"check of a {path.stat().st_size} byte config of anchors: {took:.2f} s")
     assert r.returncode == 0, r.stderr[-2000:]
     assert "big: kafka -> exec" in r.stdout
+
+
+def test_check_of_a_config_of_many_alike_interpolations(tmp_path):
+    """40,000 interpolations whose values share their first bytes (each one
+    a secret the mask must know): check passes, and an error in the same
+    file still prints the interpolation, not its value. The time is printed,
+    not asserted (the registry once made this quadratic: 12 s for 40,000)."""
+    lines = [f"state_dir: {tmp_path / 'state'}", "pipelines:", "  - name: many",
+             '    source: {kafka: {brokers: "127.0.0.1:9", topics: [t], group_id: g}}',
+             "    function:", "      exec:", "        command: [/bin/cat]", "        env:"]
+    lines += [f'          V{i}: "${{env:FNB_UNSET_X:-value{i:06d}}}"' for i in range(40000)]
+    path = tmp_path / "many.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    started = time.monotonic()
+    r = run_fnbridge("check", "-c", path, timeout=120)
+    took = time.monotonic() - started
+    print(f"check of a {path.stat().st_size} byte config of 40,000 interpolations: {took:.2f} s")
+    assert r.returncode == 0, r.stderr[-2000:]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("\n".join(lines + ["    concurrency: \"${env:FNB_UNSET_X:-value031337}\""])
+                   + "\n")
+    r = run_fnbridge("check", "-c", bad, timeout=120)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "concurrency" in r.stderr and "value031337" not in r.stderr, r.stderr[-2000:]

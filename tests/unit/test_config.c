@@ -1109,6 +1109,26 @@ static void test_secrets_mask(void)
     br_secrets_clear();
 }
 
+/* Many secrets alike (one prefix, several lengths): each is found wherever
+ * it stands, and the longest wins where one contains another. */
+static void test_secrets_mask_many_alike(void)
+{
+    br_secrets_clear();
+    char value[32], shown[32];
+    for (int i = 0; i < 20000; i++) {
+        int n = snprintf(value, sizeof value, "value%0*d", 4 + i % 5, i);
+        snprintf(shown, sizeof shown, "<%d>", i);
+        br_secrets_add(value, (size_t)n, shown);
+    }
+    br_secrets_add("valu", 4, "<short>");
+    br_secrets_add("value0012345", 12, "<long>");
+    /* i has 4 + i % 5 digits: value1235, value000017 */
+    check_mask("a value1235 b value0012345c value000017 valu", "a <1235> b <long>c <17> <short>");
+    check_mask("valuevalue1235", "<short>e<1235>");
+    check_mask("nothing here", "nothing here");
+    br_secrets_clear();
+}
+
 /* A key named as a secret is registered whatever its text. */
 static void test_secret_keys_registered(void)
 {
@@ -1175,6 +1195,7 @@ int main(void)
     test_good_config();
     test_top_level_defaults();
     test_secrets_mask();
+    test_secrets_mask_many_alike();
     test_secret_keys_registered();
     test_disk_checks();
     test_disk_check_keeps_secret_paths();
