@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -278,9 +279,8 @@ static int write_payload(struct br_deadletter *dl, const struct payload *pl)
     return write_all(dl->fd, tail, sizeof(tail) - 1);
 }
 
-/* Writes dl->head, then the payload, and fsyncs; a failure removes what
- * was written of the line. Called with the lock held. */
-static int write_line(struct br_deadletter *dl, const struct payload *pl)
+/* write_line, under the file lock too. */
+static int write_line_locked(struct br_deadletter *dl, const struct payload *pl)
 {
     off_t before = lseek(dl->fd, 0, SEEK_END);
     int rc = write_all(dl->fd, dl->head.data, dl->head.len);
@@ -302,6 +302,29 @@ static int write_line(struct br_deadletter *dl, const struct payload *pl)
                  "records and retrying", dl->path, strerror(saved));
     dl->failing = true;
     return -1;
+}
+
+/* A line is written in several writes (its head, its payload in slices),
+ * and several sinks may append to one file: pipelines that share a path,
+ * or other fnbridge processes. An exclusive flock on the file (which is
+ * per open file, so it also holds between two sinks of one process) keeps
+ * lines whole, and makes removing a torn line safe: nobody appended after
+ * it. Without flock support (some network filesystems) lines are still
+ * whole per sink. */
+static void lock_file(struct br_deadletter *dl, int op)
+{
+    while (flock(dl->fd, op) < 0 && errno == EINTR)
+        ;
+}
+
+/* Writes dl->head, then the payload, and fsyncs; a failure removes what
+ * was written of the line. Called with the lock held. */
+static int write_line(struct br_deadletter *dl, const struct payload *pl)
+{
+    lock_file(dl, LOCK_EX);
+    int rc = write_line_locked(dl, pl);
+    lock_file(dl, LOCK_UN);
+    return rc;
 }
 
 static int head_failed(struct br_deadletter *dl)

@@ -4,6 +4,7 @@
  * bytes the broker named its topics and keys with. Tables of hostile
  * inputs go through the real batcher, outcome logic and file sink, with a
  * scripted target answering; the line written is read back and decoded. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -436,6 +437,73 @@ static void test_records_streamed_as_base64(struct br_pipeline *pl)
     }
 }
 
+/* Two sinks on one file (pipelines sharing a dead-letter path), written
+ * from two threads at once with records large enough to take many writes
+ * each: every line is whole and strict JSON, none lost. */
+struct writer {
+    struct br_deadletter *dl;
+    struct br_pipeline *pl;
+    unsigned char fill;
+    int failed;
+};
+
+#define SHARED_LINES 12
+#define SHARED_SIZE (600 * 1024)
+
+static void *write_many(void *arg)
+{
+    struct writer *w = arg;
+    struct bytes v = repeat((const char *)&w->fill, 1, SHARED_SIZE);
+    for (int i = 0; i < SHARED_LINES; i++) {
+        struct br_record rec = {.kind = BR_REC_MQTT, .topic = "big/shared", .offset = i,
+                                .value = v.p, .value_len = v.n};
+        w->failed += br_deadletter_write_record(w->dl, w->pl, &rec,
+                                                "MaximumPayloadSizeExceeded") != 0;
+    }
+    free(v.p);
+    return NULL;
+}
+
+static void test_two_sinks_share_a_file(struct br_pipeline *pl)
+{
+    char *path = dlq_path("shared");
+    char err[256];
+    struct br_deadletter *a = br_deadletter_open(path, "a", err, sizeof err);
+    struct br_deadletter *b = br_deadletter_open(path, "b", err, sizeof err);
+    CHECK(a && b);
+    struct writer wa = {a, pl, 'A', 0}, wb = {b, pl, 'B', 0};
+    pthread_t ta, tb;
+    pthread_create(&ta, NULL, write_many, &wa);
+    pthread_create(&tb, NULL, write_many, &wb);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    CHECK_INT(wa.failed + wb.failed, 0);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    int lines = 0, good = 0;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    while (f && (n = getline(&line, &cap, f)) > 0) {
+        lines++;
+        json_error_t jerr;
+        json_t *j = json_loadb(line, (size_t)n, 0, &jerr);
+        const char *payload = j ? str_at(j, "payload", NULL) : NULL;
+        struct bytes got = unbase64(payload ? payload : "-");
+        good += j && got.n == SHARED_SIZE && (got.p[0] == 'A' || got.p[0] == 'B') &&
+                got.p[SHARED_SIZE - 1] == got.p[0];
+        free(got.p);
+        json_decref(j);
+    }
+    CHECK_INT(lines, 2 * SHARED_LINES);
+    CHECK_INT(good, 2 * SHARED_LINES);
+    free(line);
+    if (f)
+        fclose(f);
+    br_deadletter_close(a);
+    br_deadletter_close(b);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir))
@@ -453,6 +521,7 @@ int main(void)
     test_payloads(raw, json);
     test_coordinates_that_are_not_text(lambda);
     test_records_streamed_as_base64(lambda);
+    test_two_sinks_share_a_file(lambda);
     br_pipeline_destroy(raw);
     br_pipeline_destroy(json);
     br_pipeline_destroy(lambda);
