@@ -324,8 +324,10 @@ enum br_partial br_outcome_partial_why(const char *body, size_t body_len,
     const char *start = body ? first_non_blank(body, body_len) : NULL;
     if (!start || *start != '{')
         return BR_PARTIAL_ALL_OK;
+    /* A byte order mark (RFC 8259 lets a parser ignore it; jansson does not) */
+    size_t skip = body_len >= 3 && memcmp(body, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
     json_error_t err;
-    json_t *root = parse_body(body, body_len, &err);
+    json_t *root = parse_body(body + skip, body_len - skip, &err);
     enum br_partial res;
     if (!root) {
         describe_error(&err, why, why_len);

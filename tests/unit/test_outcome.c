@@ -191,8 +191,8 @@ static void test_invalid(void)
         { "a second object", BODY("{" FAIL11 "}{}"), "end of file expected" },
         { "cut short", BODY("{" FAIL11), "'}' expected near end of file" },
         { "blanks first", BODY(" \r\n\t{" FAIL11 ",NaN}"), "line 2" },
-        { "byte order mark", BODY("\xef\xbb\xbf{" FAIL11 "}"),
-          "byte 3: '[' or '{' expected near '\\xef\\xbb\\xbf'" },
+        { "byte order mark, then NaN", BODY("\xef\xbb\xbf{" FAIL11 ",\"x\":NaN}"),
+          "invalid token near 'NaN'" },
         { "control bytes quoted", BODY("{" FAIL11 "}\x7f\x01"), "near '\\x7f'" },
         { "not an object inside", BODY("{NaN}"), "string or '}' expected" },
     };
@@ -239,6 +239,9 @@ static void test_not_invalid(void)
         { "\\u0000 in an identifier", BODY("{\"batchItemFailures\":[{\"itemIdentifier\":"
           "\"orders-0-11\\u0000\"}]}"), BR_PARTIAL_ALL_FAILED, "xxxxx" },
         { "blanks around", BODY("\n  {" FAIL11 "}\n\n"), BR_PARTIAL_SOME_FAILED, ".x..." },
+        /* RFC 8259 lets a parser ignore a byte order mark; some runtimes write one */
+        { "byte order mark", BODY("\xef\xbb\xbf{" FAIL11 "}"), BR_PARTIAL_SOME_FAILED,
+          ".x..." },
         { "a valid object", BODY("{\"statusCode\":200,\"body\":\"ok\"}"),
           BR_PARTIAL_ALL_OK, "....." },
         { "a huge offset", BODY("{\"batchItemFailures\":[{\"itemIdentifier\":{\"partition\":"
