@@ -4,6 +4,7 @@
 #   make asan     the whole suite under AddressSanitizer + UBSan
 #   make demo     Kafka and MQTT -> local functions, end to end, in under a minute
 #   make bench    throughput and memory figures (not part of test)
+#   make fuzz     the libFuzzer targets of tests/fuzz, FUZZ_SECONDS each
 
 PREFIX  ?= /usr/local
 BUILD   ?= build
@@ -35,7 +36,7 @@ DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev libss
             python3-pytest python3-confluent-kafka python3-paho-mqtt openssl curl \
             cmake xz-utils
 
-.PHONY: all deps test unit e2e tools asan demo bench install clean
+.PHONY: all deps test unit e2e tools asan demo bench fuzz fuzz-deps fuzz-run install clean
 
 all: $(BUILD)/fnbridge
 
@@ -153,8 +154,72 @@ bench: deps
 	$(MAKE) $(BUILD)/bench/invoke_lat
 	TOOLS=$(abspath $(BUILD)/tools) BENCH=$(abspath $(BUILD)/bench) $(PYTHON) tests/bench/bench_targets.py
 
+# Fuzzing (tests/fuzz): each target is built with Debian's clang, linked
+# with the core's objects built by clang with the same sanitizers and
+# libFuzzer's coverage hooks (in build-fuzz), then run for FUZZ_SECONDS on a
+# copy of its seed corpus (tests/fuzz/corpus/<target>, never written to).
+# A crash, a leak, a sanitizer report or a failed property fails the make;
+# the input is kept in build-fuzz/fuzz/<target>/crash-*.
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_DEB_PKGS := clang libclang-rt-14-dev
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN     := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+# -max_len per target: a config file, a function's answer, a ListObjectsV2
+# page of a few objects, a record's value.
+FUZZ_MAX_LEN_config     := 16384
+FUZZ_MAX_LEN_outcome    := 8192
+FUZZ_MAX_LEN_s3_list    := 16384
+FUZZ_MAX_LEN_json_check := 8192
+rparen := )
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
+fuzz-deps:
+	@missing=$$(for p in $(FUZZ_DEB_PKGS); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	  done); \
+	if [ -z "$$missing" ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "fuzz: installing $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else echo "fuzz: missing packages; run as root:"; \
+	  echo "  apt-get update && apt-get install -y $$missing"; exit 1; fi
+
+fuzz: fuzz-deps
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang OPT="-O1 -fsanitize=fuzzer-no-link $(FUZZ_SAN)" \
+	  fuzz-run
+
+# Runs every target (BUILD is the fuzz build here); one line per target
+# from libFuzzer's final stats, and the log's end when a target fails.
+fuzz-run: $(FUZZ_BIN)
+	@fail=0; for t in $(FUZZ_TARGETS); do \
+	  dir=$(BUILD)/fuzz/$$t; rm -rf $$dir; mkdir -p $$dir/corpus; \
+	  cp tests/fuzz/corpus/$$t/* $$dir/corpus/; \
+	  dict=; [ -f tests/fuzz/$$t.dict ] && dict=-dict=tests/fuzz/$$t.dict; \
+	  case $$t in $(foreach t,$(FUZZ_TARGETS),$(t)$(rparen) max_len=$(FUZZ_MAX_LEN_$(t));;) \
+	    *$(rparen) max_len=4096;; esac; \
+	  start=$$(date +%s); \
+	  $(BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -timeout=10 -rss_limit_mb=2048 -max_len=$$max_len $$dict \
+	    -artifact_prefix=$$dir/ $$dir/corpus >$$dir/log 2>&1; rc=$$?; \
+	  secs=$$(( $$(date +%s) - start )); \
+	  execs=$$(sed -n 's/^stat::number_of_executed_units: *//p' $$dir/log); \
+	  rate=$$(sed -n 's/^stat::average_exec_per_sec: *//p' $$dir/log); \
+	  if [ $$rc = 0 ]; then \
+	    echo "fuzz $$t: $${secs}s, $${execs:-?} runs ($${rate:-?}/s), corpus $$(ls $$dir/corpus | wc -l) inputs"; \
+	  else \
+	    fail=1; echo "fuzz $$t: FAILED after $${secs}s (exit $$rc), $${execs:-?} runs; log $$dir/log:"; \
+	    tail -n 60 $$dir/log; ls $$dir/crash-* $$dir/leak-* $$dir/timeout-* $$dir/oom-* 2>/dev/null; \
+	  fi; \
+	done; exit $$fail
+
 install: $(BUILD)/fnbridge
 	install -D -m 0755 $(BUILD)/fnbridge $(DESTDIR)$(PREFIX)/bin/fnbridge
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz

@@ -653,8 +653,8 @@ static int finish_page(struct s3_lister *l, struct s3_page *page, struct s3_erro
     return 0;
 }
 
-int s3_list_page(struct s3_lister *l, const char *token, struct s3_page *page,
-                 struct s3_error *e)
+/* Clears what the last page left for a new one. 0, or -1 with e filled. */
+static int page_begin(struct s3_lister *l, struct s3_page *page, struct s3_error *e)
 {
     memset(e, 0, sizeof(*e));
     e->retry_after_ms = -1;
@@ -676,7 +676,41 @@ int s3_list_page(struct s3_lister *l, const char *token, struct s3_page *page,
     l->status = 0;
     l->is_error = l->write_failed = false;
     /* Offset 0 of the arena means "none". */
-    if (br_buf_putc(&l->arena, '\0') < 0 || build_url(l, token) < 0 || parse_begin(l, e) < 0) {
+    if (br_buf_putc(&l->arena, '\0') < 0 || parse_begin(l, e) < 0) {
+        snprintf(e->message, sizeof(e->message), "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+int s3_list_parse(struct s3_lister *l, long status, const char *body, size_t len,
+                  size_t chunk, struct s3_page *page, struct s3_error *e)
+{
+    if (page_begin(l, page, e) < 0)
+        return -1;
+    l->status = status;
+    l->is_error = status < 200 || status >= 300;
+    for (size_t off = 0; off < len;) {
+        size_t n = chunk && chunk < len - off ? chunk : len - off;
+        /* on_body only reads the bytes, as it does libcurl's buffer. */
+        if (on_body((char *)body + off, 1, n, l) != n)
+            return transfer_error(l, CURLE_WRITE_ERROR, "", e);
+        off += n;
+    }
+    if (l->is_error) {
+        e->status = status;
+        error_from_body(l, e);
+        return -1;
+    }
+    return finish_page(l, page, e);
+}
+
+int s3_list_page(struct s3_lister *l, const char *token, struct s3_page *page,
+                 struct s3_error *e)
+{
+    if (page_begin(l, page, e) < 0)
+        return -1;
+    if (build_url(l, token) < 0) {
         snprintf(e->message, sizeof(e->message), "out of memory");
         return -1;
     }

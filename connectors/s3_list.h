@@ -59,4 +59,11 @@ void s3_lister_free(struct s3_lister *l);
 int s3_list_page(struct s3_lister *l, const char *token, struct s3_page *page,
                  struct s3_error *e);
 
+/* Reads body as s3_list_page reads the body of an answer with this HTTP
+ * status, fed in pieces of chunk bytes (0: whole), as libcurl may cut it.
+ * Same results; for the unit tests and the fuzzer, which have a page in
+ * memory. body is borrowed. */
+int s3_list_parse(struct s3_lister *l, long status, const char *body, size_t len,
+                  size_t chunk, struct s3_page *page, struct s3_error *e);
+
 #endif
