@@ -516,9 +516,17 @@ static void set_limits(struct mqtt_ctx *ctx)
     int64_t value = max_payload < ctx->opts.spool_max_bytes ? max_payload
                                                             : ctx->opts.spool_max_bytes;
     ctx->max_record_value = (size_t)value;
-    br_debug(ctx->src->scope, "taking messages of up to %lld bytes; payloads over %zu "
-             "bytes are dead-lettered", (long long)ctx->max_message_size,
-             ctx->max_record_value);
+    /* Said at start, not per message: under MQTT 5 the broker drops what is
+     * larger without a word to us, so this line is all the user gets. */
+    if (ctx->opts.protocol == MQTT_PROTO_5)
+        br_info(ctx->src->scope, "max_message_size %lld bytes: the broker discards larger "
+                "messages for this session (MQTT 5 Maximum Packet Size); payloads over %zu "
+                "bytes are dead-lettered", (long long)ctx->max_message_size,
+                ctx->max_record_value);
+    else
+        br_info(ctx->src->scope, "messages over %lld bytes (max_message_size) and payloads "
+                "over %zu bytes are dead-lettered", (long long)ctx->max_message_size,
+                ctx->max_record_value);
 }
 
 static int mqtt_run(struct br_source *src)

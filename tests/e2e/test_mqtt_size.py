@@ -129,6 +129,9 @@ def test_mqtt5_max_message_size_reaches_the_broker_which_drops_bigger_messages(
     assert "big-0" not in fn.log.refresh().seen
     assert read_dlq(dlq) == [], "the broker sent the large message after all"
     assert "too large" not in b.stderr()
+    # the one place fnbridge can tell the user such messages are lost
+    assert ("max_message_size 65536 bytes: the broker discards larger messages"
+            in b.stderr()), b.stderr()[-2000:]
 
 
 def test_mqtt311_max_message_size_is_checked_by_fnbridge(
