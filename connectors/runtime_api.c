@@ -55,10 +55,12 @@
 #define MAX_ERROR_BODY ((size_t)1 << 20)
 /* /init/error bodies are only logged. */
 #define MAX_INIT_ERROR_BODY ((size_t)64 << 10)
-/* A worker needs two connections at once (a /next and a POST; AWS's
- * Node.js client keeps one per HTTP stack it uses); the rest is room for
- * a runtime that opens a new one before it sees the old one closed. */
-#define MAX_WORKER_CONNS 4
+/* A worker needs two connections at once (a /next and a POST), but AWS's
+ * Node.js client keeps one per HTTP stack it uses and, on a busy machine,
+ * opens new ones before the kernel has told us the old ones closed: with 4
+ * it was cut off mid-run. The cap only bounds a runtime gone wrong; others'
+ * connections are counted apart. */
+#define MAX_WORKER_CONNS 16
 /* Refused connections open at once, waiting for their 403. */
 #define MAX_REFUSED_CONNS 4
 #define REFUSED_TIMEOUT_S 2u

@@ -354,17 +354,17 @@ def test_held_connections_do_not_starve_cold_starts(kafka, bridges, group, tmp_p
 
 def test_a_worker_gets_a_few_connections_not_any_number(
         kafka, bridges, group, tmp_path, out):
-    """A worker that opens 12 idle connections: the ones past its cap are
+    """A worker that opens 24 idle connections: the ones past its cap (16) are
     closed at once, and once it lets go of them it is served as usual."""
     dlq = tmp_path / "dlq.jsonl"
     produced = produce(kafka, "guard-greedy", 2)
     b = bridges.start([pipeline("guard-greedy", kafka, group, function(
-        tmp_path, out, env={"GREEDY": "12"}), dlq)])
+        tmp_path, out, env={"GREEDY": "24"}), dlq)])
     answered = wait_answered(out, b, 2)
     stop_cleanly(b)
     [closed] = out.lines("greedy")
-    assert 8 <= int(closed) < 12, f"the API closed {closed} of 12 idle connections"
+    assert 8 <= int(closed) < 24, f"the API closed {closed} of 24 idle connections"
     assert set(answered.values()) == {202}
     assert sorted(i for ids in out.held().values() for i in ids.split()) == \
         sorted(produced.ids)
-    assert "opened more than 4 connections" in b.stderr()
+    assert "opened more than 16 connections" in b.stderr()
