@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -266,26 +267,69 @@ static int write_base64(struct br_deadletter *dl, const unsigned char *p, size_t
     return 0;
 }
 
-static int write_payload(struct br_deadletter *dl, const struct payload *pl)
+static const char b64_tail[] = "\",\"payloadEncoding\":\"base64\"}\n";
+
+/* writev, until all is written. */
+static int writev_all(int fd, struct iovec *iov, int n)
 {
-    if (!pl->p)
-        return write_all(dl->fd, "null}\n", 6);
-    if (!pl->base64)
-        return write_all(dl->fd, (const char *)pl->p, pl->n) < 0 ? -1
-                                                                 : write_all(dl->fd, "}\n", 2);
-    static const char tail[] = "\",\"payloadEncoding\":\"base64\"}\n";
-    if (write_all(dl->fd, "\"", 1) < 0 || write_base64(dl, pl->p, pl->n) < 0)
+    while (n > 0) {
+        ssize_t w = writev(fd, iov, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -1;
+        for (; n > 0 && (size_t)w >= iov->iov_len; iov++, n--)
+            w -= (ssize_t)iov->iov_len;
+        if (n > 0) {
+            iov->iov_base = (char *)iov->iov_base + w;
+            iov->iov_len -= (size_t)w;
+        }
+    }
+    return 0;
+}
+
+/* The whole line in one write when its payload is JSON, none, or base64 of
+ * one slice, so that a reader of the file (a test, tail -f, a collector)
+ * sees whole lines; 1 when the payload must be streamed instead. */
+static int write_line_at_once(struct br_deadletter *dl, const struct payload *pl)
+{
+    struct iovec iov[4] = {{dl->head.data, dl->head.len}};
+    int n = 1;
+    if (!pl->p) {
+        iov[n++] = (struct iovec){(char *)"null}\n", 6};
+    } else if (!pl->base64) {
+        iov[n++] = (struct iovec){(void *)pl->p, pl->n};
+        iov[n++] = (struct iovec){(char *)"}\n", 2};
+    } else if (pl->n <= B64_SLICE) {
+        br_buf_reset(&dl->slice);
+        if (br_buf_putc(&dl->slice, '"') < 0 || br_buf_put_base64(&dl->slice, pl->p, pl->n) < 0) {
+            errno = ENOMEM;
+            return -1;
+        }
+        iov[n++] = (struct iovec){dl->slice.data, dl->slice.len};
+        iov[n++] = (struct iovec){(char *)b64_tail, sizeof(b64_tail) - 1};
+    } else {
+        return 1;
+    }
+    return writev_all(dl->fd, iov, n);
+}
+
+/* A payload too large to hold as base64: its head, then slice by slice. */
+static int write_line_streamed(struct br_deadletter *dl, const struct payload *pl)
+{
+    if (write_all(dl->fd, dl->head.data, dl->head.len) < 0 ||
+        write_all(dl->fd, "\"", 1) < 0 || write_base64(dl, pl->p, pl->n) < 0)
         return -1;
-    return write_all(dl->fd, tail, sizeof(tail) - 1);
+    return write_all(dl->fd, b64_tail, sizeof(b64_tail) - 1);
 }
 
 /* write_line, under the file lock too. */
 static int write_line_locked(struct br_deadletter *dl, const struct payload *pl)
 {
     off_t before = lseek(dl->fd, 0, SEEK_END);
-    int rc = write_all(dl->fd, dl->head.data, dl->head.len);
-    if (rc == 0)
-        rc = write_payload(dl, pl);
+    int rc = write_line_at_once(dl, pl);
+    if (rc == 1)
+        rc = write_line_streamed(dl, pl);
     if (dl->head.cap > KEEP_HEAD_CAP)
         br_buf_free(&dl->head);         /* a huge batch's head: give it back */
     if (rc == 0 && fsync(dl->fd) == 0) {

@@ -346,10 +346,13 @@ def run_fnbridge(*args, timeout=30, input=None):
 
 
 def read_dlq(path):
+    """The dead-letter file's whole lines (one being written, not yet ended
+    by its newline, is left for the next read)."""
     path = Path(path)
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    whole = path.read_text().split("\n")[:-1]
+    return [json.loads(line) for line in whole if line.strip()]
 
 
 def event_records(event):
