@@ -217,16 +217,9 @@ class FnLog:
         self.seen = {}          # id -> number of times received
 
     def refresh(self):
-        try:
-            with open(self.path, "rb") as f:
-                f.seek(self.pos)
-                data = f.read()
-        except FileNotFoundError:
-            return self
-        end = data.rfind(b"\n") + 1      # complete lines only
-        self.pos += end
+        lines, self.pos = new_lines(self.path, self.pos)
         now = time.monotonic()
-        for line in data[:end].decode().splitlines():
+        for line in lines:
             status, rid = line.split(" ", 1)
             status = int(status)
             self.entries.append((status, rid, now))
@@ -343,6 +336,19 @@ def run_fnbridge(*args, timeout=30, input=None):
 
 
 # --------------------------------------------------------------- dead letter
+
+
+def new_lines(path, pos):
+    """The whole lines a file gained past byte pos (one still being written
+    is left for the next call), and the position after them."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(pos)
+            data = f.read()
+    except FileNotFoundError:
+        return [], pos
+    end = data.rfind(b"\n") + 1
+    return data[:end].decode().splitlines(), pos + end
 
 
 def read_dlq(path):

@@ -14,7 +14,7 @@ import urllib.request
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from helpers import (SLOW, http_function, kafka_pipeline, read_dlq, split_id,
+from helpers import (SLOW, http_function, kafka_pipeline, new_lines, read_dlq, split_id,
                      stop_cleanly, wait_until)
 
 TOPICS = {"keyed": 1, "keyed-retry": 1}
@@ -69,15 +69,8 @@ class Trace:
         self.failed_keys = {}   # request -> keys with a failed record so far
 
     def refresh(self):
-        try:
-            with open(self.path, "rb") as f:
-                f.seek(self.pos)
-                data = f.read()
-        except FileNotFoundError:
-            return self
-        end = data.rfind(b"\n") + 1         # complete lines only
-        self.pos += end
-        for line in data[:end].decode().splitlines():
+        lines, self.pos = new_lines(self.path, self.pos)
+        for line in lines:
             fields = line.split(" ")
             ns, kind, req = int(fields[0]), fields[1], int(fields[2])
             offset = split_id(fields[-1])[2]
