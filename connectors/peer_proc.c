@@ -74,8 +74,13 @@ static int diag_find(const struct sockaddr_in *client, const struct sockaddr_in 
         (ssize_t)sizeof(msg))
         n = recv(fd, &reply, sizeof(reply), MSG_DONTWAIT);
     close(fd);
-    int len = n > 0 ? (int)n : 0;
-    for (struct nlmsghdr *h = &reply.nlh; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+    /* NLMSG_OK and NLMSG_NEXT mix signed and unsigned (clang warns): the
+     * same walk, in sizes. */
+    size_t left = n > 0 ? (size_t)n : 0;
+    for (const struct nlmsghdr *h = &reply.nlh;
+         left >= sizeof(*h) && h->nlmsg_len >= sizeof(*h) && h->nlmsg_len <= left;
+         left -= left < NLMSG_ALIGN(h->nlmsg_len) ? left : NLMSG_ALIGN(h->nlmsg_len),
+         h = (const struct nlmsghdr *)((const char *)h + NLMSG_ALIGN(h->nlmsg_len))) {
         if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
             h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
             continue;
