@@ -134,7 +134,13 @@ static int insert(const char *value, size_t len, const char *shown)
         return -1;
     if (add_length(len) < 0)
         return -1;
-    struct secret s = {strndup(value, len), len, strdup(shown ? shown : "***"), hash};
+    /* A copy of all len bytes: the text may hold a NUL (a ${file:} of
+     * binary content), where strndup would stop short of len. */
+    struct secret s = {malloc(len + 1), len, strdup(shown ? shown : "***"), hash};
+    if (s.value) {
+        memcpy(s.value, value, len);
+        s.value[len] = '\0';
+    }
     if (!s.value || !s.shown) {
         free(s.value);
         free(s.shown);

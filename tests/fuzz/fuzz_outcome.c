@@ -5,7 +5,9 @@
  * connectors/target_lambda.c; the Retry-After header itself is parsed by
  * libcurl). The input is the response body.
  *
- * Properties: the verdict and the failed[] marks agree (all, none, some);
+ * Properties: the verdict and the failed[] marks agree (all, none, some;
+ * invalid JSON marks all); a body that opens an object and does not parse
+ * is never settled as delivered;
  * a body that jansson reads as an object with a non-empty
  * batchItemFailures list never settles the batch as delivered; a
  * retryAfterSeconds that is a small non-negative integer gives that many
@@ -86,6 +88,25 @@ static bool names_failures(const json_t *root)
     return json_is_array(list) && json_array_size(list) > 0;
 }
 
+/* The body's first byte past a byte order mark and blanks is '{'. */
+static bool opens_object(const char *body, size_t len)
+{
+    size_t i = len >= 3 && memcmp(body, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
+    while (i < len && strchr(" \t\r\n\f\v", body[i]) && body[i])
+        i++;
+    return i < len && body[i] == '{';
+}
+
+/* jansson reads it (after a byte order mark), as outcome.c must have. */
+static bool parses(const char *body, size_t len)
+{
+    size_t skip = len >= 3 && memcmp(body, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
+    json_t *root = json_loadb(body + skip, len - skip, JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL,
+                              NULL);
+    json_decref(root);
+    return root != NULL;
+}
+
 static void check_partial(const struct batch *b, const char *body, size_t len,
                           const json_t *root)
 {
@@ -96,7 +117,12 @@ static void check_partial(const struct batch *b, const char *body, size_t len,
     for (size_t i = 0; i < b->n; i++)
         marked += failed[i];
     FUZZ_ASSERT(res == BR_PARTIAL_ALL_OK || res == BR_PARTIAL_SOME_FAILED ||
-                res == BR_PARTIAL_ALL_FAILED, "%s: verdict %d", b->name, (int)res);
+                res == BR_PARTIAL_ALL_FAILED || res == BR_PARTIAL_INVALID,
+                "%s: verdict %d", b->name, (int)res);
+    FUZZ_ASSERT(res != BR_PARTIAL_INVALID || marked == b->n,
+                "%s: invalid, %zu of %zu marked", b->name, marked, b->n);
+    FUZZ_ASSERT(res != BR_PARTIAL_ALL_OK || !opens_object(body, len) || parses(body, len),
+                "%s: an object that does not parse settled the batch as delivered", b->name);
     FUZZ_ASSERT(res != BR_PARTIAL_ALL_OK || marked == 0, "%s: all ok, %zu marked",
                 b->name, marked);
     FUZZ_ASSERT(res != BR_PARTIAL_ALL_FAILED || marked == b->n,

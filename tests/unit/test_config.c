@@ -1129,6 +1129,19 @@ static void test_secrets_mask_many_alike(void)
     br_secrets_clear();
 }
 
+/* A secret holding a NUL (a ${file:} of binary content: an error, but its
+ * text is registered first) is kept whole: registering it again compared
+ * past a copy cut at the NUL (found by make fuzz, under ASan). */
+static void test_secret_with_a_nul(void)
+{
+    br_secrets_clear();
+    br_secrets_add("abc\0defgh", 9, "<nul>");
+    br_secrets_add("abc\0defgh", 9, "<nul>");
+    br_secrets_add("abc\0xyz", 7, "<other>");
+    check_mask("x abc y", "x abc y");
+    br_secrets_clear();
+}
+
 /* A key named as a secret is registered whatever its text. */
 static void test_secret_keys_registered(void)
 {
@@ -1196,6 +1209,7 @@ int main(void)
     test_top_level_defaults();
     test_secrets_mask();
     test_secrets_mask_many_alike();
+    test_secret_with_a_nul();
     test_secret_keys_registered();
     test_disk_checks();
     test_disk_check_keeps_secret_paths();
