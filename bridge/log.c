@@ -52,19 +52,29 @@ static size_t put_quoted(char *out, size_t at, size_t n, const char *s)
     return at;
 }
 
+/* The text fmt makes, with every secret masked (secrets.h); a new string
+ * the caller frees, NULL when out of memory. */
+static char *format_masked(const char *fmt, va_list ap)
+{
+    char *text = NULL;
+    if (vasprintf(&text, fmt, ap) < 0)
+        return NULL;
+    char *masked = br_secrets_mask_dup(text);
+    free(text);
+    return masked;
+}
+
 void br_log(enum br_log_level level, const char *scope, const char *fmt, ...)
 {
     if (!br_log_enabled(level))
         return;
     char msg[2048], when[40], line[4600], scope_shown[160];
-    char *full = NULL;
     va_list ap;
     va_start(ap, fmt);
     /* Masked whole, then cut: a cut through a secret would print its start. */
-    if (vasprintf(&full, fmt, ap) < 0)
-        full = NULL;
+    char *full = format_masked(fmt, ap);
     va_end(ap);
-    br_secrets_mask(full ? full : "(log line lost: out of memory)", msg, sizeof(msg));
+    snprintf(msg, sizeof(msg), "%s", full ? full : "(log line lost: out of memory)");
     free(full);
     scope = br_secrets_mask(scope ? scope : "fnbridge", scope_shown, sizeof(scope_shown));
     br_utc_text(br_wall_ms(), when, sizeof(when));
@@ -88,14 +98,10 @@ void br_log(enum br_log_level level, const char *scope, const char *fmt, ...)
 
 void br_print(FILE *out, const char *fmt, ...)
 {
-    char *text = NULL;
     va_list ap;
     va_start(ap, fmt);
-    if (vasprintf(&text, fmt, ap) < 0)
-        text = NULL;
+    char *masked = format_masked(fmt, ap);
     va_end(ap);
-    char *masked = br_secrets_mask_dup(text ? text : "");
     fputs(masked ? masked : "(not shown: out of memory)\n", out);
     free(masked);
-    free(text);
 }

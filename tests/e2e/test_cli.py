@@ -320,6 +320,18 @@ def test_check_creates_nothing(tmp_path):
     assert not (tmp_path / "a").exists() and not (tmp_path / "d").exists()
 
 
+AS_NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def check_and_run_refuse(as_user, path, want):
+    """check and run (as as_user) both exit 2 printing exactly want."""
+    for command in ("check", "run"):
+        r = subprocess.run(as_user + [FNBRIDGE, command, "-c", str(path)],
+                           capture_output=True, text=True, timeout=20 * SLOW,
+                           stdin=subprocess.DEVNULL)
+        assert r.returncode == 2 and r.stderr == want, f"{command}: {r.returncode} {r.stderr}"
+
+
 def test_check_and_run_refuse_a_state_dir_the_user_cannot_write():
     """Root writes anywhere, so the user is nobody (setpriv) in a directory
     root owns; run as another user, in a directory made read-only."""
@@ -333,14 +345,10 @@ def test_check_and_run_refuse_a_state_dir_the_user_cannot_write():
         path = top / "nobody.yaml"
         path.write_text(kafka_config(ro / "state"))
         path.chmod(0o644)
-        as_user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if root else []
+        as_user = AS_NOBODY if root else []
         want = (f"{path}:1:12: state_dir: cannot create {ro}/state: cannot write in {ro}: "
                 "Permission denied\n")
-        for command in ("check", "run"):
-            r = subprocess.run(as_user + [FNBRIDGE, command, "-c", str(path)],
-                               capture_output=True, text=True, timeout=20 * SLOW,
-                               stdin=subprocess.DEVNULL)
-            assert r.returncode == 2 and r.stderr == want, f"{command}: {r.returncode} {r.stderr}"
+        check_and_run_refuse(as_user, path, want)
         assert not (ro / "state").exists()
     finally:
         ro.chmod(0o755)
@@ -366,14 +374,10 @@ def test_check_and_run_refuse_an_exec_cwd_the_user_cannot_enter():
             'http: {url: "http://127.0.0.1:9/", format: lambda, timeout: 5s}',
             f'exec: {{command: ["true"], cwd: {closed}}}'))
         path.chmod(0o644)
-        as_user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if root else []
+        as_user = AS_NOBODY if root else []
         want = (f"{path}:7:7: pipelines[0].function.exec: cwd: \"{closed}\": "
                 "Permission denied\n")
-        for command in ("check", "run"):
-            r = subprocess.run(as_user + [FNBRIDGE, command, "-c", str(path)],
-                               capture_output=True, text=True, timeout=20 * SLOW,
-                               stdin=subprocess.DEVNULL)
-            assert r.returncode == 2 and r.stderr == want, f"{command}: {r.returncode} {r.stderr}"
+        check_and_run_refuse(as_user, path, want)
     finally:
         shutil.rmtree(top)
 

@@ -1,6 +1,6 @@
 """The tests, the build and the demo run from a fresh clone: nothing in the
-repository reads a file beside it (such as ../shared, which the developers
-have and a user who clones the repository does not)."""
+repository reads a file beside it (such as the developers' shared folder,
+which a user who clones the repository does not have)."""
 import re
 import subprocess
 
@@ -8,9 +8,11 @@ import helpers
 
 TOPICS = {}
 
-# A path that leaves the checkout: ../shared, ../../x, or Path(...).parent
-# of the repository's top level.
-OUTSIDE = re.compile(r"\.\./shared|\.\./\.\./shared|REPO\.parent|conformance/")
+# A path that leaves the checkout for the shared folder (one or two levels
+# up), the parent of the repository's top level, or the conformance data.
+# Spelled in parts so that this file does not name the path itself.
+SHARED = "shared"
+OUTSIDE = re.compile(r"(\.\./){1,2}" + SHARED + r"|REPO\.parent|conformance/")
 
 
 def tracked_files():
