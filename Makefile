@@ -13,11 +13,11 @@ PYTHON  ?= /usr/bin/python3
 PKGS    := rdkafka libcurl jansson yaml-0.1 libmosquitto lmdb expat libmicrohttpd libcrypto
 OPT     ?= -O2
 CFLAGS  ?=
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) -pthread \
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) -pthread -I. \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread -lm
 
-CORE_SRC := $(wildcard bridge/*.c connectors/*.c config/*.c)
+CORE_SRC := $(wildcard bridge/*.c connectors/*.c connectors/*/*.c config/*.c)
 MAIN_SRC := bridge/main.c
 LIB_SRC  := $(filter-out $(MAIN_SRC),$(CORE_SRC))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
@@ -54,15 +54,20 @@ $(BUILD)/fnbridge: $(MAIN_OBJ) $(LIB_OBJ)
 	$(call say,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/obj/%.o: %.c $(wildcard bridge/*.h connectors/*.h config/*.h)
-	@mkdir -p $(dir $@)
-	$(call say,CC,$<)
-	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+# Each object depends on the headers it includes, as the compiler lists
+# them (-MMD) in a .d file beside it; -MP keeps a removed header from
+# breaking the build.
+DEPFLAGS = -MMD -MP
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h tests/unit/scripted.h tests/unit/feed.h $(LIB_OBJ)
+$(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)
-	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(DEPFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CFLAGS) $(DEPFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
 $(BUILD)/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
@@ -73,7 +78,7 @@ $(BUILD)/tools/%: tests/tools/%.c
 $(BUILD)/bench/%: tests/bench/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)
-	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(DEPFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
 # The memory floor make bench compares fnbridge's idle RSS with.
 $(BUILD)/tools/rss_floor: TOOL_LIBS += $(shell pkg-config --libs libcurl 2>/dev/null)
@@ -174,10 +179,10 @@ FUZZ_MAX_LEN_s3_list    := 16384
 FUZZ_MAX_LEN_json_check := 8192
 rparen := )
 
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(LIB_OBJ)
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)
-	$(Q)$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB_OBJ) $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(DEPFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
 fuzz-deps:
 	@missing=$$(for p in $(FUZZ_DEB_PKGS); do \
@@ -217,6 +222,9 @@ fuzz-run: $(FUZZ_BIN)
 	    tail -n 60 $$dir/log; ls $$dir/crash-* $$dir/leak-* $$dir/timeout-* $$dir/oom-* 2>/dev/null; \
 	  fi; \
 	done; exit $$fail
+
+-include $(wildcard $(BUILD)/obj/*.d $(BUILD)/obj/*/*.d $(BUILD)/obj/*/*/*.d \
+                   $(BUILD)/tests/*.d $(BUILD)/bench/*.d $(BUILD)/fuzz/*.d)
 
 install: $(BUILD)/fnbridge
 	install -D -m 0755 $(BUILD)/fnbridge $(DESTDIR)$(PREFIX)/bin/fnbridge

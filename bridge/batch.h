@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../connectors/connector.h"
+#include "connector.h"
 #include "buf.h"
 #include "pipeline.h"
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../connectors/source_kafka.h"
+#include "connectors/kafka/source_kafka.h"
 #include "batch.h"
 #include "clock.h"
 #include "dispatcher.h"

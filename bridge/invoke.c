@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../config/secrets.h"
+#include "config/secrets.h"
 #include "backoff.h"
 #include "batch.h"
 #include "clock.h"

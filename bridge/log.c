@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../config/secrets.h"
+#include "config/secrets.h"
 #include "clock.h"
 #include "log.h"
 

@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../connectors/connector.h"
+#include "connector.h"
 
 /* Kind of result for an HTTP status code (2xx ok; 408/425/429/5xx retry;
  * 413 too large; other 4xx permanent; anything else retry). */

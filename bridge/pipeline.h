@@ -13,8 +13,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../config/config.h"
-#include "../connectors/connector.h"
+#include "config/config.h"
+#include "connector.h"
 #include "format.h"
 #include "record.h"
 

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../bridge/backoff.h"
-#include "../bridge/log.h"
+#include "bridge/backoff.h"
+#include "bridge/log.h"
 #include "config.h"
 #include "paths.h"
 

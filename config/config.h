@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../connectors/connector.h"
+#include "bridge/connector.h"
 #include "node.h"
 #include "opts.h"
 

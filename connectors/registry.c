@@ -2,7 +2,7 @@
  * one line here plus its file; the core never names a connector. */
 #include <string.h>
 
-#include "connector.h"
+#include "bridge/connector.h"
 
 extern const struct br_source_ops br_source_kafka;
 extern const struct br_source_ops br_source_mqtt;

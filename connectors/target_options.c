@@ -4,11 +4,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "exec_lambda_env.h"
-#include "target_exec.h"
-#include "target_http.h"
-#include "target_lambda.h"
-#include "target_openfaas.h"
+#include "connectors/exec/exec_lambda_env.h"
+#include "connectors/exec/target_exec.h"
+#include "connectors/http/target_http.h"
+#include "connectors/http/target_lambda.h"
+#include "connectors/http/target_openfaas.h"
 
 const char *http_check_url(const char *s)
 {

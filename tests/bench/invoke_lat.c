@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../bridge/invoke_cmd.h"
-#include "../../bridge/log.h"
+#include "bridge/invoke_cmd.h"
+#include "bridge/log.h"
 
 static int cmp_i64(const void *a, const void *b)
 {

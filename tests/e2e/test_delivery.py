@@ -37,7 +37,7 @@ def test_100k_records_over_8_partitions_all_delivered_then_sigterm_exits_0(
 def test_a_small_prefetch_queue_refills_with_nothing_lost_or_doubled(
         kafka, fn_server, bridges, group, tmp_path):
     """librdkafka 2.0.2 stops fetching while its queue is full and fnbridge
-    wakes the fetchers once it drains (connectors/kafka_wake.c). A 64 KiB
+    wakes the fetchers once it drains (connectors/kafka/kafka_wake.c). A 64 KiB
     queue fills at every fetch: every record still arrives exactly once
     (the wake-up must not make librdkafka refetch), and it was used."""
     produced = produce(kafka, "refill", 20_000, "--partitions", 4, "--size", 1024)

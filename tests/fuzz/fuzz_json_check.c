@@ -15,9 +15,9 @@
 
 #include <jansson.h>
 
-#include "../../bridge/buf.h"
-#include "../../bridge/format.h"
-#include "../../bridge/record.h"
+#include "bridge/buf.h"
+#include "bridge/format.h"
+#include "bridge/record.h"
 #include "fuzz.h"
 
 #define CHECK_MAX_DEPTH 512          /* br_format_json_valid's limit */

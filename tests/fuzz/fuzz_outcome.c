@@ -2,7 +2,7 @@
  * partial-batch response (br_outcome_partial, bridge/outcome.c) matched
  * against a synthetic batch of Kafka, of MQTT and of S3 records, and
  * Lambda's retryAfterSeconds (lambda_body_retry_after,
- * connectors/target_lambda.c; the Retry-After header itself is parsed by
+ * connectors/http/target_lambda.c; the Retry-After header itself is parsed by
  * libcurl). The input is the response body.
  *
  * Properties: the verdict and the failed[] marks agree (all, none, some;
@@ -17,9 +17,9 @@
 
 #include <jansson.h>
 
-#include "../../bridge/outcome.h"
-#include "../../bridge/record.h"
-#include "../../connectors/target_lambda.h"
+#include "bridge/outcome.h"
+#include "bridge/record.h"
+#include "connectors/http/target_lambda.h"
 #include "fuzz.h"
 
 #define N_KAFKA 12

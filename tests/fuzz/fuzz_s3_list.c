@@ -16,7 +16,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "../../connectors/s3_list.h"
+#include "connectors/s3/s3_list.h"
 #include "fuzz.h"
 
 static struct s3_lister *listers[2];          /* max-keys 1000, 2 */

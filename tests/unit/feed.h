@@ -14,9 +14,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "../../bridge/clock.h"
-#include "../../bridge/dispatcher.h"
-#include "../../bridge/pipeline.h"
+#include "bridge/clock.h"
+#include "bridge/dispatcher.h"
+#include "bridge/pipeline.h"
 
 static inline void sleep_ms(long ms)
 {

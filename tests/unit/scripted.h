@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../bridge/batch.h"
-#include "../../bridge/clock.h"
-#include "../../bridge/pipeline.h"
+#include "bridge/batch.h"
+#include "bridge/clock.h"
+#include "bridge/pipeline.h"
 #include "unit.h"
 
 #define MAX_CALLS 64

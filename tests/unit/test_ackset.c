@@ -1,7 +1,7 @@
 /* test_ackset.c - the commit point only moves over a settled prefix. */
 #include <stdlib.h>
 
-#include "../../bridge/ackset.h"
+#include "bridge/ackset.h"
 #include "unit.h"
 
 static void test_in_order(void)

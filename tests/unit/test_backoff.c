@@ -3,7 +3,7 @@
 #include <limits.h>
 #include <stdint.h>
 
-#include "../../bridge/backoff.h"
+#include "bridge/backoff.h"
 #include "unit.h"
 
 static void test_sequence_no_jitter(void)

@@ -8,10 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../bridge/batch.h"
-#include "../../bridge/clock.h"
-#include "../../bridge/log.h"
-#include "../../bridge/pipeline.h"
+#include "bridge/batch.h"
+#include "bridge/clock.h"
+#include "bridge/log.h"
+#include "bridge/pipeline.h"
 #include "scripted.h"
 #include "unit.h"
 

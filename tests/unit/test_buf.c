@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../bridge/buf.h"
+#include "bridge/buf.h"
 #include "unit.h"
 
 static void test_append_and_growth(void)

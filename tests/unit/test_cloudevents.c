@@ -13,7 +13,7 @@
 
 #include <jansson.h>
 
-#include "../../bridge/format.h"
+#include "bridge/format.h"
 #include "unit.h"
 
 #define BATCH_TYPE "application/cloudevents-batch+json"

@@ -12,12 +12,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../bridge/log.h"
-#include "../../config/config.h"
-#include "../../config/secrets.h"
-#include "../../connectors/source_kafka.h"
-#include "../../connectors/target_exec.h"
-#include "../../connectors/target_http.h"
+#include "bridge/log.h"
+#include "config/config.h"
+#include "config/secrets.h"
+#include "connectors/kafka/source_kafka.h"
+#include "connectors/exec/target_exec.h"
+#include "connectors/http/target_http.h"
 #include "unit.h"
 
 #define SECRET "hunter2-s3cr3t-value"

@@ -12,13 +12,13 @@
 
 #include <jansson.h>
 
-#include "../../bridge/batch.h"
-#include "../../bridge/clock.h"
-#include "../../bridge/deadletter.h"
-#include "../../bridge/dlq_json.h"
-#include "../../bridge/format.h"
-#include "../../bridge/log.h"
-#include "../../bridge/pipeline.h"
+#include "bridge/batch.h"
+#include "bridge/clock.h"
+#include "bridge/deadletter.h"
+#include "bridge/dlq_json.h"
+#include "bridge/format.h"
+#include "bridge/log.h"
+#include "bridge/pipeline.h"
 #include "scripted.h"
 #include "unit.h"
 

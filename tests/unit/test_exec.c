@@ -15,10 +15,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../bridge/clock.h"
-#include "../../bridge/dispatcher.h"
-#include "../../bridge/log.h"
-#include "../../bridge/pipeline.h"
+#include "bridge/clock.h"
+#include "bridge/dispatcher.h"
+#include "bridge/log.h"
+#include "bridge/pipeline.h"
 #include "feed.h"
 #include "unit.h"
 

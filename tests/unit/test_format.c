@@ -10,7 +10,7 @@
 
 #include <jansson.h>
 
-#include "../../bridge/format.h"
+#include "bridge/format.h"
 #include "unit.h"
 
 #define SAMPLE "tests/data/lambda-events/kafka-event.json"

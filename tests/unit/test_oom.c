@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../bridge/ackset.h"
-#include "../../bridge/batch.h"
-#include "../../bridge/clock.h"
-#include "../../bridge/log.h"
-#include "../../bridge/pipeline.h"
+#include "bridge/ackset.h"
+#include "bridge/batch.h"
+#include "bridge/clock.h"
+#include "bridge/log.h"
+#include "bridge/pipeline.h"
 #include "scripted.h"
 #include "unit.h"
 

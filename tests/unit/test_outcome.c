@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../bridge/buf.h"
-#include "../../bridge/outcome.h"
-#include "../../bridge/record.h"
+#include "bridge/buf.h"
+#include "bridge/outcome.h"
+#include "bridge/record.h"
 #include "unit.h"
 
 static void test_http_status(void)

@@ -1,5 +1,5 @@
 /* test_peer_proc.c - finding who holds the client end of a loopback TCP
- * connection (connectors/peer_proc.c) with real sockets and real child
+ * connection (connectors/exec/peer_proc.c) with real sockets and real child
  * processes: the socket's owner and inode through sock_diag and through
  * /proc/net/tcp, a client that is gone, and the holder found in the
  * process itself, a child, a grandchild (through the hint too), and not
@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../connectors/peer_proc.h"
+#include "connectors/exec/peer_proc.h"
 #include "unit.h"
 
 static int listener(struct sockaddr_in *addr)

@@ -7,12 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../bridge/format.h"
-#include "../../bridge/outcome.h"
-#include "../../bridge/record.h"
-#include "../../bridge/s3key.h"
-#include "../../connectors/s3_state.h"
-#include "../../connectors/source_s3.h"
+#include "bridge/format.h"
+#include "bridge/outcome.h"
+#include "bridge/record.h"
+#include "bridge/s3key.h"
+#include "connectors/s3/s3_state.h"
+#include "connectors/s3/source_s3.h"
 #include "unit.h"
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)

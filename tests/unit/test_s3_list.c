@@ -3,7 +3,7 @@
  * broken pages, error documents, and a lister reused after a failure. */
 #include <string.h>
 
-#include "../../connectors/s3_list.h"
+#include "connectors/s3/s3_list.h"
 #include "unit.h"
 
 #define HEAD "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" \

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../bridge/buf.h"
-#include "../../connectors/sigv4.h"
+#include "bridge/buf.h"
+#include "connectors/http/sigv4.h"
 #include "unit.h"
 
 #define EXAMPLE_SECRET "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"

@@ -1,4 +1,4 @@
-/* test_spool.c - the MQTT source's LMDB spool (connectors/mqtt_spool.c):
+/* test_spool.c - the MQTT source's LMDB spool (connectors/mqtt/mqtt_spool.c):
  * every field round trips, sequences start at 1 and are never reused,
  * count and bytes follow puts and deletes, only commits survive a reopen,
  * scans start where asked and stop when told, corrupt entries are
@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../connectors/mqtt_spool.h"
+#include "connectors/mqtt/mqtt_spool.h"
 #include "unit.h"
 
 #define MAX_BYTES (1024 * 1024)

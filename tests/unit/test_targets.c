@@ -5,11 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../bridge/buf.h"
-#include "../../bridge/record.h"
-#include "../../connectors/http_engine.h"
-#include "../../connectors/target_lambda.h"
-#include "../../connectors/target_openfaas.h"
+#include "bridge/buf.h"
+#include "bridge/record.h"
+#include "connectors/http/http_engine.h"
+#include "connectors/http/target_lambda.h"
+#include "connectors/http/target_openfaas.h"
 #include "unit.h"
 
 static void test_url_encode(void)
