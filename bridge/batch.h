@@ -1,15 +1,18 @@
-/* batch.h - a batch of records on its way through a target, and the
- * per-pipeline batcher that forms batches from ordering lanes. Both live
- * in the dispatcher thread only. */
+/* batch.h - a batch of records on its way through a target: the data
+ * structure alone (what it holds, the lists it sits in, halving it,
+ * taking out the records of revoked shards). What happens to a batch is
+ * decided by verdict.c and done by runner.c; dispatcher thread only. */
 #ifndef BR_BATCH_H
 #define BR_BATCH_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "connector.h"
 #include "buf.h"
-#include "pipeline.h"
+#include "connector.h"
+#include "record.h"
+
+struct br_pipeline;
 
 struct br_batch {
     struct br_pipeline *pl;
@@ -35,6 +38,7 @@ struct br_batch {
     struct br_batch *prev;
 };
 
+/* A doubly linked list of batches; a batch is in at most one. */
 struct br_batch_list {
     struct br_batch *head;
     struct br_batch *tail;
@@ -44,50 +48,32 @@ struct br_batch_list {
 void br_batch_list_push(struct br_batch_list *l, struct br_batch *b);
 void br_batch_list_remove(struct br_batch_list *l, struct br_batch *b);
 
-/* Creates a batch that takes over recs (array and records). */
+/* Creates a batch that takes over recs (array and records); its event
+ * buffer is bounded by max_payload. NULL when out of memory (recs stay
+ * the caller's). */
 struct br_batch *br_batch_create(struct br_pipeline *pl, struct br_record **recs,
-                                 size_t n);
+                                 size_t n, size_t max_payload);
 /* Frees the batch but not its records. */
 void br_batch_free(struct br_batch *b);
+/* Frees the batch, its records and its chain of successors (shutdown:
+ * nothing is acknowledged). */
+void br_batch_free_all(struct br_batch *b);
 
-/* ---- batcher: ordering lanes and batch formation (batcher.c) ---- */
+/* Splits b into two batches, *first then *second (its successor, which
+ * inherits b's): order is kept. b gives its records up and is freed.
+ * Returns -1 when out of memory, b untouched. */
+int br_batch_halve(struct br_batch *b, size_t max_payload, struct br_batch **first,
+                   struct br_batch **second);
 
-struct br_batcher *br_batcher_create(struct br_pipeline *pl);
-/* Frees queued records and batches (shutdown: nothing is acked). */
-void br_batcher_destroy(struct br_batcher *bt);
-/* Takes records handed over by the source. */
-void br_batcher_intake(struct br_batcher *bt, struct br_record_list *recs);
-/* Forms batches and starts invocations while concurrency allows. */
-void br_batcher_pump(struct br_batcher *bt, int64_t now);
-/* Milliseconds until the batcher has something to do (-1: nothing). */
-int64_t br_batcher_next_due(struct br_batcher *bt, int64_t now);
-/* Records that left the core (delivered / dead-lettered / abandoned):
- * frees their lanes and queues them for the source. */
-void br_batcher_settle(struct br_batcher *bt, struct br_record *rec,
-                       enum br_settle how);
-/* Sends the settled records of this round back to the source. */
-void br_batcher_flush_acks(struct br_batcher *bt);
-/* Batch scheduling, used by the outcome logic (invoke.c). */
-void br_batcher_run_now(struct br_batcher *bt, struct br_batch *b);
-void br_batcher_run_later(struct br_batcher *bt, struct br_batch *b, int64_t due_ms);
-/* The batch is done (all its records settled): releases its successor. */
-void br_batcher_finished(struct br_batcher *bt, struct br_batch *b);
-void br_batcher_track_flight(struct br_batcher *bt, struct br_batch *b, bool on);
-/* Cancels in-flight invocations and frees everything (shutdown). */
-void br_batcher_abort(struct br_batcher *bt);
-/* Ordering lanes: partial failures retry the rest of an ordered lane. */
-bool br_batcher_ordered(const struct br_batcher *bt);
-size_t br_batcher_lanes(const struct br_batcher *bt);
-size_t br_batcher_lane(const struct br_batcher *bt, const struct br_record *rec);
+/* Keeps in b the records fate[] leaves at BR_SETTLE_NONE, in order, and
+ * moves the others to out with their fate set; the event must be encoded
+ * again for what is kept. fate NULL: every record goes with how. */
+void br_batch_take(struct br_batch *b, const enum br_settle *fate, enum br_settle how,
+                   struct br_record_list *out);
 
-/* ---- the life of a batch: submit, outcome, retry, dead-letter (invoke.c) */
-
-/* Encodes (if needed) and starts the invocation. */
-void br_batch_start(struct br_batch *b, int64_t now);
-/* Returns the records of revoked shards (unsettled); true if any remain.
- * Not for a batch in flight: its event is borrowed by the target. */
-bool br_batch_drop_stale(struct br_batch *b);
-/* Dead-letters the batch right away (condition as in DESIGN section 5). */
-void br_batch_dead_letter(struct br_batch *b, const char *condition);
+/* Keeps the first 4 KiB of the answer (cut at a character) and the
+ * masked error text, for the dead-letter record. */
+void br_batch_note_answer(struct br_batch *b, const struct br_result *res,
+                          const char *body, size_t body_len);
 
 #endif

@@ -1,21 +1,15 @@
 /* batcher.c - ordering lanes and batch formation.
  *
- * Records wait in lanes. With ordering "partition" a lane is a shard (one
- * Kafka partition); with "key" a lane is a hash of shard and key; with
- * "none" there is one lane. An exclusive lane gives records to at most one
+ * Records wait in lanes. With ordering by shard a lane is a shard (one
+ * Kafka partition); by key a lane is a hash of shard and key; with none
+ * there is one lane. An exclusive lane gives records to at most one
  * batch at a time (held > 0 means busy), which is what keeps per-partition
  * (or per-key) order through retries and bisection. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "connectors/kafka/source_kafka.h"
-#include "batch.h"
-#include "clock.h"
-#include "dispatcher.h"
-#include "hash.h"
-#include "log.h"
-
-#define KEY_LANES 1024
+#include "batcher.h"
+#include "pipeline.h"
 
 struct lane {
     struct br_record_list pending;
@@ -27,27 +21,32 @@ struct br_batcher {
     struct br_pipeline *pl;
     struct lane *lanes;
     size_t n_lanes;
-    int ordering;                 /* enum kafka_ordering */
+    enum br_ordering ordering;
     int *ready;                   /* FIFO ring of lane indices */
     size_t ready_head, ready_count;
-    struct br_batch_list runnable;  /* retries and halves due now */
-    struct br_batch_list waiting;   /* in backoff */
-    struct br_batch_list flight;    /* invocations in progress */
-    struct br_record_list acks;     /* settled this round */
-    unsigned seen_revoke_epoch;
+    size_t max_records;           /* per batch */
+    size_t max_payload;           /* the target's */
+    struct br_record_list *abandoned;  /* borrowed */
 };
 
-struct br_batcher *br_batcher_create(struct br_pipeline *pl)
+/* The payload format sends one record's bytes as the body: one per batch. */
+static size_t max_records_of(const struct br_pipeline *pl)
+{
+    return pl->format == BR_FORMAT_PAYLOAD ? 1 : (size_t)pl->conf->batch_max_records;
+}
+
+struct br_batcher *br_batcher_create(struct br_pipeline *pl, enum br_ordering ordering,
+                                     struct br_record_list *abandoned)
 {
     struct br_batcher *bt = calloc(1, sizeof(*bt));
     if (!bt)
         return NULL;
     bt->pl = pl;
-    const struct kafka_options *ko = pl->conf->source_ctx;
-    bt->ordering = strcmp(pl->conf->source_ops->name, "kafka") == 0
-                       ? ko->ordering : KAFKA_ORDER_NONE;
-    bt->n_lanes = bt->ordering == KAFKA_ORDER_PARTITION ? BR_MAX_SHARDS
-                  : bt->ordering == KAFKA_ORDER_KEY     ? KEY_LANES : 1;
+    bt->ordering = ordering;
+    bt->n_lanes = br_lane_count(ordering);
+    bt->max_records = max_records_of(pl);
+    bt->max_payload = (size_t)br_target_common(&pl->tgt)->max_payload;
+    bt->abandoned = abandoned;
     bt->lanes = calloc(bt->n_lanes, sizeof(*bt->lanes));
     bt->ready = calloc(bt->n_lanes, sizeof(*bt->ready));
     if (!bt->lanes || !bt->ready) {
@@ -57,70 +56,22 @@ struct br_batcher *br_batcher_create(struct br_pipeline *pl)
     return bt;
 }
 
-static void free_batches(struct br_batch_list *l)
-{
-    struct br_batch *b;
-    while ((b = l->head)) {
-        br_batch_list_remove(l, b);
-        for (struct br_batch *s = b->successor; s;) {
-            struct br_batch *next = s->successor;
-            for (size_t i = 0; i < s->n; i++)
-                br_record_free(s->recs[i]);
-            br_batch_free(s);
-            s = next;
-        }
-        for (size_t i = 0; i < b->n; i++)
-            br_record_free(b->recs[i]);
-        br_batch_free(b);
-    }
-}
-
 void br_batcher_destroy(struct br_batcher *bt)
 {
     if (!bt)
         return;
-    free_batches(&bt->runnable);
-    free_batches(&bt->waiting);
-    free_batches(&bt->flight);
     for (size_t i = 0; bt->lanes && i < bt->n_lanes; i++)
         br_record_list_free(&bt->lanes[i].pending);
-    br_record_list_free(&bt->acks);
     free(bt->lanes);
     free(bt->ready);
     free(bt);
-}
-
-static size_t lane_of(const struct br_batcher *bt, const struct br_record *rec)
-{
-    if (bt->ordering == KAFKA_ORDER_PARTITION)
-        return (size_t)rec->shard;
-    if (bt->ordering != KAFKA_ORDER_KEY)
-        return 0;
-    /* FNV-1a over the shard and the key: equal keys share a lane. */
-    uint64_t h = br_fnv1a(BR_FNV_BASIS ^ (uint64_t)rec->shard, rec->key, rec->key_len);
-    return (size_t)(h % KEY_LANES);
-}
-
-bool br_batcher_ordered(const struct br_batcher *bt)
-{
-    return bt->ordering != KAFKA_ORDER_NONE;
-}
-
-size_t br_batcher_lanes(const struct br_batcher *bt)
-{
-    return bt->n_lanes;
-}
-
-size_t br_batcher_lane(const struct br_batcher *bt, const struct br_record *rec)
-{
-    return lane_of(bt, rec);
 }
 
 static bool lane_ready(const struct br_batcher *bt, const struct lane *ln)
 {
     if (!ln->pending.count)
         return false;
-    return bt->ordering == KAFKA_ORDER_NONE || ln->held == 0;
+    return bt->ordering == BR_ORDER_NONE || ln->held == 0;
 }
 
 static void ready_push(struct br_batcher *bt, size_t idx)
@@ -147,7 +98,7 @@ static int ready_pop(struct br_batcher *bt)
 static void abandon(struct br_batcher *bt, struct br_record *rec)
 {
     rec->settle = BR_SETTLE_ABANDONED;
-    br_record_list_push(&bt->acks, rec);
+    br_record_list_push(bt->abandoned, rec);
 }
 
 void br_batcher_intake(struct br_batcher *bt, struct br_record_list *recs)
@@ -161,61 +112,18 @@ void br_batcher_intake(struct br_batcher *bt, struct br_record_list *recs)
             abandon(bt, rec);
             continue;
         }
-        size_t idx = lane_of(bt, rec);
+        size_t idx = br_lane_of(bt->ordering, rec);
         br_record_list_push(&bt->lanes[idx].pending, rec);
         ready_push(bt, idx);
     }
 }
 
-void br_batcher_settle(struct br_batcher *bt, struct br_record *rec,
-                       enum br_settle how)
+void br_batcher_release(struct br_batcher *bt, struct br_record *rec)
 {
-    size_t idx = lane_of(bt, rec);
-    rec->settle = how;
+    size_t idx = br_lane_of(bt->ordering, rec);
     if (bt->lanes[idx].held)
         bt->lanes[idx].held--;
     ready_push(bt, idx);
-    br_record_list_push(&bt->acks, rec);
-}
-
-void br_batcher_flush_acks(struct br_batcher *bt)
-{
-    if (bt->acks.count)
-        br_pipeline_ack(bt->pl, &bt->acks);
-}
-
-void br_batcher_run_now(struct br_batcher *bt, struct br_batch *b)
-{
-    br_batch_list_push(&bt->runnable, b);
-}
-
-void br_batcher_run_later(struct br_batcher *bt, struct br_batch *b, int64_t due_ms)
-{
-    b->due_ms = due_ms;
-    br_batch_list_push(&bt->waiting, b);
-}
-
-void br_batcher_finished(struct br_batcher *bt, struct br_batch *b)
-{
-    if (b->successor)
-        br_batcher_run_now(bt, b->successor);
-    b->successor = NULL;
-    br_batch_free(b);
-}
-
-void br_batcher_track_flight(struct br_batcher *bt, struct br_batch *b, bool on)
-{
-    b->in_flight = on;
-    if (on)
-        br_batch_list_push(&bt->flight, b);
-    else
-        br_batch_list_remove(&bt->flight, b);
-}
-
-/* The payload format sends one record's bytes as the body: one per batch. */
-static size_t max_records(const struct br_batcher *bt)
-{
-    return bt->pl->format == BR_FORMAT_PAYLOAD ? 1 : (size_t)bt->pl->conf->batch_max_records;
 }
 
 /* Is a new batch due? Sets *wait_ms to the time until it will be when
@@ -234,7 +142,7 @@ static bool batch_due(struct br_batcher *bt, int64_t now, int64_t *wait_ms)
         bytes += ln->pending.bytes;
         if (ln->pending.head->received_ms < oldest)
             oldest = ln->pending.head->received_ms;
-        if (count >= max_records(bt) || bytes >= (size_t)c->batch_max_bytes)
+        if (count >= bt->max_records || bytes >= (size_t)c->batch_max_bytes)
             return true;
     }
     if (!count)
@@ -243,6 +151,12 @@ static bool batch_due(struct br_batcher *bt, int64_t now, int64_t *wait_ms)
         return true;
     *wait_ms = oldest + c->batch_max_wait_ms - now;
     return false;
+}
+
+int64_t br_batcher_wait(struct br_batcher *bt, int64_t now)
+{
+    int64_t wait;
+    return batch_due(bt, now, &wait) ? 0 : wait;
 }
 
 struct fill {
@@ -255,7 +169,7 @@ struct fill {
 static void fill_from_lane(struct br_batcher *bt, struct lane *ln, struct fill *f)
 {
     const struct br_pipeline_conf *c = bt->pl->conf;
-    size_t max_payload = (size_t)br_target_common(&bt->pl->tgt)->max_payload;
+    size_t max_payload = bt->max_payload;
     struct br_record *rec;
     while (!f->full && f->n < f->max && (rec = ln->pending.head)) {
         if (br_pipeline_record_stale(bt->pl, rec)) {
@@ -283,7 +197,7 @@ static void fill_from_lane(struct br_batcher *bt, struct lane *ln, struct fill *
  * called in reverse order, this restores the lanes as they were. */
 static void lane_unpop(struct br_batcher *bt, struct br_record *rec)
 {
-    size_t idx = lane_of(bt, rec);
+    size_t idx = br_lane_of(bt->ordering, rec);
     struct lane *ln = &bt->lanes[idx];
     rec->next = ln->pending.head;
     ln->pending.head = rec;
@@ -295,9 +209,12 @@ static void lane_unpop(struct br_batcher *bt, struct br_record *rec)
     ready_push(bt, idx);
 }
 
-static struct br_batch *form_batch(struct br_batcher *bt)
+struct br_batch *br_batcher_form(struct br_batcher *bt, int64_t now)
 {
-    struct fill f = {.max = max_records(bt)};
+    int64_t wait;
+    if (!batch_due(bt, now, &wait))
+        return NULL;
+    struct fill f = {.max = bt->max_records};
     f.recs = malloc(f.max * sizeof(*f.recs));
     if (!f.recs)
         return NULL;
@@ -310,7 +227,7 @@ static struct br_batch *form_batch(struct br_batcher *bt)
         free(f.recs);
         return NULL;
     }
-    struct br_batch *b = br_batch_create(bt->pl, f.recs, f.n);
+    struct br_batch *b = br_batch_create(bt->pl, f.recs, f.n, bt->max_payload);
     if (!b) {           /* out of memory: the records wait in their lanes */
         while (f.n)
             lane_unpop(bt, f.recs[--f.n]);
@@ -319,117 +236,17 @@ static struct br_batch *form_batch(struct br_batcher *bt)
     return b;
 }
 
-static void promote_waiting(struct br_batcher *bt, int64_t now)
+void br_batcher_purge_stale(struct br_batcher *bt)
 {
-    struct br_batch *b = bt->waiting.head;
-    while (b) {
-        struct br_batch *next = b->next;
-        if (b->due_ms <= now) {
-            br_batch_list_remove(&bt->waiting, b);
-            if (b->dlq_condition)
-                br_batch_dead_letter(b, b->dlq_condition);
-            else
-                br_batcher_run_now(bt, b);
-        }
-        b = next;
-    }
-}
-
-/* Drops the records of revoked shards from the successors of b, freeing
- * those left empty (b itself may be in flight). */
-static void drop_stale_successors(struct br_batch *b)
-{
-    for (struct br_batch **sp = &b->successor; *sp;) {
-        struct br_batch *s = *sp;
-        if (br_batch_drop_stale(s)) {
-            sp = &s->successor;
-            continue;
-        }
-        *sp = s->successor;
-        s->successor = NULL;
-        br_batch_free(s);
-    }
-}
-
-/* Batches waiting for a retry, or behind a bisected half, are not in
- * flight: their records of revoked shards go back now too. Of a batch in
- * flight only the successors are looked at. */
-static void purge_stale_batches(struct br_batcher *bt, struct br_batch_list *l)
-{
-    for (struct br_batch *b = l->head, *next; b; b = next) {
-        next = b->next;
-        drop_stale_successors(b);
-        if (l != &bt->flight && !br_batch_drop_stale(b)) {
-            br_batch_list_remove(l, b);
-            br_batcher_finished(bt, b);
-        }
-    }
-}
-
-/* Returns the queued records of revoked shards at once, so a revoke never
- * waits for a busy pipeline to reach them. */
-static void purge_stale(struct br_batcher *bt)
-{
-    unsigned epoch = atomic_load(&bt->pl->revoke_epoch);
-    if (epoch == bt->seen_revoke_epoch)
-        return;
-    bt->seen_revoke_epoch = epoch;
     for (size_t i = 0; i < bt->n_lanes; i++) {
         struct br_record_list keep = {0};
         struct br_record *rec;
         while ((rec = br_record_list_pop(&bt->lanes[i].pending))) {
-            if (br_pipeline_record_stale(bt->pl, rec)) {
+            if (br_pipeline_record_stale(bt->pl, rec))
                 abandon(bt, rec);
-            } else {
+            else
                 br_record_list_push(&keep, rec);
-            }
         }
         bt->lanes[i].pending = keep;
     }
-    purge_stale_batches(bt, &bt->flight);
-    purge_stale_batches(bt, &bt->waiting);
-    purge_stale_batches(bt, &bt->runnable);
-}
-
-void br_batcher_pump(struct br_batcher *bt, int64_t now)
-{
-    int64_t wait;
-    purge_stale(bt);
-    promote_waiting(bt, now);
-    while (bt->flight.count < (size_t)bt->pl->conf->concurrency) {
-        struct br_batch *b = bt->runnable.head;
-        if (b) {
-            br_batch_list_remove(&bt->runnable, b);
-        } else {
-            if (!batch_due(bt, now, &wait) || !(b = form_batch(bt)))
-                break;
-        }
-        br_batch_start(b, now);
-    }
-}
-
-int64_t br_batcher_next_due(struct br_batcher *bt, int64_t now)
-{
-    int64_t best = -1, wait;
-    if (bt->flight.count < (size_t)bt->pl->conf->concurrency) {
-        if (bt->runnable.count)
-            return 0;
-        if (batch_due(bt, now, &wait))
-            return 0;
-        best = wait;
-    }
-    for (struct br_batch *b = bt->waiting.head; b; b = b->next) {
-        int64_t w = b->due_ms > now ? b->due_ms - now : 0;
-        if (best < 0 || w < best)
-            best = w;
-    }
-    return best;
-}
-
-void br_batcher_abort(struct br_batcher *bt)
-{
-    struct br_target *tgt = &bt->pl->tgt;
-    for (struct br_batch *b = bt->flight.head; b; b = b->next)
-        if (tgt->ops->cancel)
-            tgt->ops->cancel(tgt, &b->inv);
 }

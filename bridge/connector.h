@@ -15,6 +15,7 @@
 
 #include <curl/curl.h>
 
+#include "lane.h"
 #include "record.h"
 #include "config/opts.h"
 
@@ -71,6 +72,9 @@ struct br_source {
      * the connector in init; owned by the connector; the event carries it
      * masked (secrets.h). */
     const char *event_origin;
+    /* How the records must be kept in order through batches and retries;
+     * set by the connector in init (BR_ORDER_NONE unless it says). */
+    enum br_ordering ordering;
 };
 
 /* Core API for source connectors; call from the source thread only. */

@@ -21,6 +21,7 @@
 #include "dlq_json.h"
 #include "fsdir.h"
 #include "log.h"
+#include "pipeline.h"
 
 #define B64_SLICE 49152            /* payload bytes per base64 write (3 | it) */
 #define KEEP_HEAD_CAP (1u << 20)   /* a bigger head buffer is freed after use */

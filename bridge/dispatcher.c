@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "batch.h"
 #include "clock.h"
 #include "dispatcher.h"
 #include "log.h"
 #include "pipeline.h"
+#include "runner.h"
 
 #define MAX_EXTRA_FDS 256
 #define IDLE_WAIT_MS 1000
@@ -45,12 +45,19 @@ void br_dispatcher_destroy(struct br_dispatcher *disp)
     free(disp);
 }
 
+/* The pipeline's wake-up: it knows only that someone serves its queue. */
+static void wake_hook(void *disp)
+{
+    br_dispatcher_wake(disp);
+}
+
 int br_dispatcher_add(struct br_dispatcher *disp, struct br_pipeline *pl)
 {
     if (disp->n_pls == BR_DISPATCHER_MAX_PIPELINES)
         return -1;
     disp->pls[disp->n_pls++] = pl;
-    pl->disp = disp;
+    pl->wake = wake_hook;
+    pl->wake_arg = disp;
     pl->tgt.disp = disp;
     return 0;
 }
@@ -75,12 +82,9 @@ int br_dispatcher_add_curl(struct br_dispatcher *disp, struct br_curl_req *req)
 static void intake(struct br_pipeline *pl)
 {
     struct br_record_list recs;
-    pthread_mutex_lock(&pl->lock);
-    recs = pl->inbound;
-    memset(&pl->inbound, 0, sizeof(pl->inbound));
-    pthread_mutex_unlock(&pl->lock);
+    br_pipeline_take_inbound(pl, &recs);
     if (recs.count)
-        br_batcher_intake(pl->batcher, &recs);
+        br_runner_intake(pl->runner, &recs);
 }
 
 /* One pass over every pipeline; returns how long the loop may sleep. */
@@ -90,9 +94,9 @@ static int64_t pump_all(struct br_dispatcher *disp)
     for (size_t i = 0; i < disp->n_pls; i++) {
         struct br_pipeline *pl = disp->pls[i];
         intake(pl);
-        br_batcher_pump(pl->batcher, now);
-        br_batcher_flush_acks(pl->batcher);
-        int64_t due = br_batcher_next_due(pl->batcher, now);
+        br_runner_pump(pl->runner, now);
+        br_runner_flush_acks(pl->runner);
+        int64_t due = br_runner_next_due(pl->runner, now);
         if (due >= 0 && due < wait)
             wait = due;
     }
@@ -135,7 +139,7 @@ static void service_targets(struct br_dispatcher *disp)
         struct br_pipeline *pl = disp->pls[i];
         if (pl->tgt.ops->service)
             pl->tgt.ops->service(&pl->tgt);
-        br_batcher_flush_acks(pl->batcher);
+        br_runner_flush_acks(pl->runner);
     }
 }
 
@@ -152,7 +156,7 @@ static void *dispatcher_main(void *arg)
     }
     /* Shutdown: whatever is still in flight is cancelled unacknowledged. */
     for (size_t i = 0; i < disp->n_pls; i++)
-        br_batcher_abort(disp->pls[i]->batcher);
+        br_runner_abort(disp->pls[i]->runner);
     return NULL;
 }
 

@@ -14,7 +14,8 @@ struct br_dispatcher *br_dispatcher_create(char *err, size_t errlen);
 void br_dispatcher_destroy(struct br_dispatcher *disp);
 #define BR_DISPATCHER_MAX_PIPELINES 64
 
-/* Registers a pipeline (before start). Sets pl->disp and pl->tgt.disp.
+/* Registers a pipeline (before start): the one place that gives it and
+ * its target the dispatcher (pl->wake, pl->tgt.disp).
  * Returns -1 past BR_DISPATCHER_MAX_PIPELINES: the pipeline would never
  * be served. */
 int br_dispatcher_add(struct br_dispatcher *disp, struct br_pipeline *pl);

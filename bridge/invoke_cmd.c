@@ -296,7 +296,7 @@ static int run_invocations(struct br_config *cfg, struct br_pipeline_conf *conf,
     pl->opaque_response = true;
     int rc = -1;
     if (br_dispatcher_add(disp, pl) == 0 && br_dispatcher_start(disp) == 0) {
-        if (br_pipeline_start(pl, disp) == 0 && br_pipeline_join(pl) == 0 &&
+        if (br_pipeline_start(pl) == 0 && br_pipeline_join(pl) == 0 &&
             ctx->settled == ctx->count && ctx->reported)
             rc = 0;
         else

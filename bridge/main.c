@@ -329,7 +329,7 @@ static int cmd_run(const struct cli *cli)
     int rc = EXIT_RUNTIME;
     if (br_dispatcher_start(rt.disp) == 0) {
         size_t started = 0;
-        while (started < rt.n && br_pipeline_start(rt.pls[started], rt.disp) == 0)
+        while (started < rt.n && br_pipeline_start(rt.pls[started]) == 0)
             started++;
         br_info(NULL, "fnbridge %s running %zu pipeline%s", BR_VERSION, rt.n,
                 rt.n == 1 ? "" : "s");

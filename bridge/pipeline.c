@@ -1,17 +1,16 @@
 /* pipeline.c - assembles one pipeline from its config: source, target,
- * ackset, batcher and dead-letter sink; runs the source thread. */
+ * ackset, runner and dead-letter sink; runs the source thread. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config/secrets.h"
 #include "ackset.h"
-#include "batch.h"
 #include "clock.h"
 #include "deadletter.h"
-#include "dispatcher.h"
 #include "log.h"
 #include "pipeline.h"
+#include "runner.h"
 
 static enum br_format pick_format(const struct br_pipeline_conf *conf)
 {
@@ -141,7 +140,7 @@ struct br_pipeline *br_pipeline_create(const struct br_config *cfg,
     if (show_name(pl, err, errlen) < 0 || check_format(pl, err, errlen) < 0 ||
         init_connectors(pl, err, errlen) < 0 || show_connectors(pl) < 0 ||
         open_dead_letter(pl, err, errlen) < 0 ||
-        !(pl->batcher = br_batcher_create(pl))) {
+        !(pl->runner = br_runner_create(pl))) {
         if (!err[0])
             snprintf(err, errlen, "out of memory");
         br_pipeline_destroy(pl);
@@ -184,7 +183,7 @@ void br_pipeline_destroy(struct br_pipeline *pl)
 {
     if (!pl)
         return;
-    br_batcher_destroy(pl->batcher);
+    br_runner_destroy(pl->runner);
     if (pl->tgt.ops && pl->tgt.ops->destroy)
         pl->tgt.ops->destroy(&pl->tgt);
     if (pl->src.ops && pl->src.ops->destroy)
@@ -210,18 +209,12 @@ static void *source_thread(void *arg)
     struct br_pipeline *pl = arg;
     pl->source_rc = pl->src.ops->run(&pl->src);
     atomic_store(&pl->source_done, true);
-    br_dispatcher_wake(pl->disp);
+    br_pipeline_wake(pl);
     return NULL;
 }
 
-int br_pipeline_start(struct br_pipeline *pl, struct br_dispatcher *disp)
+int br_pipeline_start(struct br_pipeline *pl)
 {
-    /* Normally set by br_dispatcher_add already: the dispatcher thread runs
-     * and reads tgt.disp, so it is not written again. */
-    if (pl->disp != disp) {
-        pl->disp = disp;
-        pl->tgt.disp = disp;
-    }
     if (pthread_create(&pl->thread, NULL, source_thread, pl) != 0) {
         br_error(pl->scope, "cannot start the source thread");
         return -1;
@@ -235,19 +228,11 @@ void br_pipeline_stop(struct br_pipeline *pl)
         return;
     atomic_store(&pl->stop_deadline_ms, br_now_ms() + pl->cfg->shutdown_timeout_ms);
     atomic_store(&pl->stopping, true);
-    br_dispatcher_wake(pl->disp);
+    br_pipeline_wake(pl);
 }
 
 int br_pipeline_join(struct br_pipeline *pl)
 {
     pthread_join(pl->thread, NULL);
     return pl->source_rc;
-}
-
-void br_pipeline_ack(struct br_pipeline *pl, struct br_record_list *settled)
-{
-    pthread_mutex_lock(&pl->lock);
-    br_record_list_concat(&pl->acks, settled);
-    pthread_cond_signal(&pl->ack_cond);
-    pthread_mutex_unlock(&pl->lock);
 }

@@ -2,9 +2,9 @@
  * two small locked queues between the source thread and the dispatcher.
  *
  * Source thread owns: the ackset, the shard table, inflight counters.
- * Dispatcher thread owns: the batcher state (lanes), batches, the target.
- * Shared: `inbound` and `acks` (under `lock`), shard generations (atomic),
- * the stop flag (atomic). */
+ * Dispatcher thread owns: the runner (lanes, batches), the target.
+ * Shared: `inbound` and `acks` (under `lock`, handoff.c), shard
+ * generations (atomic), the stop flag (atomic). */
 #ifndef BR_PIPELINE_H
 #define BR_PIPELINE_H
 
@@ -18,11 +18,8 @@
 #include "format.h"
 #include "record.h"
 
-#define BR_MAX_SHARDS 4096
-
 struct br_ackset;
-struct br_batcher;
-struct br_dispatcher;
+struct br_runner;
 struct br_deadletter;
 struct br_batch;
 
@@ -56,7 +53,10 @@ struct br_pipeline {
     struct br_target tgt;
     enum br_format format;
     struct br_event_ctx event;
-    struct br_dispatcher *disp;            /* borrowed */
+    /* Wakes the thread that serves the inbound queue; set once by
+     * br_dispatcher_add (NULL: unit tests drive the runner themselves). */
+    void (*wake)(void *wake_arg);
+    void *wake_arg;
 
     /* shared between the threads */
     pthread_mutex_t lock;
@@ -82,7 +82,7 @@ struct br_pipeline {
     int source_rc;
 
     /* dispatcher thread only */
-    struct br_batcher *batcher;
+    struct br_runner *runner;
     struct br_deadletter *dlq;             /* NULL with conf->no_dead_letter;
                                               it locks itself: the source
                                               thread writes records too large
@@ -111,16 +111,32 @@ void br_pipeline_destroy(struct br_pipeline *pl);
 int br_pipeline_check(const struct br_config *cfg,
                       const struct br_pipeline_conf *conf, char *err,
                       size_t errlen);
-/* Starts the source thread. */
-int br_pipeline_start(struct br_pipeline *pl, struct br_dispatcher *disp);
+/* Starts the source thread (after br_dispatcher_add). */
+int br_pipeline_start(struct br_pipeline *pl);
 /* Asks the source to stop polling and drain (returns at once). */
 void br_pipeline_stop(struct br_pipeline *pl);
 /* Joins the source thread; returns its result (0 or -1). */
 int br_pipeline_join(struct br_pipeline *pl);
 
-/* Dispatcher side: returns records to the source with their settle state
- * (thread-safe; called from the dispatcher thread). */
+/* ---- the queues between the threads (handoff.c) ---- */
+
+/* Source thread: moves the emitted records to inbound, waking the
+ * dispatcher when inbound was empty. */
+void br_pipeline_hand_over(struct br_pipeline *pl);
+/* Dispatcher: takes everything inbound holds (out is overwritten). */
+void br_pipeline_take_inbound(struct br_pipeline *pl, struct br_record_list *out);
+/* Dispatcher: returns records to the source with their settle state. */
 void br_pipeline_ack(struct br_pipeline *pl, struct br_record_list *settled);
+/* Source thread: takes the acks that came back (out is overwritten). */
+void br_pipeline_take_acks(struct br_pipeline *pl, struct br_record_list *out);
+/* Source thread: sleeps until acks arrive or slice_ms pass. */
+void br_pipeline_wait_acks(struct br_pipeline *pl, int64_t slice_ms);
+
+static inline void br_pipeline_wake(struct br_pipeline *pl)
+{
+    if (pl->wake)
+        pl->wake(pl->wake_arg);
+}
 
 /* True if the record's shard was revoked since it was received. */
 static inline bool br_pipeline_record_stale(struct br_pipeline *pl,

@@ -7,7 +7,6 @@
 #include "ackset.h"
 #include "clock.h"
 #include "deadletter.h"
-#include "dispatcher.h"
 #include "log.h"
 #include "pipeline.h"
 
@@ -54,29 +53,12 @@ int br_source_emit(struct br_source *src, int shard, struct br_record *rec)
     return 0;
 }
 
-/* Gives the emitted records to the dispatcher in one locked splice. */
-static void hand_over(struct br_pipeline *pl)
-{
-    if (!pl->emitted.count)
-        return;
-    atomic_fetch_add(&pl->stats.received, pl->emitted.count);
-    pthread_mutex_lock(&pl->lock);
-    bool was_empty = pl->inbound.count == 0;
-    br_record_list_concat(&pl->inbound, &pl->emitted);
-    pthread_mutex_unlock(&pl->lock);
-    if (was_empty)
-        br_dispatcher_wake(pl->disp);
-}
-
 /* Applies the acks that came back; then commits what the ackset allows. */
 static void apply_acks(struct br_source *src)
 {
     struct br_pipeline *pl = src->pl;
     struct br_record_list acks;
-    pthread_mutex_lock(&pl->lock);
-    acks = pl->acks;
-    memset(&pl->acks, 0, sizeof(pl->acks));
-    pthread_mutex_unlock(&pl->lock);
+    br_pipeline_take_acks(pl, &acks);
     if (!acks.count)
         return;
     struct br_record *rec;
@@ -144,7 +126,7 @@ static void apply_backpressure(struct br_source *src)
 
 void br_source_service(struct br_source *src)
 {
-    hand_over(src->pl);
+    br_pipeline_hand_over(src->pl);
     apply_acks(src);
     apply_backpressure(src);
 }
@@ -167,17 +149,7 @@ void br_source_wait_acks(struct br_source *src)
 /* Sleeps until acks arrive or a short slice passes. */
 static void wait_for_acks(struct br_pipeline *pl)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += WAIT_SLICE_MS * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&pl->lock);
-    if (!pl->acks.count)
-        pthread_cond_timedwait(&pl->ack_cond, &pl->lock, &ts);
-    pthread_mutex_unlock(&pl->lock);
+    br_pipeline_wait_acks(pl, WAIT_SLICE_MS);
 }
 
 void br_source_revoke(struct br_source *src, int shard, int64_t timeout_ms)
@@ -189,8 +161,8 @@ void br_source_revoke(struct br_source *src, int shard, int64_t timeout_ms)
      * records at once; only batches already in flight are waited for. */
     atomic_fetch_add(&pl->shard_gen[shard], 1);
     atomic_fetch_add(&pl->revoke_epoch, 1);
-    hand_over(pl);
-    br_dispatcher_wake(pl->disp);
+    br_pipeline_hand_over(pl);
+    br_pipeline_wake(pl);
     int64_t deadline = br_now_ms() + timeout_ms;
     while (pl->shards[shard].held > 0 && br_now_ms() < deadline) {
         wait_for_acks(pl);
@@ -207,8 +179,8 @@ void br_source_revoke(struct br_source *src, int shard, int64_t timeout_ms)
 void br_source_drain(struct br_source *src)
 {
     struct br_pipeline *pl = src->pl;
-    hand_over(pl);
-    br_dispatcher_wake(pl->disp);
+    br_pipeline_hand_over(pl);
+    br_pipeline_wake(pl);
     while (pl->inflight_records > 0 && br_now_ms() < pl->stop_deadline_ms) {
         wait_for_acks(pl);
         apply_acks(src);

@@ -459,6 +459,9 @@ static int kafka_init(struct br_source *src, char *err, size_t errlen)
     ctx->src = src;
     ctx->start_ts = -1;
     src->event_origin = ctx->opts.brokers;
+    src->ordering = ctx->opts.ordering == KAFKA_ORDER_PARTITION ? BR_ORDER_SHARD
+                    : ctx->opts.ordering == KAFKA_ORDER_KEY     ? BR_ORDER_KEY
+                                                                : BR_ORDER_NONE;
     if (strncmp(ctx->opts.start, "timestamp:", 10) == 0)
         ctx->start_ts = strtoll(ctx->opts.start + 10, NULL, 10);
     snprintf(ctx->client_id, sizeof(ctx->client_id), "fnbridge-%s",

@@ -50,7 +50,7 @@ static inline void feed(struct br_pipeline *pl, size_t n, size_t value_len,
     pthread_mutex_lock(&pl->lock);
     br_record_list_concat(&pl->inbound, &l);
     pthread_mutex_unlock(&pl->lock);
-    br_dispatcher_wake(pl->disp);
+    br_pipeline_wake(pl);
 }
 
 /* Waits (up to 15 s) until n records came back settled. */

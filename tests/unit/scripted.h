@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "bridge/batch.h"
+#include "bridge/runner.h"
 #include "bridge/clock.h"
 #include "bridge/pipeline.h"
 #include "unit.h"
@@ -63,7 +64,7 @@ struct acks {
 static void take_acks(struct br_pipeline *pl, struct acks *a)
 {
     struct br_record *rec;
-    br_batcher_flush_acks(pl->batcher);
+    br_runner_flush_acks(pl->runner);
     while ((rec = br_record_list_pop(&pl->acks))) {
         if (rec->settle == BR_SETTLE_DELIVERED && a->delivered < 256)
             a->offsets[a->delivered] = rec->offset;
@@ -97,7 +98,7 @@ static void feed(struct br_pipeline *pl, int shard, int64_t first, size_t n,
         rec->received_ms = br_now_ms();
         br_record_list_push(&l, rec);
     }
-    br_batcher_intake(pl->batcher, &l);
+    br_runner_intake(pl->runner, &l);
 }
 
 /* Loads the test's config file; a test with a broken config stops here. */

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "bridge/batch.h"
+#include "bridge/runner.h"
 #include "bridge/clock.h"
 #include "bridge/log.h"
 #include "bridge/pipeline.h"
@@ -75,19 +76,19 @@ static void test_max_records_and_max_wait(struct br_pipeline *pl)
     struct acks a = {0};
     feed(pl, 0, 0, 25, 10);
     int64_t now = br_now_ms();
-    br_batcher_pump(pl->batcher, now);
+    br_runner_pump(pl->runner, now);
     CHECK_INT(n_calls, 1);                   /* one batch per partition */
     CHECK_INT(calls[0]->n_recs, 10);
     answer(BR_RES_OK, 200, -1, NULL);
-    br_batcher_pump(pl->batcher, now);
+    br_runner_pump(pl->runner, now);
     CHECK_INT(n_calls, 1);
     CHECK_INT(n_calls ? calls[0]->n_recs : 0, 10);
     answer(BR_RES_OK, 200, -1, "{}");
-    br_batcher_pump(pl->batcher, now);
+    br_runner_pump(pl->runner, now);
     CHECK_INT(n_calls, 0);                   /* 5 left: waits for max_wait */
-    int64_t due = br_batcher_next_due(pl->batcher, now);
+    int64_t due = br_runner_next_due(pl->runner, now);
     CHECK_MSG(due > 590000 && due <= 600000, "next due in %lld ms", (long long)due);
-    br_batcher_pump(pl->batcher, now + 600001);
+    br_runner_pump(pl->runner, now + 600001);
     CHECK_INT(n_calls, 1);
     CHECK_INT(n_calls ? calls[0]->n_recs : 0, 5);
     answer(BR_RES_OK, 200, -1, NULL);
@@ -103,12 +104,12 @@ static void test_max_bytes(struct br_pipeline *pl)
 {
     struct acks a = {0};
     feed(pl, 1, 0, 12, 200);                 /* 5 x 200 B fit in 1 KiB */
-    br_batcher_pump(pl->batcher, br_now_ms());
+    br_runner_pump(pl->runner, br_now_ms());
     CHECK_INT(n_calls, 1);
     CHECK_INT(n_calls ? calls[0]->n_recs : 0, 5);
     while (n_calls) {
         answer(BR_RES_OK, 200, -1, NULL);
-        br_batcher_pump(pl->batcher, br_now_ms() + 600001);
+        br_runner_pump(pl->runner, br_now_ms() + 600001);
     }
     take_acks(pl, &a);
     CHECK_INT(a.delivered, 12);
@@ -119,7 +120,7 @@ static void test_partitions_run_in_parallel(struct br_pipeline *pl)
     struct acks a = {0};
     feed(pl, 2, 0, 10, 10);
     feed(pl, 3, 0, 10, 10);
-    br_batcher_pump(pl->batcher, br_now_ms());
+    br_runner_pump(pl->runner, br_now_ms());
     CHECK_INT(n_calls, 2);
     for (size_t i = 0; i < n_calls; i++) {
         bool one_partition = true;
@@ -137,7 +138,7 @@ static void test_oversized_record_is_dead_lettered(struct br_pipeline *pl)
 {
     struct acks a = {0};
     feed(pl, 4, 0, 1, 5000);                 /* more than max_payload 4KiB */
-    br_batcher_pump(pl->batcher, br_now_ms() + 600001);
+    br_runner_pump(pl->runner, br_now_ms() + 600001);
     CHECK_INT(n_calls, 0);                   /* never sent */
     take_acks(pl, &a);
     CHECK_INT(a.dead, 1);
@@ -150,7 +151,7 @@ static void test_revoked_records_are_abandoned(struct br_pipeline *pl)
     feed(pl, 5, 0, 3, 10);
     atomic_fetch_add(&pl->shard_gen[5], 1);
     atomic_fetch_add(&pl->revoke_epoch, 1);
-    br_batcher_pump(pl->batcher, br_now_ms() + 600001);
+    br_runner_pump(pl->runner, br_now_ms() + 600001);
     CHECK_INT(n_calls, 0);
     take_acks(pl, &a);
     CHECK_INT(a.abandoned, 3);
@@ -164,20 +165,20 @@ static void test_retry_then_bisect_in_order(struct br_pipeline *pl)
     struct acks a = {0};
     int64_t now = br_now_ms();
     feed(pl, 0, 0, 4, 10);
-    br_batcher_pump(pl->batcher, now);
+    br_runner_pump(pl->runner, now);
     CHECK_INT(n_calls, 1);
     answer(BR_RES_RETRY, 503, -1, "busy");
-    br_batcher_pump(pl->batcher, br_now_ms());
+    br_runner_pump(pl->runner, br_now_ms());
     CHECK_INT(n_calls, 0);                   /* backing off 50 ms */
-    br_batcher_pump(pl->batcher, br_now_ms() + 60);
+    br_runner_pump(pl->runner, br_now_ms() + 60);
     CHECK_INT(n_calls, 1);                   /* attempt 2 */
     answer(BR_RES_FUNCTION_ERROR, 200, -1, NULL);
-    br_batcher_pump(pl->batcher, br_now_ms());
+    br_runner_pump(pl->runner, br_now_ms());
     CHECK_INT(n_calls, 1);                   /* the first half only */
     CHECK_INT(n_calls ? calls[0]->n_recs : 0, 2);
     CHECK_INT(n_calls ? calls[0]->recs[0]->offset : -1, 0);
     answer(BR_RES_OK, 200, -1, NULL);
-    br_batcher_pump(pl->batcher, br_now_ms());
+    br_runner_pump(pl->runner, br_now_ms());
     CHECK_INT(n_calls, 1);                   /* then the second half */
     CHECK_INT(n_calls ? calls[0]->recs[0]->offset : -1, 2);
     answer(BR_RES_OK, 200, -1, NULL);
@@ -190,12 +191,12 @@ static void test_retry_after_is_honoured(struct br_pipeline *pl)
 {
     struct acks a = {0};
     feed(pl, 1, 0, 1, 10);
-    br_batcher_pump(pl->batcher, br_now_ms());
+    br_runner_pump(pl->runner, br_now_ms());
     answer(BR_RES_RETRY, 429, 5000, NULL);
     int64_t now = br_now_ms();
-    br_batcher_pump(pl->batcher, now + 1000);
+    br_runner_pump(pl->runner, now + 1000);
     CHECK_INT(n_calls, 0);                   /* backoff alone would be 50 ms */
-    br_batcher_pump(pl->batcher, now + 5100);
+    br_runner_pump(pl->runner, now + 5100);
     CHECK_INT(n_calls, 1);
     answer(BR_RES_OK, 200, -1, NULL);
     take_acks(pl, &a);
@@ -206,13 +207,13 @@ static void test_partial_failure_retries_the_rest_of_the_partition(struct br_pip
 {
     struct acks a = {0};
     feed(pl, 2, 100, 4, 10);
-    br_batcher_pump(pl->batcher, br_now_ms());
+    br_runner_pump(pl->runner, br_now_ms());
     CHECK_INT(n_calls, 1);
     answer(BR_RES_OK, 200, -1,
            "{\"batchItemFailures\":[{\"itemIdentifier\":{\"partition\":\"t-2\",\"offset\":102}}]}");
     take_acks(pl, &a);
     CHECK_INT(a.delivered, 2);               /* 100 and 101 */
-    br_batcher_pump(pl->batcher, br_now_ms() + 60);
+    br_runner_pump(pl->runner, br_now_ms() + 60);
     CHECK_INT(n_calls, 1);
     CHECK_INT(n_calls ? calls[0]->n_recs : 0, 2);   /* 102 and 103 */
     CHECK_INT(n_calls ? calls[0]->recs[0]->offset : -1, 102);
@@ -225,12 +226,12 @@ static void test_unknown_item_fails_whole_batch(struct br_pipeline *pl)
 {
     struct acks a = {0};
     feed(pl, 3, 0, 2, 10);
-    br_batcher_pump(pl->batcher, br_now_ms());
+    br_runner_pump(pl->runner, br_now_ms());
     answer(BR_RES_OK, 200, -1,
            "{\"batchItemFailures\":[{\"itemIdentifier\":{\"partition\":\"t-3\",\"offset\":99}}]}");
     take_acks(pl, &a);
     CHECK_INT(a.delivered, 0);
-    br_batcher_pump(pl->batcher, br_now_ms() + 60);
+    br_runner_pump(pl->runner, br_now_ms() + 60);
     CHECK_INT(n_calls, 1);
     CHECK_INT(n_calls ? calls[0]->n_recs : 0, 2);
     answer(BR_RES_OK, 200, -1, NULL);
@@ -242,15 +243,15 @@ static void test_non_retryable_goes_to_dead_letter(struct br_pipeline *pl)
 {
     struct acks a = {0};
     feed(pl, 0, 0, 4, 10);
-    br_batcher_pump(pl->batcher, br_now_ms());
+    br_runner_pump(pl->runner, br_now_ms());
     answer(BR_RES_PERMANENT, 400, -1, "bad request");
-    br_batcher_pump(pl->batcher, br_now_ms() + 60000);
+    br_runner_pump(pl->runner, br_now_ms() + 60000);
     CHECK_INT(n_calls, 0);
     take_acks(pl, &a);
     CHECK_INT(a.dead, 4);
     CHECK_INT(dlq_lines("nobisect", "\"NonRetryableError\",\"approximateInvokeCount\":1"), 1);
     feed(pl, 1, 0, 2, 10);
-    br_batcher_pump(pl->batcher, br_now_ms());
+    br_runner_pump(pl->runner, br_now_ms());
     answer(BR_RES_RETRY, 500, -1, NULL);     /* max_attempts 1, no bisect */
     take_acks(pl, &a);
     CHECK_INT(a.dead, 6);
@@ -260,7 +261,7 @@ static void test_ordering_none_runs_one_partition_in_parallel(struct br_pipeline
 {
     struct acks a = {0};
     feed(pl, 0, 0, 15, 10);
-    br_batcher_pump(pl->batcher, br_now_ms());
+    br_runner_pump(pl->runner, br_now_ms());
     CHECK_INT(n_calls, 3);
     while (n_calls)
         answer(BR_RES_OK, 200, -1, NULL);
@@ -280,9 +281,9 @@ static void test_stale_records_taken_in_after_the_purge_go_back_at_once(struct b
     struct acks a = {0};
     atomic_fetch_add(&pl->shard_gen[6], 1);
     atomic_fetch_add(&pl->revoke_epoch, 1);
-    br_batcher_pump(pl->batcher, br_now_ms());      /* purge: lanes empty */
+    br_runner_pump(pl->runner, br_now_ms());      /* purge: lanes empty */
     feed(pl, 6, 0, 3, 10);                          /* handed over before */
-    br_batcher_pump(pl->batcher, br_now_ms());
+    br_runner_pump(pl->runner, br_now_ms());
     take_acks(pl, &a);
     CHECK_INT(a.abandoned, 3);
     CHECK_INT(n_calls, 0);
@@ -294,16 +295,16 @@ static void test_revoke_returns_batches_in_backoff_at_once(struct br_pipeline *p
 {
     struct acks a = {0};
     feed(pl, 7, 0, 3, 10);
-    br_batcher_pump(pl->batcher, br_now_ms());
+    br_runner_pump(pl->runner, br_now_ms());
     CHECK_INT(n_calls, 1);
     answer(BR_RES_RETRY, 503, 60000, NULL);          /* back in a minute */
     atomic_fetch_add(&pl->shard_gen[7], 1);
     atomic_fetch_add(&pl->revoke_epoch, 1);
-    br_batcher_pump(pl->batcher, br_now_ms());
+    br_runner_pump(pl->runner, br_now_ms());
     take_acks(pl, &a);
     CHECK_INT(a.abandoned, 3);
     CHECK_INT(n_calls, 0);
-    CHECK_INT(br_batcher_next_due(pl->batcher, br_now_ms()), -1);
+    CHECK_INT(br_runner_next_due(pl->runner, br_now_ms()), -1);
 }
 
 /* The half of a bisected batch waiting behind the one in flight is not in
@@ -313,21 +314,21 @@ static void test_revoke_returns_a_bisected_half_waiting_its_turn(struct br_pipel
     struct acks a = {0};
     feed(pl, 12, 0, 2, 10);
     feed(pl, 13, 0, 2, 10);
-    br_batcher_pump(pl->batcher, br_now_ms());
+    br_runner_pump(pl->runner, br_now_ms());
     CHECK_INT(n_calls ? calls[0]->n_recs : 0, 4);
     answer(BR_RES_RETRY, 503, -1, NULL);
-    br_batcher_pump(pl->batcher, br_now_ms() + 60);
+    br_runner_pump(pl->runner, br_now_ms() + 60);
     answer(BR_RES_FUNCTION_ERROR, 200, -1, NULL);    /* attempts exhausted */
-    br_batcher_pump(pl->batcher, br_now_ms());
+    br_runner_pump(pl->runner, br_now_ms());
     CHECK_INT(n_calls, 1);                           /* partition 12's half */
     CHECK_INT(n_calls ? calls[0]->recs[0]->partition : -1, 12);
     atomic_fetch_add(&pl->shard_gen[13], 1);
     atomic_fetch_add(&pl->revoke_epoch, 1);
-    br_batcher_pump(pl->batcher, br_now_ms());
+    br_runner_pump(pl->runner, br_now_ms());
     take_acks(pl, &a);
     CHECK_INT(a.abandoned, 2);
     answer(BR_RES_OK, 200, -1, NULL);
-    br_batcher_pump(pl->batcher, br_now_ms());
+    br_runner_pump(pl->runner, br_now_ms());
     CHECK_INT(n_calls, 0);
     take_acks(pl, &a);
     CHECK_INT(a.delivered, 2);
@@ -341,16 +342,16 @@ static void test_failure_after_revoke_returns_the_records(struct br_pipeline *pl
     struct acks a = {0};
     feed(pl, 8, 0, 2, 10);
     feed(pl, 9, 0, 2, 10);
-    br_batcher_pump(pl->batcher, br_now_ms());
+    br_runner_pump(pl->runner, br_now_ms());
     CHECK_INT(n_calls, 1);                           /* both partitions */
     CHECK_INT(n_calls ? calls[0]->n_recs : 0, 4);
     atomic_fetch_add(&pl->shard_gen[8], 1);
     atomic_fetch_add(&pl->revoke_epoch, 1);
-    br_batcher_pump(pl->batcher, br_now_ms());
+    br_runner_pump(pl->runner, br_now_ms());
     answer(BR_RES_RETRY, 503, -1, NULL);
     take_acks(pl, &a);
     CHECK_INT(a.abandoned, 2);                       /* partition 8 at once */
-    br_batcher_pump(pl->batcher, br_now_ms() + 60);
+    br_runner_pump(pl->runner, br_now_ms() + 60);
     CHECK_INT(n_calls, 1);                           /* partition 9 retried */
     CHECK_INT(n_calls ? calls[0]->n_recs : 0, 2);
     CHECK_INT(n_calls ? calls[0]->recs[0]->partition : -1, 9);
@@ -366,7 +367,7 @@ static void test_batch_in_backoff_does_not_keep_the_response_body(struct br_pipe
 {
     struct acks a = {0};
     feed(pl, 14, 0, 1, 10);
-    br_batcher_pump(pl->batcher, br_now_ms());
+    br_runner_pump(pl->runner, br_now_ms());
     CHECK_INT(n_calls, 1);
     struct br_invocation *inv = n_calls ? calls[0] : NULL;
     char *big = malloc(1 << 20);
@@ -375,7 +376,7 @@ static void test_batch_in_backoff_does_not_keep_the_response_body(struct br_pipe
     answer(BR_RES_RETRY, 500, -1, big);
     free(big);
     CHECK(inv && inv->result.body == NULL);          /* the batch is waiting */
-    br_batcher_pump(pl->batcher, br_now_ms() + 60);
+    br_runner_pump(pl->runner, br_now_ms() + 60);
     answer(BR_RES_OK, 200, -1, NULL);
     take_acks(pl, &a);
     CHECK_INT(a.delivered, 1);
@@ -392,14 +393,14 @@ static void test_retry_after_is_bounded_by_max_record_age(struct br_pipeline *pl
     for (size_t i = 0; i < 2; i++) {
         feed(pl, 10 + (int)i, 0, 1, 10);
         int64_t now = br_now_ms();
-        br_batcher_pump(pl->batcher, now);
+        br_runner_pump(pl->runner, now);
         CHECK_INT(n_calls, 1);
         answer(BR_RES_RETRY, 429, huge[i], NULL);
-        br_batcher_pump(pl->batcher, now + 1000);
+        br_runner_pump(pl->runner, now + 1000);
         CHECK_INT(n_calls, 0);                       /* Retry-After honoured */
-        int64_t due = br_batcher_next_due(pl->batcher, now);
+        int64_t due = br_runner_next_due(pl->runner, now);
         CHECK_MSG(due >= 0 && due <= hour, "next due in %lld ms", (long long)due);
-        br_batcher_pump(pl->batcher, now + hour + 1);
+        br_runner_pump(pl->runner, now + hour + 1);
         CHECK_INT(n_calls, 1);                       /* retried at the age limit */
         answer(BR_RES_OK, 200, -1, NULL);
     }

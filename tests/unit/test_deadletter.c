@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "bridge/batch.h"
+#include "bridge/runner.h"
 #include "bridge/clock.h"
 #include "bridge/deadletter.h"
 #include "bridge/dlq_json.h"
@@ -151,8 +152,8 @@ static void feed_one(struct br_pipeline *pl, struct br_record *rec)
 {
     struct br_record_list l = {0};
     br_record_list_push(&l, rec);
-    br_batcher_intake(pl->batcher, &l);
-    br_batcher_pump(pl->batcher, br_now_ms());
+    br_runner_intake(pl->runner, &l);
+    br_runner_pump(pl->runner, br_now_ms());
 }
 
 /* Answers the pending invocation with a non-retryable status and body. */

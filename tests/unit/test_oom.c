@@ -9,6 +9,7 @@
 
 #include "bridge/ackset.h"
 #include "bridge/batch.h"
+#include "bridge/runner.h"
 #include "bridge/clock.h"
 #include "bridge/log.h"
 #include "bridge/pipeline.h"
@@ -113,10 +114,10 @@ static void test_batch_allocation_failure_keeps_the_records(struct br_pipeline *
     struct acks a = {0};
     feed(pl, 0, 0, 3, 10);
     calloc_fail_in = 0;                    /* br_batch_create's calloc */
-    br_batcher_pump(pl->batcher, br_now_ms());
+    br_runner_pump(pl->runner, br_now_ms());
     calloc_fail_in = -1;
     CHECK_INT(n_calls, 0);
-    br_batcher_pump(pl->batcher, br_now_ms());
+    br_runner_pump(pl->runner, br_now_ms());
     CHECK_INT(n_calls, 1);
     CHECK_INT(n_calls ? calls[0]->n_recs : 0, 3);
     bool in_order = n_calls && calls[0]->n_recs == 3;
@@ -134,7 +135,7 @@ static void test_partial_response_out_of_memory_keeps_partition_order(struct br_
 {
     struct acks a = {0};
     feed(pl, 1, 0, 4, 10);
-    br_batcher_pump(pl->batcher, br_now_ms());
+    br_runner_pump(pl->runner, br_now_ms());
     CHECK_INT(n_calls, 1);
     calloc_fail_in = 2;      /* handle_ok's flags, the id index, then mark_retry */
     answer(BR_RES_OK, 200, -1,
@@ -143,7 +144,7 @@ static void test_partial_response_out_of_memory_keeps_partition_order(struct br_
     take_acks(pl, &a);
     CHECK_MSG(a.delivered <= 1, "%zu delivered: offsets after the failed one among them",
               a.delivered);
-    br_batcher_pump(pl->batcher, br_now_ms() + 60);
+    br_runner_pump(pl->runner, br_now_ms() + 60);
     CHECK_INT(n_calls, 1);
     CHECK_INT(n_calls ? (long long)calls[0]->n_recs : 0, (long long)(4 - a.delivered));
     answer(BR_RES_OK, 200, -1, NULL);
@@ -191,7 +192,7 @@ static void test_dead_letter_line_out_of_memory_is_retried(struct br_pipeline *p
 {
     struct acks a = {0};
     feed(pl, 0, 0, 4, 2000);               /* an event of about 11 KB */
-    br_batcher_pump(pl->batcher, br_now_ms());
+    br_runner_pump(pl->runner, br_now_ms());
     CHECK_INT(n_calls, 1);
     realloc_fail_from = 512;               /* the line's head */
     answer(BR_RES_PERMANENT, 400, -1, NULL);
@@ -199,7 +200,7 @@ static void test_dead_letter_line_out_of_memory_is_retried(struct br_pipeline *p
     take_acks(pl, &a);
     CHECK_INT(a.dead, 0);
     CHECK_INT(dlq_lines("dlq", "NonRetryableError"), 0);
-    br_batcher_pump(pl->batcher, br_now_ms() + 1100);
+    br_runner_pump(pl->runner, br_now_ms() + 1100);
     take_acks(pl, &a);
     CHECK_INT(a.dead, 4);
     CHECK_INT(dlq_lines("dlq", "NonRetryableError"), 1);
@@ -212,12 +213,12 @@ static void test_dead_letter_event_out_of_memory_is_retried(struct br_pipeline *
     struct acks a = {0};
     feed(pl, 1, 0, 1, 70000);              /* more than max_payload */
     realloc_fail_from = 8192;
-    br_batcher_pump(pl->batcher, br_now_ms());
+    br_runner_pump(pl->runner, br_now_ms());
     realloc_fail_from = 0;
     CHECK_INT(n_calls, 0);
     take_acks(pl, &a);
     CHECK_INT(a.dead, 0);
-    br_batcher_pump(pl->batcher, br_now_ms() + 1100);
+    br_runner_pump(pl->runner, br_now_ms() + 1100);
     take_acks(pl, &a);
     CHECK_INT(a.dead, 1);
     CHECK_INT(dlq_lines("dlq", "\"MaximumPayloadSizeExceeded\",\"approximateInvokeCount\":0"), 1);
