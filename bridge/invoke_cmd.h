@@ -2,7 +2,7 @@
 #ifndef BR_INVOKE_CMD_H
 #define BR_INVOKE_CMD_H
 
-#include "config/config.h"
+#include "config.h"
 
 /* Exit codes, as DESIGN section 2 gives them. */
 #define BR_INVOKE_OK 0

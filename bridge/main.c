@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config/config.h"
+#include "config.h"
 #include "dispatcher.h"
 #include "invoke_cmd.h"
 #include "log.h"

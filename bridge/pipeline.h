@@ -13,7 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "config/config.h"
+#include "config.h"
 #include "connector.h"
 #include "format.h"
 #include "record.h"

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "errors.h"
+
 enum br_node_type { BR_NODE_SCALAR, BR_NODE_SEQ, BR_NODE_MAP };
 
 struct br_node {
@@ -26,34 +28,6 @@ struct br_node {
     struct br_node **keys;
     size_t n;
 };
-
-/* One problem found in a config; `path` is the dotted key path
- * ("pipelines[0].batch.max_wait"). */
-struct br_error {
-    int line;
-    int col;
-    char *path;
-    char *message;
-};
-
-struct br_errors {
-    const char *file;         /* borrowed; the config file name */
-    struct br_error *v;
-    size_t n;
-    size_t cap;
-};
-
-void br_errors_add(struct br_errors *errs, const struct br_node *at,
-                   const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-void br_errors_add_pos(struct br_errors *errs, int line, int col,
-                       const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-/* Prints each error as "FILE:LINE:COL: path: message\n"; with an empty
- * path "FILE:LINE:COL: message"; with line 0 (no position: `at` was NULL,
- * or the file could not be read) "FILE: path: message". */
-void br_errors_print(const struct br_errors *errs, FILE *out);
-void br_errors_free(struct br_errors *errs);
 
 /* Parses the YAML file at path (one document). Returns the root node, or
  * NULL with errors added (syntax errors, interpolation failures, alias

@@ -24,7 +24,7 @@
 
 #include <yaml.h>
 
-#include "config/config.h"
+#include "bridge/config.h"
 #include "fuzz.h"
 
 #define ENV_SECRET "hunter2-env-marker"

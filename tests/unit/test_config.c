@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "bridge/log.h"
-#include "config/config.h"
+#include "bridge/config.h"
 #include "config/secrets.h"
 #include "connectors/kafka/source_kafka.h"
 #include "connectors/exec/target_exec.h"

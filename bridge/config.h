@@ -10,9 +10,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "bridge/connector.h"
-#include "node.h"
-#include "opts.h"
+#include "connector.h"
+#include "config/node.h"
+#include "config/opts.h"
 
 struct br_pipeline_conf {
     char *name;

@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bridge/backoff.h"
-#include "bridge/log.h"
+#include "config/paths.h"
+#include "backoff.h"
 #include "config.h"
-#include "paths.h"
+#include "log.h"
 
 #define PATH_LEN 256
 #define MS_MINUTE 60000
