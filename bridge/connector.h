@@ -71,11 +71,23 @@ struct br_source {
      * the connector in init; owned by the connector; the event carries it
      * masked (secrets.h). */
     const char *event_origin;
+
+    /* What the instance may know of its pipeline, set by the core before
+     * init (borrowed from the config, valid until destroy): */
+    const char *pipeline_name;        /* as configured (not masked): for
+                                         paths on disk and client ids */
+    const char *state_dir;            /* the config's state_dir */
+    bool state_dir_secret;            /* state_dir came through
+                                         interpolation: errors must not
+                                         show paths under it */
+    int64_t shutdown_timeout_ms;      /* the config's shutdown_timeout */
 };
 
 /* Core API for source connectors; call from the source thread only. */
 
-/* Stable shard index for (topic, partition), created on first use. */
+/* Stable shard index for (topic, partition), created on first use; -1
+ * once a pipeline has BR_MAX_SHARDS of them (or out of memory). */
+#define BR_MAX_SHARDS 4096
 int br_source_shard(struct br_source *src, const char *topic, int32_t partition);
 /* The shard is (re)assigned to us: starts a new generation. */
 void br_source_assign(struct br_source *src, int shard);
@@ -100,6 +112,10 @@ bool br_source_stopping(const struct br_source *src);
 /* After stopping: waits (serving acks) until every emitted record settled
  * or the shutdown timeout passed; then commits what is settled. */
 void br_source_drain(struct br_source *src);
+/* The pipeline's largest event (its target's max_payload): a record
+ * whose value is larger fits no event. Final once the target is
+ * initialised (after the source's init): ask from run on. */
+int64_t br_source_max_payload(const struct br_source *src);
 /* Records emitted and not yet settled. */
 size_t br_source_inflight(const struct br_source *src);
 /* Sleeps until acks come back or a short while (20 ms) passes: for a
@@ -233,6 +249,11 @@ struct br_target {
     const char *name_for_dlq;         /* functionArn in dead-letter records:
                                          the URL or command; set in init;
                                          the core masks it (secrets.h) */
+
+    /* What the instance may know of its pipeline, set by the core before
+     * init (borrowed from the config, valid until destroy): */
+    const char *pipeline_name;        /* as configured (not masked) */
+    int concurrency;                  /* the pipeline's concurrency */
 };
 
 static inline struct br_target_common *br_target_common(struct br_target *tgt)

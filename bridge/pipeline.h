@@ -18,8 +18,6 @@
 #include "format.h"
 #include "record.h"
 
-#define BR_MAX_SHARDS 4096
-
 struct br_ackset;
 struct br_batcher;
 struct br_dispatcher;

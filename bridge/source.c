@@ -154,6 +154,11 @@ bool br_source_stopping(const struct br_source *src)
     return atomic_load(&src->pl->stopping);
 }
 
+int64_t br_source_max_payload(const struct br_source *src)
+{
+    return br_target_common(&src->pl->tgt)->max_payload;
+}
+
 size_t br_source_inflight(const struct br_source *src)
 {
     return src->pl->inflight_records;

@@ -22,7 +22,6 @@
 #include "bridge/clock.h"
 #include "bridge/dispatcher.h"
 #include "bridge/log.h"
-#include "bridge/pipeline.h"
 #include "exec_lambda_env.h"
 #include "exec_runtime.h"
 #include "exec_spawn.h"
@@ -586,8 +585,7 @@ void exec_runtime_service(struct exec_runtime *rt)
 static int lambda_env(struct exec_runtime *rt, const struct exec_runtime_conf *conf)
 {
     const struct exec_options *o = conf->opts;
-    const struct br_pipeline *pl = conf->tgt->pl;
-    const char *name = pl && pl->conf ? pl->conf->name : "fnbridge";
+    const char *name = conf->tgt->pipeline_name;
     if (exec_lambda_env(&rt->envp, o, name, conf->prog) < 0)
         return -1;
     if (asprintf(&rt->arn, "arn:aws:lambda:%s:000000000000:function:%s",
@@ -617,7 +615,6 @@ struct exec_runtime *exec_runtime_create(const struct exec_runtime_conf *conf,
                                          char *err, size_t errlen)
 {
     const struct exec_options *o = conf->opts;
-    const struct br_pipeline *pl = conf->tgt->pl;
     struct exec_runtime *rt = calloc(1, sizeof(*rt));
     if (!rt)
         goto out_oom;
@@ -631,8 +628,7 @@ struct exec_runtime *exec_runtime_create(const struct exec_runtime_conf *conf,
     rt->timeout_ms = o->common.timeout_ms;
     rt->idle_ms = o->idle_timeout_ms;
     rt->init_ms = rt->timeout_ms > RT_INIT_MIN_MS ? rt->timeout_ms : RT_INIT_MIN_MS;
-    rt->n_slots = (size_t)(o->workers ? o->workers
-                           : pl && pl->conf ? pl->conf->concurrency : 1);
+    rt->n_slots = (size_t)(o->workers ? o->workers : conf->tgt->concurrency);
     if (rt->n_slots > 256)
         rt->n_slots = 256;
     rt->slots = calloc(rt->n_slots, sizeof(*rt->slots));

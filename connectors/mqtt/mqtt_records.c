@@ -11,7 +11,6 @@
 #include <mqtt_protocol.h>
 
 #include "bridge/log.h"
-#include "bridge/pipeline.h"
 #include "mqtt_client.h"
 
 #define REPLAY_CHUNK 256

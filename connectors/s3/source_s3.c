@@ -19,8 +19,8 @@
 #include "config/secrets.h"
 #include "bridge/buf.h"
 #include "bridge/clock.h"
+#include "bridge/format.h"
 #include "bridge/log.h"
-#include "bridge/pipeline.h"
 #include "config/paths.h"
 #include "s3_list.h"
 #include "s3_state.h"
@@ -534,9 +534,8 @@ static bool cancelled(void *arg)
 /* The checkpoint directory, STATE/s3/NAME[-shard-I-of-N], into dir. */
 static void state_dir_of(const struct s3_ctx *ctx, char *dir, size_t len)
 {
-    const struct br_pipeline *pl = ctx->src->pl;
-    const char *state = pl && pl->cfg ? pl->cfg->state_dir : ".";
-    const char *name = pl && pl->conf ? pl->conf->name : "s3";
+    const char *state = ctx->src->state_dir;
+    const char *name = ctx->src->pipeline_name;
     if (ctx->shard_n > 1)
         snprintf(dir, len, "%s/s3/%s-shard-%u-of-%u", state, name, ctx->shard_i,
                  ctx->shard_n);
@@ -547,10 +546,9 @@ static void state_dir_of(const struct s3_ctx *ctx, char *dir, size_t len)
 /* Judged in init, so `check` refuses what open_state would. */
 static int check_state_dir(const struct s3_ctx *ctx, char *err, size_t errlen)
 {
-    const struct br_pipeline *pl = ctx->src->pl;
     char dir[4096], why[900];
     state_dir_of(ctx, dir, sizeof(dir));
-    if (br_path_check_dir(dir, !(pl && pl->cfg && pl->cfg->state_dir_secret), why,
+    if (br_path_check_dir(dir, !ctx->src->state_dir_secret, why,
                           sizeof(why)) == 0)
         return 0;
     snprintf(err, errlen, "checkpoint directory: %s", why);
