@@ -118,9 +118,23 @@ void br_source_drain(struct br_source *src);
 int64_t br_source_max_payload(const struct br_source *src);
 /* Records emitted and not yet settled. */
 size_t br_source_inflight(const struct br_source *src);
-/* Sleeps until acks come back or a short while (20 ms) passes: for a
- * source with nothing else to wait on while paused. */
-void br_source_wait_acks(struct br_source *src);
+/* What br_source_wait() waits for. */
+enum br_source_wait_for {
+    BR_WAIT_ROUND,      /* one round: for a source with nothing else to
+                           wait on (disconnected, say) */
+    BR_WAIT_RESUMED,    /* max_inflight holds the source back no more
+                           (ops->resume, after ops->pause) */
+    BR_WAIT_SETTLED,    /* every record emitted so far settled */
+};
+/* Waits, serving acks and commits meanwhile. Each round sleeps until acks
+ * come back or a short while (20 ms) passes, then calls serve(src), or
+ * br_source_service(src) when serve is NULL: a source with more to do
+ * each round (saving its checkpoint) passes its own, which must call
+ * br_source_service. BR_WAIT_ROUND does one round; the others do rounds
+ * until what they wait for holds or shutdown began (none if it already
+ * does). */
+void br_source_wait(struct br_source *src, enum br_source_wait_for until,
+                    void (*serve)(struct br_source *src));
 /* Dead-letters a record that cannot become an event (too large for any),
  * without emitting it: its value goes from where it lies into the
  * pipeline's dead-letter sink, durably, before this returns. rec is

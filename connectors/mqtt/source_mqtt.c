@@ -368,8 +368,7 @@ static void round_trip(struct mqtt_ctx *ctx)
         if (br_now_ms() >= ctx->next_attempt_ms)
             try_connect(ctx);
         if (!socket_open(ctx)) {
-            br_source_wait_acks(ctx->src);
-            br_source_service(ctx->src);
+            br_source_wait(ctx->src, BR_WAIT_ROUND, NULL);
             mqtt_spool_take_failure(ctx->spool);   /* nothing to hold back */
             if (mqtt_spool_flush(ctx->spool) < 0)
                 br_warn(ctx->src->scope, "%s", mqtt_spool_error(ctx->spool));

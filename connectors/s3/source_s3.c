@@ -139,20 +139,17 @@ static void service(struct s3_ctx *ctx)
     ctx->since_service = 0;
 }
 
-/* Waits while max_inflight holds the source back. */
-static void wait_while_paused(struct s3_ctx *ctx)
+/* service, as br_source_wait calls it between its waits. */
+static void serve(struct br_source *src)
 {
-    while (ctx->paused && !br_source_stopping(ctx->src)) {
-        br_source_wait_acks(ctx->src);
-        service(ctx);
-    }
+    service(src->ctx);
 }
 
 static void after_emit(struct s3_ctx *ctx)
 {
     if (++ctx->since_service >= SERVICE_EVERY || ctx->paused) {
         service(ctx);
-        wait_while_paused(ctx);
+        br_source_wait(ctx->src, BR_WAIT_RESUMED, serve);
     }
 }
 
@@ -160,10 +157,7 @@ static void after_emit(struct s3_ctx *ctx)
 static void settle_all(struct s3_ctx *ctx)
 {
     service(ctx);
-    while (br_source_inflight(ctx->src) > 0 && !br_source_stopping(ctx->src)) {
-        br_source_wait_acks(ctx->src);
-        service(ctx);
-    }
+    br_source_wait(ctx->src, BR_WAIT_SETTLED, serve);
     commit_state(ctx);
 }
 
@@ -515,8 +509,7 @@ static void wait_next(struct s3_ctx *ctx, int64_t ms)
         if (left <= 0)
             return;
         if (br_source_inflight(ctx->src) > 0) {
-            br_source_wait_acks(ctx->src);
-            service(ctx);
+            br_source_wait(ctx->src, BR_WAIT_ROUND, serve);
         } else {
             commit_state(ctx);
             sleep_ms(left < IDLE_SLICE_MS ? left : IDLE_SLICE_MS);
