@@ -75,11 +75,22 @@ struct br_source {
     /* How the records must be kept in order through batches and retries;
      * set by the connector in init (BR_ORDER_NONE unless it says). */
     enum br_ordering ordering;
+
+    /* What the instance may know of its pipeline, set by the core before
+     * init (borrowed from the config, valid until destroy): */
+    const char *pipeline_name;        /* as configured (not masked): for
+                                         paths on disk and client ids */
+    const char *state_dir;            /* the config's state_dir */
+    bool state_dir_secret;            /* state_dir came through
+                                         interpolation: errors must not
+                                         show paths under it */
+    int64_t shutdown_timeout_ms;      /* the config's shutdown_timeout */
 };
 
 /* Core API for source connectors; call from the source thread only. */
 
-/* Stable shard index for (topic, partition), created on first use. */
+/* Stable shard index for (topic, partition), created on first use; -1
+ * once a pipeline has BR_MAX_SHARDS (lane.h) of them (or out of memory). */
 int br_source_shard(struct br_source *src, const char *topic, int32_t partition);
 /* The shard is (re)assigned to us: starts a new generation. */
 void br_source_assign(struct br_source *src, int shard);
@@ -104,11 +115,29 @@ bool br_source_stopping(const struct br_source *src);
 /* After stopping: waits (serving acks) until every emitted record settled
  * or the shutdown timeout passed; then commits what is settled. */
 void br_source_drain(struct br_source *src);
+/* The pipeline's largest event (its target's max_payload): a record
+ * whose value is larger fits no event. Final once the target is
+ * initialised (after the source's init): ask from run on. */
+int64_t br_source_max_payload(const struct br_source *src);
 /* Records emitted and not yet settled. */
 size_t br_source_inflight(const struct br_source *src);
-/* Sleeps until acks come back or a short while (20 ms) passes: for a
- * source with nothing else to wait on while paused. */
-void br_source_wait_acks(struct br_source *src);
+/* What br_source_wait() waits for. */
+enum br_source_wait_for {
+    BR_WAIT_ROUND,      /* one round: for a source with nothing else to
+                           wait on (disconnected, say) */
+    BR_WAIT_RESUMED,    /* max_inflight holds the source back no more
+                           (ops->resume, after ops->pause) */
+    BR_WAIT_SETTLED,    /* every record emitted so far settled */
+};
+/* Waits, serving acks and commits meanwhile. Each round sleeps until acks
+ * come back or a short while (20 ms) passes, then calls serve(src), or
+ * br_source_service(src) when serve is NULL: a source with more to do
+ * each round (saving its checkpoint) passes its own, which must call
+ * br_source_service. BR_WAIT_ROUND does one round; the others do rounds
+ * until what they wait for holds or shutdown began (none if it already
+ * does). */
+void br_source_wait(struct br_source *src, enum br_source_wait_for until,
+                    void (*serve)(struct br_source *src));
 /* Dead-letters a record that cannot become an event (too large for any),
  * without emitting it: its value goes from where it lies into the
  * pipeline's dead-letter sink, durably, before this returns. rec is
@@ -237,6 +266,11 @@ struct br_target {
     const char *name_for_dlq;         /* functionArn in dead-letter records:
                                          the URL or command; set in init;
                                          the core masks it (secrets.h) */
+
+    /* What the instance may know of its pipeline, set by the core before
+     * init (borrowed from the config, valid until destroy): */
+    const char *pipeline_name;        /* as configured (not masked) */
+    int concurrency;                  /* the pipeline's concurrency */
 };
 
 static inline struct br_target_common *br_target_common(struct br_target *tgt)

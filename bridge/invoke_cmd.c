@@ -105,10 +105,7 @@ static int invoke_src_run(struct br_source *src)
             return -1;
         }
         br_source_service(src);
-        while (br_source_inflight(src) > 0 && !br_source_stopping(src)) {
-            br_source_wait_acks(src);
-            br_source_service(src);
-        }
+        br_source_wait(src, BR_WAIT_SETTLED, NULL);
     }
     if (br_source_stopping(src))
         br_source_drain(src);

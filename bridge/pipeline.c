@@ -92,16 +92,29 @@ static int show_connectors(struct br_pipeline *pl)
     return 0;
 }
 
-static int init_connectors(struct br_pipeline *pl, char *err, size_t errlen)
+/* The handles the connectors get: what each instance may know of its
+ * pipeline is on its handle, so no connector reads struct br_pipeline. */
+static void fill_handles(struct br_pipeline *pl)
 {
     const struct br_pipeline_conf *conf = pl->conf;
-    char why[512] = "";
-    pl->src = (struct br_source){.ops = conf->source_ops, .ctx = conf->source_ctx, .pl = pl};
-    pl->tgt = (struct br_target){.ops = conf->target_ops, .ctx = conf->target_ctx, .pl = pl};
+    pl->src = (struct br_source){.ops = conf->source_ops, .ctx = conf->source_ctx, .pl = pl,
+                                 .pipeline_name = conf->name,
+                                 .state_dir = pl->cfg->state_dir,
+                                 .state_dir_secret = pl->cfg->state_dir_secret,
+                                 .shutdown_timeout_ms = pl->cfg->shutdown_timeout_ms};
+    pl->tgt = (struct br_target){.ops = conf->target_ops, .ctx = conf->target_ctx, .pl = pl,
+                                 .pipeline_name = conf->name,
+                                 .concurrency = (int)conf->concurrency};
     snprintf(pl->src.scope, sizeof(pl->src.scope), "%s/%s", pl->name_shown,
              conf->source_ops->name);
     snprintf(pl->tgt.scope, sizeof(pl->tgt.scope), "%s/%s", pl->name_shown,
              conf->target_ops->name);
+}
+
+static int init_connectors(struct br_pipeline *pl, char *err, size_t errlen)
+{
+    char why[512] = "";
+    fill_handles(pl);
     if (pl->src.ops->init(&pl->src, why, sizeof(why)) < 0) {
         connector_error(pl, true, why, err, errlen);
         pl->src.ops = NULL;

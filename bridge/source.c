@@ -136,14 +136,44 @@ bool br_source_stopping(const struct br_source *src)
     return atomic_load(&src->pl->stopping);
 }
 
+int64_t br_source_max_payload(const struct br_source *src)
+{
+    return br_target_common(&src->pl->tgt)->max_payload;
+}
+
 size_t br_source_inflight(const struct br_source *src)
 {
     return src->pl->inflight_records;
 }
 
-void br_source_wait_acks(struct br_source *src)
+/* True while what br_source_wait waits for does not hold yet. */
+static bool still_waiting(const struct br_source *src, enum br_source_wait_for until)
 {
-    wait_for_acks(src->pl);
+    if (br_source_stopping(src))
+        return false;
+    switch (until) {
+    case BR_WAIT_RESUMED:
+        return src->pl->paused;
+    case BR_WAIT_SETTLED:
+        return src->pl->inflight_records > 0;
+    case BR_WAIT_ROUND:
+        break;
+    }
+    return false;
+}
+
+void br_source_wait(struct br_source *src, enum br_source_wait_for until,
+                    void (*serve)(struct br_source *src))
+{
+    bool round = until == BR_WAIT_ROUND;
+    while (round || still_waiting(src, until)) {
+        wait_for_acks(src->pl);
+        if (serve)
+            serve(src);
+        else
+            br_source_service(src);
+        round = false;
+    }
 }
 
 /* Sleeps until acks arrive or a short slice passes. */

@@ -22,8 +22,8 @@
 #include "bridge/clock.h"
 #include "bridge/dispatcher.h"
 #include "bridge/log.h"
-#include "bridge/pipeline.h"
 #include "exec_lambda_env.h"
+#include "exec_rt_list.h"
 #include "exec_runtime.h"
 #include "exec_spawn.h"
 #include "exec_workers.h"
@@ -34,68 +34,6 @@
 /* A runtime gets at least this long to ask for its first event, as
  * Lambda's init phase does (longer when the function timeout is). */
 #define RT_INIT_MIN_MS 10000
-
-/* --------------------------------------------------------------- lists */
-
-static void list_push(struct rt_list *l, struct rt_inv *ri)
-{
-    ri->next = NULL;
-    if (l->tail)
-        l->tail->next = ri;
-    else
-        l->head = ri;
-    l->tail = ri;
-    l->n++;
-}
-
-static void list_push_front(struct rt_list *l, struct rt_inv *ri)
-{
-    ri->next = l->head;
-    l->head = ri;
-    if (!l->tail)
-        l->tail = ri;
-    l->n++;
-}
-
-struct rt_inv *rt_list_pop(struct rt_list *l)
-{
-    struct rt_inv *ri = l->head;
-    if (!ri)
-        return NULL;
-    l->head = ri->next;
-    if (!l->head)
-        l->tail = NULL;
-    l->n--;
-    ri->next = NULL;
-    return ri;
-}
-
-static void list_remove(struct rt_list *l, struct rt_inv *ri)
-{
-    struct rt_inv *prev = NULL;
-    for (struct rt_inv *p = l->head; p; prev = p, p = p->next) {
-        if (p != ri)
-            continue;
-        if (prev)
-            prev->next = p->next;
-        else
-            l->head = p->next;
-        if (l->tail == p)
-            l->tail = prev;
-        l->n--;
-        p->next = NULL;
-        return;
-    }
-}
-
-static void list_free(struct rt_list *l)
-{
-    struct rt_inv *ri;
-    while ((ri = rt_list_pop(l))) {
-        free(ri->result.body);
-        free(ri);
-    }
-}
 
 /* ---------------------------------------------------- invocation ends */
 
@@ -140,9 +78,11 @@ static char *error_body(const char *type, const char *message, size_t *len)
     return br_buf_steal(&b, len);
 }
 
-/* Ends ri (already detached from queue and slot) with a result of ours;
- * the dispatcher reports it on its next service pass. Lock held. */
-void rt_finish(struct exec_runtime *rt, struct rt_inv *ri, enum br_result_kind kind,
+/* Ends ri (already detached from queue and slot) with a result of ours: a
+ * function error "type: message" (with a Lambda-shaped JSON body), or a
+ * retry with message; the dispatcher reports it on its next service
+ * pass. Lock held. */
+static void rt_finish(struct exec_runtime *rt, struct rt_inv *ri, enum br_result_kind kind,
                long status, const char *type, const char *message)
 {
     struct br_result *res = &ri->result;
@@ -150,22 +90,26 @@ void rt_finish(struct exec_runtime *rt, struct rt_inv *ri, enum br_result_kind k
     res->kind = kind;
     res->status = status;
     res->retry_after_ms = -1;
-    if (kind == BR_RES_RETRY)
-        snprintf(res->error, sizeof(res->error), "%s", message);
-    else
-        snprintf(res->error, sizeof(res->error), "%s: %s", type, message);
+    /* A long message is cut to fit error; the body has it whole. */
+    size_t at = 0;
+    if (kind != BR_RES_RETRY)
+        at = (size_t)snprintf(res->error, sizeof(res->error), "%s: ", type);
+    if (at < sizeof(res->error))
+        snprintf(res->error + at, sizeof(res->error) - at, "%s", message);
     if (kind == BR_RES_FUNCTION_ERROR)
         res->body = error_body(type, message, &res->body_len);
     ri->slot = NULL;
     ri->state = RI_DONE;
-    list_push(&rt->done, ri);
+    rt_list_push(&rt->done, ri);
 }
 
-void rt_requeue(struct exec_runtime *rt, struct rt_inv *ri)
+/* Puts ri (taken from a worker that never got it) back at the queue's
+ * head. Lock held. */
+static void rt_requeue(struct exec_runtime *rt, struct rt_inv *ri)
 {
     ri->slot = NULL;
     ri->state = RI_QUEUED;
-    list_push_front(&rt->queue, ri);
+    rt_list_push_front(&rt->queue, ri);
 }
 
 /* The slot's worker takes ri; its deadline starts now. Lock held. */
@@ -302,7 +246,7 @@ static bool hook_result(void *arg, unsigned gen, struct rtapi_result *res)
         take_result(ri, res);
         ri->slot = NULL;
         ri->state = RI_DONE;
-        list_push(&rt->done, ri);
+        rt_list_push(&rt->done, ri);
     }
     bool wake = known && !rt->stopping;
     pthread_mutex_unlock(&rt->lock);
@@ -359,13 +303,86 @@ static void hook_gone(void *arg, struct rtapi_req *req)
     pthread_mutex_unlock(&s->rt->lock);
 }
 
-const struct rtapi_hooks rt_hooks = {
+static const struct rtapi_hooks rt_hooks = {
     .owner = hook_owner,
     .next = hook_next,
     .result = hook_result,
     .init_error = hook_init_error,
     .gone = hook_gone,
 };
+
+/* ------------------------------------------------------- worker ends */
+
+/* A worker that failed to start takes one queued event with it, so the
+ * pipeline's backoff paces the restarts instead of a spawn per exit.
+ * Lock held. */
+static void start_failed(struct exec_runtime *rt, const struct worker_end *end)
+{
+    char msg[240];
+    bool init = end->init_error[0] || end->init_timed_out;
+    if (end->init_error[0])
+        snprintf(msg, sizeof(msg), "%s", end->init_error);
+    else if (end->init_timed_out)
+        snprintf(msg, sizeof(msg), "the runtime did not ask for an event within %.2f seconds",
+                 (double)rt->init_ms / 1000.0);
+    else if (end->asked)
+        snprintf(msg, sizeof(msg), "Runtime exited before it took an event (%s)", end->how);
+    else
+        snprintf(msg, sizeof(msg), "Runtime exited without asking for an event (%s)",
+                 end->how);
+    br_warn(rt->scope, "worker pid %d failed to start (%s): %s", (int)end->pid, end->how,
+            msg);
+    struct rt_inv *ri = rt_list_pop(&rt->queue);
+    if (ri)
+        rt_finish(rt, ri, BR_RES_FUNCTION_ERROR, 0,
+                  init ? "Runtime.InitError" : "Runtime.ExitError", msg);
+}
+
+static void died_holding(struct exec_runtime *rt, const struct worker_end *end)
+{
+    char msg[160];
+    br_warn(rt->scope, "worker pid %d exited (%s) holding request %s", (int)end->pid,
+            end->how, end->inv->id);
+    snprintf(msg, sizeof(msg), "Runtime exited with error: %s", end->how);
+    rt_finish(rt, end->inv, BR_RES_FUNCTION_ERROR, end->code,
+              end->init_error[0] ? "Runtime.InitError" : "Runtime.ExitError", msg);
+}
+
+static void timed_out(struct exec_runtime *rt, const struct worker_end *end)
+{
+    char msg[64];
+    struct rt_inv *ri = end->inv;
+    snprintf(msg, sizeof(msg), "Task timed out after %.2f seconds",
+             (double)rt->timeout_ms / 1000.0);
+    br_warn(rt->scope, "request %s: %s; worker pid %d killed", ri->id, msg, (int)end->pid);
+    rt_finish(rt, ri, BR_RES_FUNCTION_ERROR, 0, "Sandbox.Timedout", msg);
+    /* The error text is Lambda's wording alone. */
+    snprintf(ri->result.error, sizeof(ri->result.error), "%s", msg);
+}
+
+/* What a worker's end means for the events, as on Lambda. Lock held. */
+static void worker_ended(struct exec_runtime *rt, const struct worker_end *end)
+{
+    switch (end->fate) {
+    case WORKER_NOTHING_OWED:
+        break;
+    case WORKER_LOST_UNSENT:
+        /* It died idle, as the event was being handed to it: the event
+         * never ran, so it waits for the next worker, costing no attempt. */
+        br_info(rt->scope, "worker pid %d exited (%s) while idle", (int)end->pid, end->how);
+        rt_requeue(rt, end->inv);
+        break;
+    case WORKER_DIED_HOLDING:
+        died_holding(rt, end);
+        break;
+    case WORKER_TIMED_OUT:
+        timed_out(rt, end);
+        break;
+    case WORKER_FAILED_START:
+        start_failed(rt, end);
+        break;
+    }
+}
 
 /* ---------------------------------------------------------------- scaling */
 
@@ -476,9 +493,9 @@ int exec_runtime_submit(struct exec_runtime *rt, struct br_invocation *inv)
         hand_to(s, ri, now, rt->wakes, &n_wakes);
     } else {
         ri->state = RI_QUEUED;
-        list_push(&rt->queue, ri);
+        rt_list_push(&rt->queue, ri);
         if (scale(rt, now, rt->wakes, &n_wakes) < 0 && !live_workers(rt)) {
-            list_remove(&rt->queue, ri);
+            rt_list_remove(&rt->queue, ri);
             failed = true;
             br_warn(rt->scope, "%s", rt->spawn_error);
             submit_failed(inv, rt->spawn_error);
@@ -501,9 +518,9 @@ void exec_runtime_cancel(struct exec_runtime *rt, struct br_invocation *inv)
         return;
     pthread_mutex_lock(&rt->lock);
     if (ri->state == RI_QUEUED) {
-        list_remove(&rt->queue, ri);
+        rt_list_remove(&rt->queue, ri);
     } else if (ri->state == RI_DONE) {
-        list_remove(&rt->done, ri);
+        rt_list_remove(&rt->done, ri);
     } else if (ri->slot) {
         ri->slot->inv = NULL;
         worker_kill(ri->slot, KILL_STOP);
@@ -566,10 +583,14 @@ void exec_runtime_service(struct exec_runtime *rt)
     pthread_mutex_lock(&rt->lock);
     for (size_t i = 0; i < rt->n_slots; i++) {
         struct rt_slot *s = &rt->slots[i];
-        if (s->pid && exited[i])
-            worker_gone(rt, s, rt->wakes, &n_wakes);
-        else if (s->pid)
-            worker_timers(rt, s, now, rt->wakes, &n_wakes);
+        struct worker_end end;
+        if (!s->pid)
+            continue;
+        if (exited[i])
+            worker_gone(rt, s, rt->wakes, &n_wakes, &end);
+        else
+            worker_timers(rt, s, now, rt->wakes, &n_wakes, &end);
+        worker_ended(rt, &end);
     }
     if (rt->queue.n && scale(rt, now, rt->wakes, &n_wakes) < 0 && !live_workers(rt))
         fail_queue(rt);
@@ -586,8 +607,7 @@ void exec_runtime_service(struct exec_runtime *rt)
 static int lambda_env(struct exec_runtime *rt, const struct exec_runtime_conf *conf)
 {
     const struct exec_options *o = conf->opts;
-    const struct br_pipeline *pl = conf->tgt->pl;
-    const char *name = pl && pl->conf ? pl->conf->name : "fnbridge";
+    const char *name = conf->tgt->pipeline_name;
     if (exec_lambda_env(&rt->envp, o, name, conf->prog) < 0)
         return -1;
     if (asprintf(&rt->arn, "arn:aws:lambda:%s:000000000000:function:%s",
@@ -617,12 +637,12 @@ struct exec_runtime *exec_runtime_create(const struct exec_runtime_conf *conf,
                                          char *err, size_t errlen)
 {
     const struct exec_options *o = conf->opts;
-    const struct br_pipeline *pl = conf->tgt->pl;
     struct exec_runtime *rt = calloc(1, sizeof(*rt));
     if (!rt)
         goto out_oom;
     pthread_mutex_init(&rt->lock, NULL);
     rt->tgt = conf->tgt;
+    rt->hooks = &rt_hooks;
     rt->scope = conf->tgt->scope;
     rt->prog = conf->prog;
     rt->argv = conf->argv;
@@ -631,8 +651,7 @@ struct exec_runtime *exec_runtime_create(const struct exec_runtime_conf *conf,
     rt->timeout_ms = o->common.timeout_ms;
     rt->idle_ms = o->idle_timeout_ms;
     rt->init_ms = rt->timeout_ms > RT_INIT_MIN_MS ? rt->timeout_ms : RT_INIT_MIN_MS;
-    rt->n_slots = (size_t)(o->workers ? o->workers
-                           : pl && pl->conf ? pl->conf->concurrency : 1);
+    rt->n_slots = (size_t)(o->workers ? o->workers : conf->tgt->concurrency);
     if (rt->n_slots > 256)
         rt->n_slots = 256;
     rt->slots = calloc(rt->n_slots, sizeof(*rt->slots));
@@ -683,8 +702,8 @@ void exec_runtime_destroy(struct exec_runtime *rt)
             close(rt->slots[i].pidfd);
         exec_strv_free(rt->slots[i].envp);
     }
-    list_free(&rt->queue);
-    list_free(&rt->done);
+    rt_list_free(&rt->queue);
+    rt_list_free(&rt->done);
     free(rt->slots);
     free(rt->wakes);
     exec_strv_free(rt->envp);

@@ -2,8 +2,9 @@
  * mode: cold starts (posix_spawn, own process group, explicit environment
  * with the slot's AWS_LAMBDA_RUNTIME_API), exits seen through pidfds, the
  * deadline / init / idle timers that kill a worker's group, and reaping.
- * Runs on the dispatcher thread with the runtime's lock held; what a dead
- * or killed worker held ends as a function error, as on Lambda. */
+ * Runs on the dispatcher thread with the runtime's lock held. How a
+ * worker ended goes back to the runtime (struct worker_end), which
+ * decides what that means for the event. */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -66,79 +67,61 @@ static void worker_clear(struct rt_slot *s)
     s->init_error[0] = '\0';
 }
 
-/* A worker that dies before taking any event failed to start (or, having
- * asked, died waiting): one queued event fails with it, so the pipeline's
- * backoff paces the restarts instead of a spawn per exit. Lock held. */
-static void init_failed(struct exec_runtime *rt, struct rt_slot *s, const char *why)
+/* What the slot says of its worker, for the runtime's decision. */
+static void end_of(const struct rt_slot *s, enum worker_fate fate, struct worker_end *end)
 {
-    char msg[240];
-    const char *type = s->init_error[0] || s->killed == KILL_INIT_TIMEOUT
-                           ? "Runtime.InitError" : "Runtime.ExitError";
-    if (s->init_error[0])
-        snprintf(msg, sizeof(msg), "%s", s->init_error);
-    else if (s->killed == KILL_INIT_TIMEOUT)
-        snprintf(msg, sizeof(msg), "the runtime did not ask for an event within %.2f seconds",
-                 (double)rt->init_ms / 1000.0);
-    else if (s->asked)
-        snprintf(msg, sizeof(msg), "Runtime exited before it took an event (%s)", why);
-    else
-        snprintf(msg, sizeof(msg), "Runtime exited without asking for an event (%s)", why);
-    br_warn(rt->scope, "worker pid %d failed to start (%s): %s", (int)s->pid, why, msg);
-    struct rt_inv *ri = rt_list_pop(&rt->queue);
-    if (ri)
-        rt_finish(rt, ri, BR_RES_FUNCTION_ERROR, 0, type, msg);
+    *end = (struct worker_end){.fate = fate, .inv = s->inv, .pid = s->pid,
+                               .asked = s->asked,
+                               .init_timed_out = s->killed == KILL_INIT_TIMEOUT};
+    snprintf(end->init_error, sizeof(end->init_error), "%s", s->init_error);
 }
 
-/* The worker exited: reap it, end what it held. Lock held. */
-void worker_gone(struct exec_runtime *rt, struct rt_slot *s, struct rt_wake *wakes,
-                 size_t *n_wakes)
+/* How the exit touches events: a worker that dies before taking any
+ * event failed to start (or, having asked, died waiting), unless we
+ * stopped it ourselves. */
+static enum worker_fate fate_of(const struct rt_slot *s)
 {
-    char why[64], msg[160];
+    if (s->inv && !s->inv->sent && s->asked)
+        return WORKER_LOST_UNSENT;
+    if (s->inv)
+        return WORKER_DIED_HOLDING;
+    if (!s->took && s->killed != KILL_IDLE && s->killed != KILL_STOP)
+        return WORKER_FAILED_START;
+    return WORKER_NOTHING_OWED;
+}
+
+/* The worker exited: reap it, say how. Lock held. */
+void worker_gone(struct exec_runtime *rt, struct rt_slot *s, struct rt_wake *wakes,
+                 size_t *n_wakes, struct worker_end *end)
+{
     int st = exec_child_reap(s->pid);
-    describe_exit(st, why, sizeof(why));
+    end_of(s, fate_of(s), end);
+    describe_exit(st, end->how, sizeof(end->how));
+    end->code = exit_code(st);
     if (s->parked)
         wakes[(*n_wakes)++] = (struct rt_wake){s->parked, true};
-    if (s->inv && !s->inv->sent && s->asked) {
-        /* It died idle, as the event was being handed to it: the event
-         * never ran, so it waits for the next worker, costing no attempt. */
-        br_info(rt->scope, "worker pid %d exited (%s) while idle", (int)s->pid, why);
-        rt_requeue(rt, s->inv);
-        s->inv = NULL;
-    } else if (s->inv) {
-        struct rt_inv *ri = s->inv;
-        s->inv = NULL;
-        br_warn(rt->scope, "worker pid %d exited (%s) holding request %s", (int)s->pid,
-                why, ri->id);
-        snprintf(msg, sizeof(msg), "Runtime exited with error: %s", why);
-        rt_finish(rt, ri, BR_RES_FUNCTION_ERROR, exit_code(st),
-                  s->init_error[0] ? "Runtime.InitError" : "Runtime.ExitError", msg);
-    } else if (!s->took && s->killed != KILL_IDLE && s->killed != KILL_STOP) {
-        init_failed(rt, s, why);
-    } else if (s->killed == KILL_NONE) {
-        br_info(rt->scope, "worker pid %d exited (%s)", (int)s->pid, why);
-    } else {
-        br_debug(rt->scope, "worker pid %d stopped (%s)", (int)s->pid, why);
-    }
+    /* An end that touches an event is logged where it is decided. */
+    if (end->fate == WORKER_NOTHING_OWED && s->killed == KILL_NONE)
+        br_info(rt->scope, "worker pid %d exited (%s)", (int)s->pid, end->how);
+    else if (end->fate == WORKER_NOTHING_OWED)
+        br_debug(rt->scope, "worker pid %d stopped (%s)", (int)s->pid, end->how);
     worker_clear(s);
 }
 
 /* Deadline, init time and idle time of a live worker. Lock held. */
 void worker_timers(struct exec_runtime *rt, struct rt_slot *s, int64_t now,
-                   struct rt_wake *wakes, size_t *n_wakes)
+                   struct rt_wake *wakes, size_t *n_wakes, struct worker_end *end)
 {
-    char msg[64];
+    end->fate = WORKER_NOTHING_OWED;
+    end->inv = NULL;
     if (s->killed != KILL_NONE)
         return;
     if (s->inv && now >= s->inv->deadline_ms) {
-        struct rt_inv *ri = s->inv;
+        end->fate = WORKER_TIMED_OUT;
+        end->inv = s->inv;
+        end->pid = s->pid;
         s->inv = NULL;
         worker_kill(s, KILL_TIMEOUT);
-        snprintf(msg, sizeof(msg), "Task timed out after %.2f seconds",
-                 (double)rt->timeout_ms / 1000.0);
-        br_warn(rt->scope, "request %s: %s; worker pid %d killed", ri->id, msg, (int)s->pid);
-        rt_finish(rt, ri, BR_RES_FUNCTION_ERROR, 0, "Sandbox.Timedout", msg);
-        /* The error text is Lambda's wording alone. */
-        snprintf(ri->result.error, sizeof(ri->result.error), "%s", msg);
     } else if (!s->asked && now - s->started_ms >= rt->init_ms) {
         worker_kill(s, KILL_INIT_TIMEOUT);
     } else if (s->asked && !s->inv && now - s->idle_since_ms >= rt->idle_ms) {
@@ -197,7 +180,7 @@ static int slot_serve(struct exec_runtime *rt, struct rt_slot *s)
     char err[160];
     if (s->srv)
         return 0;
-    s->srv = rtapi_start(&rt_hooks, s, rt->arn, rt->scope, err, sizeof(err));
+    s->srv = rtapi_start(rt->hooks, s, rt->arn, rt->scope, err, sizeof(err));
     if (!s->srv) {
         snprintf(rt->spawn_error, sizeof(rt->spawn_error), "%s", err);
         return -1;

@@ -1,8 +1,11 @@
 /* exec_workers.h - what the files of the exec target's runtime-api mode
- * share: the worker slots, the invocations while they are ours, and the
- * state under the runtime's lock. exec_runtime.c has the ops, the queue and
- * the Runtime API hooks; exec_workers.c starts, watches, kills and reaps
- * the worker processes. Internal to the exec target. */
+ * share: the worker slots and the state under the runtime's lock (the
+ * invocations and their lists are in exec_rt_list.h). exec_runtime.c has
+ * the ops, the queue, the Runtime API hooks, and decides what a worker's
+ * end means for its event; exec_workers.c starts, watches, kills and
+ * reaps the worker processes and reports how each ended (struct
+ * worker_end). Calls go one way: the runtime calls the workers. Internal
+ * to the exec target. */
 #ifndef BR_EXEC_WORKERS_H
 #define BR_EXEC_WORKERS_H
 
@@ -12,6 +15,7 @@
 #include <sys/types.h>
 
 #include "bridge/connector.h"
+#include "exec_rt_list.h"
 #include "runtime_api.h"
 
 enum kill_reason {
@@ -21,25 +25,6 @@ enum kill_reason {
     KILL_INIT_TIMEOUT,    /* never asked for an event */
     KILL_INIT_ERROR,      /* posted /init/error */
     KILL_STOP,            /* cancel or destroy */
-};
-
-enum ri_state { RI_QUEUED, RI_HELD, RI_DONE };
-
-/* One invocation while it is ours. */
-struct rt_inv {
-    struct rt_inv *next;
-    struct br_invocation *inv;      /* borrowed from the core */
-    struct rt_slot *slot;           /* RI_HELD: the worker holding it */
-    enum ri_state state;
-    bool sent;                      /* handed to the runtime */
-    int64_t deadline_ms;            /* monotonic, set when assigned */
-    char id[37];                    /* Lambda-Runtime-Aws-Request-Id */
-    struct br_result result;        /* RI_DONE */
-};
-
-struct rt_list {
-    struct rt_inv *head, *tail;
-    size_t n;
 };
 
 struct rt_slot {
@@ -69,6 +54,7 @@ struct rt_wake {
 struct exec_runtime {
     pthread_mutex_t lock;
     struct br_target *tgt;
+    const struct rtapi_hooks *hooks; /* each slot's server calls these */
     const char *scope;
     const char *prog, *cmdline, *cwd;
     char *const *argv;
@@ -84,18 +70,32 @@ struct exec_runtime {
     char spawn_error[200];          /* why the last cold start failed */
 };
 
-/* ---- exec_runtime.c */
+/* How a worker ended, as far as events are concerned: the workers report
+ * it, the runtime decides what it means (which Lambda error, whether the
+ * event runs again). */
+enum worker_fate {
+    WORKER_NOTHING_OWED,  /* alive, or ended owing no event: stopped, idle,
+                             or exited between events it had taken */
+    WORKER_LOST_UNSENT,   /* exited while its event was being handed to it,
+                             having asked: the event never ran */
+    WORKER_DIED_HOLDING,  /* exited (a code or a signal) running its event */
+    WORKER_TIMED_OUT,     /* killed now: held its event past the deadline */
+    WORKER_FAILED_START,  /* exited (maybe killed for its init) before it
+                             took any event */
+};
 
-extern const struct rtapi_hooks rt_hooks;
-struct rt_inv *rt_list_pop(struct rt_list *l);
-/* Puts ri (taken from a worker that never got it) back at the queue's
- * head. Lock held. */
-void rt_requeue(struct exec_runtime *rt, struct rt_inv *ri);
-/* Ends ri (already off the queue and its slot) with a result of ours: a
- * function error "type: message" (with a Lambda-shaped JSON body), or a
- * retry with message. Queued for the dispatcher's report. Lock held. */
-void rt_finish(struct exec_runtime *rt, struct rt_inv *ri, enum br_result_kind kind,
-               long status, const char *type, const char *message);
+struct worker_end {
+    enum worker_fate fate;
+    struct rt_inv *inv;       /* LOST_UNSENT, DIED_HOLDING, TIMED_OUT: its
+                                 event, taken off the slot */
+    pid_t pid;
+    long code;                /* exited: the exit code, 128 + the signal,
+                                 or 0 when unknown */
+    char how[64];             /* exited: "exit status 3", "signal 9 (SIGKILL)" */
+    bool asked;               /* it had asked for an event */
+    bool init_timed_out;      /* killed for not asking within init time */
+    char init_error[200];     /* what it posted to /init/error; "" if none */
+};
 
 /* ---- exec_workers.c: the dispatcher thread only, lock held */
 
@@ -105,15 +105,17 @@ void rt_finish(struct exec_runtime *rt, struct rt_inv *ri, enum br_result_kind k
 int worker_spawn(struct exec_runtime *rt, struct rt_slot *s, int64_t now);
 /* SIGKILLs the worker's process group (once) and says why. */
 void worker_kill(struct rt_slot *s, enum kill_reason why);
-/* The worker exited: reaps it, ends what it held (function error), fails
- * a queued event if it never started, empties the slot. A parked request
- * it had goes to wakes, to be dropped once the lock is released. */
+/* The worker exited: reaps it, says in end how it ended (with the event
+ * it held, now the caller's to end or requeue), empties the slot. A
+ * parked request it had goes to wakes, to be dropped once the lock is
+ * released. */
 void worker_gone(struct exec_runtime *rt, struct rt_slot *s, struct rt_wake *wakes,
-                 size_t *n_wakes);
+                 size_t *n_wakes, struct worker_end *end);
 /* Applies the deadline, init time, idle time and init-error grace of a
- * live worker (killing it when one is up). */
+ * live worker (killing it when one is up). end says WORKER_TIMED_OUT,
+ * with the event, when the deadline killed it; else WORKER_NOTHING_OWED. */
 void worker_timers(struct exec_runtime *rt, struct rt_slot *s, int64_t now,
-                   struct rt_wake *wakes, size_t *n_wakes);
+                   struct rt_wake *wakes, size_t *n_wakes, struct worker_end *end);
 /* When worker_timers has something to do for s next (monotonic ms), or
  * -1 for nothing. */
 int64_t worker_due(const struct exec_runtime *rt, const struct rt_slot *s);

@@ -7,7 +7,6 @@
 
 #include "bridge/clock.h"
 #include "bridge/log.h"
-#include "bridge/pipeline.h"
 #include "kafka_consumer.h"
 
 #define KAFKA_REVOKE_MAX_MS 10000     /* longest wait for a revoked partition */
@@ -105,8 +104,8 @@ static int64_t revoke_timeout_ms(const struct kafka_ctx *ctx)
 {
     const struct br_source *src = ctx->src;
     int64_t t = KAFKA_REVOKE_MAX_MS;
-    if (src->pl && src->pl->cfg && src->pl->cfg->shutdown_timeout_ms < t)
-        t = src->pl->cfg->shutdown_timeout_ms;
+    if (src->shutdown_timeout_ms < t)
+        t = src->shutdown_timeout_ms;
     if (ctx->draining) {
         int64_t left = ctx->drain_deadline_ms - br_now_ms();
         t = left < 0 ? 0 : left < t ? left : t;

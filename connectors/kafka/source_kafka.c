@@ -11,8 +11,8 @@
 #include <sys/types.h>
 
 #include "bridge/clock.h"
+#include "bridge/format.h"
 #include "bridge/log.h"
-#include "bridge/pipeline.h"
 #include "kafka_consumer.h"
 
 #define KAFKA_BATCH 1000              /* messages per consume call */
@@ -266,8 +266,7 @@ static int create_consumer(struct kafka_ctx *ctx)
 static void drain(struct kafka_ctx *ctx)
 {
     struct br_source *src = ctx->src;
-    ctx->drain_deadline_ms = br_now_ms() + (src->pl && src->pl->cfg
-                                            ? src->pl->cfg->shutdown_timeout_ms : 0);
+    ctx->drain_deadline_ms = br_now_ms() + src->shutdown_timeout_ms;
     ctx->draining = true;
     while (br_source_inflight(src) > 0 && br_now_ms() < ctx->drain_deadline_ms &&
            !atomic_load(&ctx->fatal)) {
@@ -465,7 +464,7 @@ static int kafka_init(struct br_source *src, char *err, size_t errlen)
     if (strncmp(ctx->opts.start, "timestamp:", 10) == 0)
         ctx->start_ts = strtoll(ctx->opts.start + 10, NULL, 10);
     snprintf(ctx->client_id, sizeof(ctx->client_id), "fnbridge-%s",
-             src->pl && src->pl->conf ? src->pl->conf->name : "source");
+             src->pipeline_name);
 
     ctx->batch = malloc(KAFKA_BATCH * sizeof(*ctx->batch));
     ctx->conf = rd_kafka_conf_new();

@@ -11,7 +11,6 @@
 #include <mqtt_protocol.h>
 
 #include "bridge/log.h"
-#include "bridge/pipeline.h"
 #include "mqtt_client.h"
 
 #define REPLAY_CHUNK 256
@@ -260,10 +259,7 @@ int mqtt_replay(struct mqtt_ctx *ctx)
         /* Between chunks: hand over, apply acks (deletes), wait out
          * backpressure; no read transaction is open here. */
         br_source_service(ctx->src);
-        while (ctx->paused && !br_source_stopping(ctx->src)) {
-            br_source_wait_acks(ctx->src);
-            br_source_service(ctx->src);
-        }
+        br_source_wait(ctx->src, BR_WAIT_RESUMED, NULL);
         if (mqtt_spool_commit(ctx->spool) < 0)
             br_warn(ctx->src->scope, "%s", mqtt_spool_error(ctx->spool));
         if (rc == 0 || br_source_stopping(ctx->src))

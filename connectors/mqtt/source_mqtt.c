@@ -29,8 +29,8 @@
 #include <mqtt_protocol.h>
 
 #include "bridge/clock.h"
+#include "bridge/format.h"
 #include "bridge/log.h"
-#include "bridge/pipeline.h"
 #include "config/paths.h"
 #include "mqtt_client.h"
 
@@ -368,8 +368,7 @@ static void round_trip(struct mqtt_ctx *ctx)
         if (br_now_ms() >= ctx->next_attempt_ms)
             try_connect(ctx);
         if (!socket_open(ctx)) {
-            br_source_wait_acks(ctx->src);
-            br_source_service(ctx->src);
+            br_source_wait(ctx->src, BR_WAIT_ROUND, NULL);
             mqtt_spool_take_failure(ctx->spool);   /* nothing to hold back */
             if (mqtt_spool_flush(ctx->spool) < 0)
                 br_warn(ctx->src->scope, "%s", mqtt_spool_error(ctx->spool));
@@ -429,8 +428,7 @@ static int create_client(struct mqtt_ctx *ctx)
  * Named in init, so `check` judges the directory as `run` will need it. */
 static int name_spool_dir(struct mqtt_ctx *ctx, char *err, size_t errlen)
 {
-    const struct br_config *cfg = ctx->src->pl ? ctx->src->pl->cfg : NULL;
-    const char *state = cfg ? cfg->state_dir : ".";
+    const char *state = ctx->src->state_dir;
     size_t len = strlen(state) + strlen(ctx->client_id) + 16;
     ctx->spool_dir = malloc(len);
     if (!ctx->spool_dir) {
@@ -443,7 +441,7 @@ static int name_spool_dir(struct mqtt_ctx *ctx, char *err, size_t errlen)
         ctx->spool_dir[at++] = (*c == '/' || *c == '.') ? '_' : *c;
     ctx->spool_dir[at] = '\0';
     char why[900];
-    if (br_path_check_dir(ctx->spool_dir, !cfg || !cfg->state_dir_secret, why,
+    if (br_path_check_dir(ctx->spool_dir, !ctx->src->state_dir_secret, why,
                           sizeof(why)) < 0) {
         snprintf(err, errlen, "spool directory: %s", why);
         return -1;
@@ -508,7 +506,7 @@ static void drain(struct mqtt_ctx *ctx)
  * one above max_message_size is dropped by the broker (lost to us). */
 static void set_limits(struct mqtt_ctx *ctx)
 {
-    int64_t max_payload = br_target_common(&ctx->src->pl->tgt)->max_payload;
+    int64_t max_payload = br_source_max_payload(ctx->src);
     ctx->max_message_size = ctx->opts.max_message_size;
     if (!ctx->max_message_size)
         ctx->max_message_size = max_payload > MQTT_MAX_PACKET / 4 ? MQTT_MAX_PACKET
@@ -685,7 +683,7 @@ static int mqtt_init(struct br_source *src, char *err, size_t errlen)
     if (ctx->opts.client_id) {
         ctx->client_id = strdup(ctx->opts.client_id);
     } else {
-        const char *name = src->pl && src->pl->conf ? src->pl->conf->name : "source";
+        const char *name = src->pipeline_name;
         size_t len = strlen(name) + 10;
         ctx->client_id = malloc(len);
         if (ctx->client_id)

@@ -19,8 +19,8 @@
 #include "config/secrets.h"
 #include "bridge/buf.h"
 #include "bridge/clock.h"
+#include "bridge/format.h"
 #include "bridge/log.h"
-#include "bridge/pipeline.h"
 #include "config/paths.h"
 #include "s3_list.h"
 #include "s3_state.h"
@@ -139,20 +139,17 @@ static void service(struct s3_ctx *ctx)
     ctx->since_service = 0;
 }
 
-/* Waits while max_inflight holds the source back. */
-static void wait_while_paused(struct s3_ctx *ctx)
+/* service, as br_source_wait calls it between its waits. */
+static void serve(struct br_source *src)
 {
-    while (ctx->paused && !br_source_stopping(ctx->src)) {
-        br_source_wait_acks(ctx->src);
-        service(ctx);
-    }
+    service(src->ctx);
 }
 
 static void after_emit(struct s3_ctx *ctx)
 {
     if (++ctx->since_service >= SERVICE_EVERY || ctx->paused) {
         service(ctx);
-        wait_while_paused(ctx);
+        br_source_wait(ctx->src, BR_WAIT_RESUMED, serve);
     }
 }
 
@@ -160,10 +157,7 @@ static void after_emit(struct s3_ctx *ctx)
 static void settle_all(struct s3_ctx *ctx)
 {
     service(ctx);
-    while (br_source_inflight(ctx->src) > 0 && !br_source_stopping(ctx->src)) {
-        br_source_wait_acks(ctx->src);
-        service(ctx);
-    }
+    br_source_wait(ctx->src, BR_WAIT_SETTLED, serve);
     commit_state(ctx);
 }
 
@@ -515,8 +509,7 @@ static void wait_next(struct s3_ctx *ctx, int64_t ms)
         if (left <= 0)
             return;
         if (br_source_inflight(ctx->src) > 0) {
-            br_source_wait_acks(ctx->src);
-            service(ctx);
+            br_source_wait(ctx->src, BR_WAIT_ROUND, serve);
         } else {
             commit_state(ctx);
             sleep_ms(left < IDLE_SLICE_MS ? left : IDLE_SLICE_MS);
@@ -534,9 +527,8 @@ static bool cancelled(void *arg)
 /* The checkpoint directory, STATE/s3/NAME[-shard-I-of-N], into dir. */
 static void state_dir_of(const struct s3_ctx *ctx, char *dir, size_t len)
 {
-    const struct br_pipeline *pl = ctx->src->pl;
-    const char *state = pl && pl->cfg ? pl->cfg->state_dir : ".";
-    const char *name = pl && pl->conf ? pl->conf->name : "s3";
+    const char *state = ctx->src->state_dir;
+    const char *name = ctx->src->pipeline_name;
     if (ctx->shard_n > 1)
         snprintf(dir, len, "%s/s3/%s-shard-%u-of-%u", state, name, ctx->shard_i,
                  ctx->shard_n);
@@ -547,10 +539,9 @@ static void state_dir_of(const struct s3_ctx *ctx, char *dir, size_t len)
 /* Judged in init, so `check` refuses what open_state would. */
 static int check_state_dir(const struct s3_ctx *ctx, char *err, size_t errlen)
 {
-    const struct br_pipeline *pl = ctx->src->pl;
     char dir[4096], why[900];
     state_dir_of(ctx, dir, sizeof(dir));
-    if (br_path_check_dir(dir, !(pl && pl->cfg && pl->cfg->state_dir_secret), why,
+    if (br_path_check_dir(dir, !ctx->src->state_dir_secret, why,
                           sizeof(why)) == 0)
         return 0;
     snprintf(err, errlen, "checkpoint directory: %s", why);
