@@ -15,6 +15,7 @@
 
 #include <curl/curl.h>
 
+#include "format.h"
 #include "record.h"
 #include "config/opts.h"
 
@@ -120,10 +121,11 @@ int br_source_dead_letter(struct br_source *src, const struct br_record *rec,
 /* Options every target has; a target's ctx struct starts with this, and its
  * option table includes BR_TARGET_COMMON_OPTS(type). */
 struct br_target_common {
-    int format;               /* enum br_format, -1 = the source's default */
+    enum br_format format;    /* BR_FORMAT_SOURCE_DEFAULT: the source's */
     int64_t timeout_ms;
     int64_t max_payload;      /* bytes; larger events are never sent */
 };
+BR_OPT_ENUM_FIELD(struct br_target_common, format);
 
 #define BR_TARGET_COMMON_OPTS(ctx_type)                                          \
     {.name = "format", .type = BR_OPT_ENUM,                                  \

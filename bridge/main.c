@@ -299,7 +299,7 @@ static int cmd_invoke(const struct cli *cli)
     struct br_config *cfg = load_config(cli->config_path);
     if (!cfg)
         return EXIT_USAGE;
-    br_log_setup((enum br_log_level)cfg->log_level, (enum br_log_format)cfg->log_format);
+    br_log_setup(cfg->log_level, cfg->log_format);
     signal(SIGPIPE, SIG_IGN);
     int rc = br_cmd_invoke(cfg, cli->pipeline, cli->event_path);
     br_config_free(cfg);
@@ -314,7 +314,7 @@ static int cmd_run(const struct cli *cli)
         br_config_free(rt.cfg);
         return EXIT_USAGE;
     }
-    br_log_setup((enum br_log_level)rt.cfg->log_level, (enum br_log_format)rt.cfg->log_format);
+    br_log_setup(rt.cfg->log_level, rt.cfg->log_format);
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);

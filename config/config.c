@@ -22,14 +22,21 @@
 
 /* ------------------------------------------------------------- tables */
 
-/* Indexed by enum br_log_level / br_log_format / br_jitter. */
-static const char *const log_levels[] = {"debug", "info", "warn", "error",
-                                         NULL};
-static const char *const log_formats[] = {"logfmt", "json", NULL};
-static const char *const jitters[] = {"full", "none", NULL};
-_Static_assert(BR_LOG_DEBUG == 0 && BR_LOG_ERROR == 3, "log_levels order");
-_Static_assert(BR_LOG_LOGFMT == 0 && BR_LOG_JSON == 1, "log_formats order");
-_Static_assert(BR_JITTER_FULL == 0 && BR_JITTER_NONE == 1, "jitters order");
+/* The names of enum br_log_level / br_log_format / br_jitter. */
+static const char *const log_levels[] = {
+    [BR_LOG_DEBUG] = "debug", [BR_LOG_INFO] = "info", [BR_LOG_WARN] = "warn",
+    [BR_LOG_ERROR] = "error", [BR_LOG_ERROR + 1] = NULL,
+};
+static const char *const log_formats[] = {
+    [BR_LOG_LOGFMT] = "logfmt", [BR_LOG_JSON] = "json", [BR_LOG_JSON + 1] = NULL,
+};
+static const char *const jitters[] = {
+    [BR_JITTER_FULL] = "full", [BR_JITTER_NONE] = "none",
+    [BR_JITTER_NONE + 1] = NULL,
+};
+BR_OPT_ENUM_FIELD(struct br_config, log_level);
+BR_OPT_ENUM_FIELD(struct br_config, log_format);
+BR_OPT_ENUM_FIELD(struct br_pipeline_conf, backoff_jitter);
 
 static const char *check_name(const char *s)
 {
@@ -51,7 +58,7 @@ static const struct br_opt log_opts[] = {
     {0},
 };
 
-static const struct br_opt config_opts[] = {
+const struct br_opt br_config_opts[] = {
     {.name = "state_dir", .type = BR_OPT_STR, .def = "./state",
      .offset = C(state_dir), .flags = BR_OPT_NONEMPTY,
      .help = "LMDB spool, checkpoints, dead-letter files"},
@@ -134,7 +141,7 @@ static const struct br_opt dlq_opts[] = {
     {0},
 };
 
-static const struct br_opt pipeline_opts[] = {
+const struct br_opt br_pipeline_opts[] = {
     {.name = "name", .type = BR_OPT_STR, .offset = P(name),
      .flags = BR_OPT_REQUIRED, .check = check_name,
      .help = "unique name, used in logs and metrics"},
@@ -331,7 +338,7 @@ static void load_pipeline(struct br_pipeline_conf *pl,
 {
     pl->line = node->line;
     pl->col = node->col;
-    int nerr = br_opts_apply(pipeline_opts, node, pl, path, errs);
+    int nerr = br_opts_apply(br_pipeline_opts, node, pl, path, errs);
     if (node->type != BR_NODE_MAP)
         return;
     load_source(pl, br_node_get(node, "source"), path, errs);
@@ -408,7 +415,7 @@ struct br_config *br_config_load(const char *path, struct br_errors *errs)
         br_errors_add(errs, root, "", "the config must be a mapping of keys: "
                       "state_dir, log, shutdown_timeout, pipelines");
     } else {
-        br_opts_apply(config_opts, root, cfg, "", errs);
+        br_opts_apply(br_config_opts, root, cfg, "", errs);
         const struct br_node *sd = br_node_get(root, "state_dir");
         cfg->state_dir_line = sd ? sd->line : root->line;
         cfg->state_dir_col = sd ? sd->col : root->col;
@@ -490,7 +497,7 @@ int br_config_check_paths(const struct br_config *cfg, struct br_errors *errs)
 
 static void pipeline_free(struct br_pipeline_conf *pl)
 {
-    br_opts_free(pipeline_opts, pl);
+    br_opts_free(br_pipeline_opts, pl);
     if (pl->source_ops)
         br_opts_free(pl->source_ops->opts, pl->source_ctx);
     free(pl->source_ctx);
@@ -506,7 +513,7 @@ void br_config_free(struct br_config *cfg)
     for (size_t i = 0; i < cfg->n_pipelines; i++)
         pipeline_free(&cfg->pipelines[i]);
     free(cfg->pipelines);
-    br_opts_free(config_opts, cfg);
+    br_opts_free(br_config_opts, cfg);
     free(cfg->path);
     free(cfg);
 }

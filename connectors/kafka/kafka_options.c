@@ -12,7 +12,11 @@
 
 #include "source_kafka.h"
 
-static const char *const ordering_names[] = {"partition", "key", "none", NULL};
+static const char *const ordering_names[] = {
+    [KAFKA_ORDER_PARTITION] = "partition", [KAFKA_ORDER_KEY] = "key",
+    [KAFKA_ORDER_NONE] = "none", [KAFKA_ORDER_NONE + 1] = NULL,
+};
+BR_OPT_ENUM_FIELD(struct kafka_options, ordering);
 
 const char *kafka_check_start(const char *s)
 {

@@ -5,7 +5,10 @@
 #include "config/secrets.h"
 #include "source_mqtt.h"
 
-static const char *const protocol_names[] = {"5", "3.1.1", NULL};
+static const char *const protocol_names[] = {
+    [MQTT_PROTO_5] = "5", [MQTT_PROTO_311] = "3.1.1", [MQTT_PROTO_311 + 1] = NULL,
+};
+BR_OPT_ENUM_FIELD(struct mqtt_options, protocol);
 
 const char *mqtt_check_url(const char *s)
 {

@@ -5,7 +5,11 @@
 
 #include "source_s3.h"
 
-static const char *const path_style_names[] = {"auto", "true", "false", NULL};
+static const char *const path_style_names[] = {
+    [S3_PATH_AUTO] = "auto", [S3_PATH_YES] = "true", [S3_PATH_NO] = "false",
+    [S3_PATH_NO + 1] = NULL,
+};
+BR_OPT_ENUM_FIELD(struct s3_options, path_style);
 
 bool s3_parse_shard(const char *s, uint32_t *i, uint32_t *n)
 {
