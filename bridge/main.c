@@ -15,6 +15,7 @@
 
 #include "config/config.h"
 #include "dispatcher.h"
+#include "help_config.h"
 #include "invoke_cmd.h"
 #include "log.h"
 #include "pipeline.h"
@@ -33,6 +34,8 @@ static const char usage_main[] =
     "                             send one event through a pipeline's function\n"
     "  fnbridge version           print the version\n"
     "  fnbridge help [COMMAND]    this text, or a command's\n"
+    "  fnbridge help config [SECTION] [--markdown]\n"
+    "                             every config key: type, default, range, help\n"
     "\n"
     "Options:\n"
     "  -c, --config FILE          the config file (YAML; JSON is valid YAML)\n"
@@ -359,6 +362,8 @@ int main(int argc, char **argv)
     int first = 1;
     if (argc > 1 && argv[1][0] != '-') {
         if (!strcmp(argv[1], "help")) {
+            if (argc > 2 && !strcmp(argv[2], "config"))
+                return br_help_config_main(argc - 3, argv + 3);
             const struct command *c = argc > 2 ? find_command(argv[2]) : NULL;
             fputs(c ? c->usage : usage_main, stdout);
             return argc > 2 && !c ? EXIT_USAGE : 0;
