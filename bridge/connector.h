@@ -131,14 +131,17 @@ BR_OPT_ENUM_FIELD(struct br_target_common, format);
     {.name = "format", .type = BR_OPT_ENUM,                                  \
      .offset = offsetof(ctx_type, common.format),                                \
      .enum_values = br_format_names,                                         \
-     .help = "event format: lambda | json | cloudevents | payload"},                                 \
+     .def_doc = "the source's",                                              \
+     .help = "the event's shape (What the function receives, in the README); " \
+             "each source names the formats its records can take"},          \
     {.name = "timeout", .type = BR_OPT_DURATION, .def = "30s",               \
      .offset = offsetof(ctx_type, common.timeout_ms), .min = 1,                  \
-     .max = 900000, .help = "time allowed for one invocation"},              \
+     .max = 900000, .help = "the time allowed for one invocation"},          \
     {.name = "max_payload", .type = BR_OPT_SIZE, .def = "6MiB",              \
      .offset = offsetof(ctx_type, common.max_payload), .min = 1024,              \
-     .max = 1073741824, .help = "largest event sent; bigger records are "    \
-     "dead-lettered (MaximumPayloadSizeExceeded)"}
+     .max = 1073741824, .help = "the largest event sent; a record that "     \
+     "cannot fit alone is dead-lettered with `MaximumPayloadSizeExceeded` "    \
+     "and never sent"}
 
 extern const char *const br_format_names[];   /* "lambda", "json", "payload",
                                                  "cloudevents", NULL */

@@ -238,6 +238,14 @@ static void print_wrapped(FILE *out, const char *text)
     fputc('\n', out);
 }
 
+/* s without its Markdown code quotes. */
+static void put_plain(FILE *out, const char *s)
+{
+    for (; *s; s++)
+        if (*s != '`')
+            fputc(*s, out);
+}
+
 /* "  key   type range, default X", then the help below it. */
 static void text_key(FILE *out, const struct br_opt *o, const char *key)
 {
@@ -249,8 +257,10 @@ static void text_key(FILE *out, const struct br_opt *o, const char *key)
         fprintf(out, o->type == BR_OPT_ENUM ? " (%s)" : " %s", range);
     if (strcmp(def, "required") == 0)
         fputs(", required", out);
-    else if (def[0])
-        fprintf(out, ", default %s", def);
+    else if (def[0]) {
+        fputs(", default ", out);
+        put_plain(out, def);
+    }
     fputc('\n', out);
     if (o->help)
         print_wrapped(out, o->help);

@@ -40,33 +40,46 @@ const struct br_opt exec_target_opts[] = {
     BR_TARGET_COMMON_OPTS(struct exec_options),
     {.name = "command", .type = BR_OPT_STRLIST, .offset = E(command),
      .flags = BR_OPT_REQUIRED | BR_OPT_NONEMPTY,
-     .help = "argv of the function process, run directly (no shell)"},
+     .help = "argv of the function, executed directly (never through a "
+             "shell)"},
     {.name = "mode", .type = BR_OPT_ENUM, .def = "stdio", .offset = E(mode),
      .enum_values = exec_modes,
-     .help = "stdio: one process per batch, event on stdin, response on stdout; "
-             "runtime-api: warm workers served the AWS Lambda Runtime API"},
+     .help = "`stdio`: one process per batch; the event on stdin, the response "
+             "on stdout. `runtime-api`: warm workers that speak the AWS Lambda "
+             "Runtime API, where `timeout` is the invocation's deadline"},
     {.name = "env", .type = BR_OPT_STRMAP, .offset = E(env),
-     .help = "the function's environment (besides PATH)"},
+     .help = "the function's environment; besides it the process gets only "
+             "`PATH` (and, with `runtime-api`, Lambda's variables, whose "
+             "reserved names `env` may not set)"},
     {.name = "cwd", .type = BR_OPT_STR, .offset = E(cwd),
-     .help = "working directory of the process (runtime-api: LAMBDA_TASK_ROOT)"},
+     .def_doc = "inherited",
+     .help = "working directory of the process (`runtime-api`: also "
+             "`LAMBDA_TASK_ROOT`, and by default the command's directory); a "
+             "directory fnbridge's user may enter"},
     {.name = "workers", .type = BR_OPT_INT, .def = "0", .offset = E(workers),
      .min = 0, .max = 256,
-     .help = "runtime-api: most worker processes at once (0: the pipeline's concurrency)"},
+     .help = "`runtime-api`: most worker processes at once; `0`: the "
+             "pipeline's `concurrency`"},
     {.name = "idle_timeout", .type = BR_OPT_DURATION, .def = "60s",
      .offset = E(idle_timeout_ms), .min = 1, .max = 86400000,
-     .help = "runtime-api: a worker without events this long is stopped (scale to zero)"},
+     .help = "`runtime-api`: a worker without an event this long is stopped "
+             "(scale to zero)"},
     {.name = "handler", .type = BR_OPT_STR, .def = "handler", .offset = E(handler),
-     .help = "runtime-api: the _HANDLER value the runtime reads"},
+     .help = "`runtime-api`: the `_HANDLER` the runtime reads, e.g. "
+             "`function.handler`"},
     {.name = "memory_size", .type = BR_OPT_INT, .def = "128", .offset = E(memory_size),
      .min = 128, .max = 10240,
-     .help = "runtime-api: AWS_LAMBDA_FUNCTION_MEMORY_SIZE in MB (informational)"},
+     .help = "`runtime-api`: `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` (MB; "
+             "informational, not enforced)"},
     {.name = "region", .type = BR_OPT_STR, .def = "us-east-1", .offset = E(region),
      .check = check_region,
-     .help = "runtime-api: AWS_REGION and AWS_DEFAULT_REGION, and the region of the ARN"},
+     .help = "`runtime-api`: `AWS_REGION` and `AWS_DEFAULT_REGION`, and the "
+             "region of the function's ARN"},
     {.name = "runtime", .type = BR_OPT_STR, .offset = E(runtime), .check = check_runtime,
-     .help = "runtime-api: the Lambda runtime the function is written for, as in "
-             "nodejs22.x: AWS_EXECUTION_ENV is AWS_Lambda_ and it (unset by default, "
-             "as for Lambda's OS-only runtimes)"},
+     .help = "`runtime-api`: the Lambda runtime the function is written for "
+             "(`nodejs22.x`, `python3.12`...): `AWS_EXECUTION_ENV` is "
+             "`AWS_Lambda_` and it; unset by default, as on Lambda's OS-only "
+             "runtimes (`provided.*`)"},
     {0},
 };
 

@@ -18,8 +18,9 @@ const struct br_opt http_target_opts[] = {
     BR_TARGET_COMMON_OPTS(struct http_options),
     {.name = "url", .type = BR_OPT_STR, .offset = H(url),
      .flags = BR_OPT_REQUIRED, .check = http_check_url,
-     .help = "the function's URL; the event is POSTed to it"},
+     .help = "the event is POSTed here (`http://` or `https://`)"},
     {.name = "headers", .type = BR_OPT_STRMAP, .offset = H(headers),
-     .help = "extra request headers (values may use ${env:...})"},
+     .help = "extra request headers, e.g. `{Authorization: \"Bearer "
+             "${env:FN_TOKEN}\"}`"},
     {0},
 };
