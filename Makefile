@@ -36,7 +36,7 @@ DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev libss
             python3-pytest python3-confluent-kafka python3-paho-mqtt openssl curl \
             cmake xz-utils
 
-.PHONY: all deps test unit e2e tools asan demo bench fuzz fuzz-deps fuzz-run install clean
+.PHONY: all deps test unit e2e tools asan demo bench fuzz fuzz-deps fuzz-run install clean docs
 
 all: $(BUILD)/fnbridge
 
@@ -225,6 +225,26 @@ fuzz-run: $(FUZZ_BIN)
 
 -include $(wildcard $(BUILD)/obj/*.d $(BUILD)/obj/*/*.d $(BUILD)/obj/*/*/*.d \
                    $(BUILD)/tests/*.d $(BUILD)/bench/*.d $(BUILD)/fuzz/*.d)
+
+# README's config reference: each block between a config-reference begin
+# and end marker is rewritten with that section of `fnbridge help config
+# --markdown` (which prints every section between the same markers); a
+# section without a block, or a block without a section, fails the make.
+docs: $(BUILD)/fnbridge
+	$(Q)$(BUILD)/fnbridge help config --markdown > $(BUILD)/config-reference.md
+	$(Q)awk 'NR == FNR { if (/^<!-- config-reference:begin /) { name = $$3; inside = 1 } \
+	         if (inside) block[name] = block[name] $$0 "\n"; \
+	         if (/^<!-- config-reference:end -->$$/) inside = 0; next } \
+	     /^<!-- config-reference:begin / { skip = 1; \
+	         if ($$3 in block) { printf "%s", block[$$3]; done[$$3] = 1 } \
+	         else { print "README.md: no config section " $$3 > "/dev/stderr"; bad = 1 } } \
+	     !skip { print } \
+	     skip && /^<!-- config-reference:end -->$$/ { skip = 0 } \
+	     END { for (n in block) if (!(n in done)) { \
+	             print "README.md: no block for config section " n > "/dev/stderr"; bad = 1 } \
+	           exit bad }' $(BUILD)/config-reference.md README.md > $(BUILD)/README.md.new
+	$(Q)cmp -s $(BUILD)/README.md.new README.md && echo "docs: README.md is up to date" || \
+	  { cp $(BUILD)/README.md.new README.md && echo "docs: README.md rewritten"; }
 
 install: $(BUILD)/fnbridge
 	install -D -m 0755 $(BUILD)/fnbridge $(DESTDIR)$(PREFIX)/bin/fnbridge

@@ -22,14 +22,21 @@
 
 /* ------------------------------------------------------------- tables */
 
-/* Indexed by enum br_log_level / br_log_format / br_jitter. */
-static const char *const log_levels[] = {"debug", "info", "warn", "error",
-                                         NULL};
-static const char *const log_formats[] = {"logfmt", "json", NULL};
-static const char *const jitters[] = {"full", "none", NULL};
-_Static_assert(BR_LOG_DEBUG == 0 && BR_LOG_ERROR == 3, "log_levels order");
-_Static_assert(BR_LOG_LOGFMT == 0 && BR_LOG_JSON == 1, "log_formats order");
-_Static_assert(BR_JITTER_FULL == 0 && BR_JITTER_NONE == 1, "jitters order");
+/* The names of enum br_log_level / br_log_format / br_jitter. */
+static const char *const log_levels[] = {
+    [BR_LOG_DEBUG] = "debug", [BR_LOG_INFO] = "info", [BR_LOG_WARN] = "warn",
+    [BR_LOG_ERROR] = "error", [BR_LOG_ERROR + 1] = NULL,
+};
+static const char *const log_formats[] = {
+    [BR_LOG_LOGFMT] = "logfmt", [BR_LOG_JSON] = "json", [BR_LOG_JSON + 1] = NULL,
+};
+static const char *const jitters[] = {
+    [BR_JITTER_FULL] = "full", [BR_JITTER_NONE] = "none",
+    [BR_JITTER_NONE + 1] = NULL,
+};
+BR_OPT_ENUM_FIELD(struct br_config, log_level);
+BR_OPT_ENUM_FIELD(struct br_config, log_format);
+BR_OPT_ENUM_FIELD(struct br_pipeline_conf, backoff_jitter);
 
 static const char *check_name(const char *s)
 {
@@ -44,25 +51,27 @@ static const char *check_name(const char *s)
 #define C(field) offsetof(struct br_config, field)
 static const struct br_opt log_opts[] = {
     {.name = "level", .type = BR_OPT_ENUM, .def = "info", .offset = C(log_level),
-     .enum_values = log_levels, .help = "debug | info | warn | error"},
+     .enum_values = log_levels, .help = "the least severe level logged"},
     {.name = "format", .type = BR_OPT_ENUM, .def = "logfmt",
      .offset = C(log_format), .enum_values = log_formats,
-     .help = "logfmt | json, to stderr"},
+     .help = "the form of each line; logs go to stderr"},
     {0},
 };
 
-static const struct br_opt config_opts[] = {
+const struct br_opt br_config_opts[] = {
     {.name = "state_dir", .type = BR_OPT_STR, .def = "./state",
      .offset = C(state_dir), .flags = BR_OPT_NONEMPTY,
-     .help = "LMDB spool, checkpoints, dead-letter files"},
+     .help = "where fnbridge keeps its state: the MQTT spools, the S3 "
+             "checkpoints, the default dead-letter files"},
     {.name = "log", .type = BR_OPT_SECTION, .section = log_opts,
      .help = "logging: level and format"},
     {.name = "shutdown_timeout", .type = BR_OPT_DURATION, .def = "30s",
      .offset = C(shutdown_timeout_ms), .min = 0, .max = MS_HOUR,
-     .help = "on SIGTERM, time to finish in-flight work"},
+     .help = "on SIGTERM, time allowed to finish the work in flight"},
     {.name = "pipelines", .type = BR_OPT_SECTION,
-     .flags = BR_OPT_REQUIRED | BR_OPT_CUSTOM,
-     .help = "the pipelines: source -> batch -> function"},
+     .flags = BR_OPT_REQUIRED | BR_OPT_CUSTOM, .type_doc = "list",
+     .help = "the pipelines, each a mapping of the `pipeline` section; names "
+             "must be unique"},
     {0},
 };
 
@@ -73,58 +82,62 @@ static const struct br_opt batch_opts[] = {
      .help = "records per invocation at most"},
     {.name = "max_bytes", .type = BR_OPT_SIZE, .def = "1MiB",
      .offset = P(batch_max_bytes), .min = KIB, .max = 64 * MIB,
-     .help = "bytes of record values per invocation at most"},
+     .help = "record bytes (key + value + headers) per invocation at most"},
     {.name = "max_wait", .type = BR_OPT_DURATION, .def = "500ms",
      .offset = P(batch_max_wait_ms), .min = 0, .max = 15 * MS_MINUTE,
-     .help = "how long a partial batch may wait for more records"},
+     .help = "how long a partial batch waits for more records"},
     {0},
 };
 
 static const struct br_opt inflight_opts[] = {
     {.name = "records", .type = BR_OPT_INT, .def = "10000",
      .offset = P(inflight_max_records), .min = 1, .max = 10000000,
-     .help = "records received and not yet settled; then the source pauses"},
+     .help = "records received and not yet settled; past it the source pauses. "
+             "At least `batch.max_records`"},
     {.name = "bytes", .type = BR_OPT_SIZE, .def = "64MiB",
      .offset = P(inflight_max_bytes), .min = KIB, .max = 16 * GIB,
-     .help = "bytes received and not yet settled; then the source pauses"},
+     .help = "the same in bytes"},
     {0},
 };
 
 static const struct br_opt backoff_opts[] = {
     {.name = "initial", .type = BR_OPT_DURATION, .def = "100ms",
      .offset = P(backoff_initial_ms), .min = 0, .max = MS_HOUR,
-     .help = "delay after the first failure"},
+     .help = "delay after the first failure; at most `retry.backoff.max`"},
     {.name = "max", .type = BR_OPT_DURATION, .def = "30s",
      .offset = P(backoff_max_ms), .min = 0, .max = MS_DAY,
-     .help = "longest delay"},
+     .help = "the largest delay"},
     {.name = "multiplier", .type = BR_OPT_DOUBLE, .def = "2",
      .offset = P(backoff_multiplier), .min = 1, .max = 100,
-     .help = "growth of the delay per attempt"},
+     .help = "the delay is `min(max, initial * multiplier^(attempt - 1))`"},
     {.name = "jitter", .type = BR_OPT_ENUM, .def = "full",
      .offset = P(backoff_jitter), .enum_values = jitters,
-     .help = "full: uniform in [0, delay] | none"},
+     .help = "`full`: the delay is uniform in [0, delay]; `none`: the delay "
+             "itself"},
     {0},
 };
 
 static const struct br_opt retry_opts[] = {
     {.name = "max_attempts", .type = BR_OPT_INT, .def = "5",
      .offset = P(retry_max_attempts), .min = 1, .max = 100000,
-     .help = "invocations of a batch, the first included"},
+     .help = "attempts per batch, including the first"},
     {.name = "backoff", .type = BR_OPT_SECTION, .section = backoff_opts,
-     .help = "delay between attempts"},
+     .help = "the delay between attempts"},
     {.name = "max_record_age", .type = BR_OPT_DURATION, .def = "1h",
      .offset = P(max_record_age_ms), .min = 1000, .max = 7 * MS_DAY,
-     .help = "records older than this are not retried"},
+     .help = "records older than this (since received) stop being retried"},
     {.name = "bisect_on_error", .type = BR_OPT_BOOL, .def = "true",
      .offset = P(bisect_on_error),
-     .help = "split a failing batch in two to isolate a poison record"},
+     .help = "when retries are exhausted, split the batch in two and retry "
+             "each half, to isolate a poison record"},
     {0},
 };
 
 static const struct br_opt dlq_file_opts[] = {
     {.name = "path", .type = BR_OPT_STR, .offset = P(dlq_file_path),
      .flags = BR_OPT_REQUIRED | BR_OPT_NONEMPTY,
-     .help = "JSON lines file, written and fsynced per failed batch"},
+     .help = "the dead-letter file: JSON lines, written and fsynced per failed "
+             "batch"},
     {0},
 };
 
@@ -134,27 +147,32 @@ static const struct br_opt dlq_opts[] = {
     {0},
 };
 
-static const struct br_opt pipeline_opts[] = {
+const struct br_opt br_pipeline_opts[] = {
     {.name = "name", .type = BR_OPT_STR, .offset = P(name),
      .flags = BR_OPT_REQUIRED, .check = check_name,
-     .help = "unique name, used in logs and metrics"},
+     .help = "unique name, used in logs and metrics: 1 to 64 letters, digits, "
+             "`_`, `.` or `-`"},
     {.name = "source", .type = BR_OPT_SECTION,
-     .flags = BR_OPT_REQUIRED | BR_OPT_CUSTOM,
-     .help = "one source connector: {kafka: {...}}"},
+     .flags = BR_OPT_REQUIRED | BR_OPT_CUSTOM, .type_doc = "mapping",
+     .help = "exactly one source, as in `{NAME: {...}}` with the options of "
+             "section `source.NAME`"},
     {.name = "function", .type = BR_OPT_SECTION,
-     .flags = BR_OPT_REQUIRED | BR_OPT_CUSTOM,
-     .help = "one function target: {http: {...}}"},
+     .flags = BR_OPT_REQUIRED | BR_OPT_CUSTOM, .type_doc = "mapping",
+     .help = "exactly one function target, as in `{NAME: {...}}` with the "
+             "options of section `target.NAME`"},
     {.name = "batch", .type = BR_OPT_SECTION, .section = batch_opts,
      .help = "how records are grouped into invocations"},
     {.name = "concurrency", .type = BR_OPT_INT, .def = "8",
      .offset = P(concurrency), .min = 1, .max = 1024,
      .help = "invocations in flight for this pipeline"},
     {.name = "max_inflight", .type = BR_OPT_SECTION, .section = inflight_opts,
-     .help = "backpressure limits"},
+     .help = "backpressure: what may be received and not yet settled"},
     {.name = "retry", .type = BR_OPT_SECTION, .section = retry_opts,
-     .help = "retry policy"},
+     .help = "the retry policy"},
     {.name = "dead_letter", .type = BR_OPT_SECTION, .section = dlq_opts,
-     .help = "where records go when retries are exhausted"},
+     .def_doc = "`file: {path: <state_dir>/dlq/<name>.jsonl}`",
+     .help = "where records go when retries are exhausted; given, it needs a "
+             "sink: `file`"},
     {0},
 };
 
@@ -331,7 +349,7 @@ static void load_pipeline(struct br_pipeline_conf *pl,
 {
     pl->line = node->line;
     pl->col = node->col;
-    int nerr = br_opts_apply(pipeline_opts, node, pl, path, errs);
+    int nerr = br_opts_apply(br_pipeline_opts, node, pl, path, errs);
     if (node->type != BR_NODE_MAP)
         return;
     load_source(pl, br_node_get(node, "source"), path, errs);
@@ -408,7 +426,7 @@ struct br_config *br_config_load(const char *path, struct br_errors *errs)
         br_errors_add(errs, root, "", "the config must be a mapping of keys: "
                       "state_dir, log, shutdown_timeout, pipelines");
     } else {
-        br_opts_apply(config_opts, root, cfg, "", errs);
+        br_opts_apply(br_config_opts, root, cfg, "", errs);
         const struct br_node *sd = br_node_get(root, "state_dir");
         cfg->state_dir_line = sd ? sd->line : root->line;
         cfg->state_dir_col = sd ? sd->col : root->col;
@@ -490,7 +508,7 @@ int br_config_check_paths(const struct br_config *cfg, struct br_errors *errs)
 
 static void pipeline_free(struct br_pipeline_conf *pl)
 {
-    br_opts_free(pipeline_opts, pl);
+    br_opts_free(br_pipeline_opts, pl);
     if (pl->source_ops)
         br_opts_free(pl->source_ops->opts, pl->source_ctx);
     free(pl->source_ctx);
@@ -506,7 +524,7 @@ void br_config_free(struct br_config *cfg)
     for (size_t i = 0; i < cfg->n_pipelines; i++)
         pipeline_free(&cfg->pipelines[i]);
     free(cfg->pipelines);
-    br_opts_free(config_opts, cfg);
+    br_opts_free(br_config_opts, cfg);
     free(cfg->path);
     free(cfg);
 }

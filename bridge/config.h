@@ -10,9 +10,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "connector.h"
 #include "config/node.h"
 #include "config/opts.h"
+#include "backoff.h"
+#include "connector.h"
+#include "log.h"
 
 struct br_pipeline_conf {
     char *name;
@@ -30,7 +32,7 @@ struct br_pipeline_conf {
     int64_t backoff_initial_ms;         /* retry.backoff.initial (100ms) */
     int64_t backoff_max_ms;             /* retry.backoff.max (30s) */
     double backoff_multiplier;          /* retry.backoff.multiplier (2) */
-    int backoff_jitter;                 /* retry.backoff.jitter: full|none */
+    enum br_jitter backoff_jitter;      /* retry.backoff.jitter: full|none */
     int64_t max_record_age_ms;          /* retry.max_record_age (1h) */
     bool bisect_on_error;               /* retry.bisect_on_error (true) */
 
@@ -60,12 +62,17 @@ struct br_config {
                                            the file for the default) */
     bool state_dir_secret;              /* it came through interpolation */
     bool state_dir_default;             /* not in the file */
-    int log_level;                      /* enum br_log_level */
-    int log_format;                     /* enum br_log_format */
+    enum br_log_level log_level;
+    enum br_log_format log_format;
     int64_t shutdown_timeout_ms;        /* default 30s */
     struct br_pipeline_conf *pipelines;
     size_t n_pipelines;
 };
+
+/* The option tables of the top of the file and of each pipeline (their
+ * sections nested), for `fnbridge help config`. */
+extern const struct br_opt br_config_opts[];
+extern const struct br_opt br_pipeline_opts[];
 
 /* Loads and validates path. Returns the config, or NULL with errs filled. */
 struct br_config *br_config_load(const char *path, struct br_errors *errs);

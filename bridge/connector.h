@@ -15,6 +15,7 @@
 
 #include <curl/curl.h>
 
+#include "format.h"
 #include "lane.h"
 #include "record.h"
 #include "config/opts.h"
@@ -153,23 +154,27 @@ int br_source_dead_letter(struct br_source *src, const struct br_record *rec,
 /* Options every target has; a target's ctx struct starts with this, and its
  * option table includes BR_TARGET_COMMON_OPTS(type). */
 struct br_target_common {
-    int format;               /* enum br_format, -1 = the source's default */
+    enum br_format format;    /* BR_FORMAT_SOURCE_DEFAULT: the source's */
     int64_t timeout_ms;
     int64_t max_payload;      /* bytes; larger events are never sent */
 };
+BR_OPT_ENUM_FIELD(struct br_target_common, format);
 
 #define BR_TARGET_COMMON_OPTS(ctx_type)                                          \
     {.name = "format", .type = BR_OPT_ENUM,                                  \
      .offset = offsetof(ctx_type, common.format),                                \
      .enum_values = br_format_names,                                         \
-     .help = "event format: lambda | json | cloudevents | payload"},                                 \
+     .def_doc = "the source's",                                              \
+     .help = "the event's shape (What the function receives, in the README); " \
+             "each source names the formats its records can take"},          \
     {.name = "timeout", .type = BR_OPT_DURATION, .def = "30s",               \
      .offset = offsetof(ctx_type, common.timeout_ms), .min = 1,                  \
-     .max = 900000, .help = "time allowed for one invocation"},              \
+     .max = 900000, .help = "the time allowed for one invocation"},          \
     {.name = "max_payload", .type = BR_OPT_SIZE, .def = "6MiB",              \
      .offset = offsetof(ctx_type, common.max_payload), .min = 1024,              \
-     .max = 1073741824, .help = "largest event sent; bigger records are "    \
-     "dead-lettered (MaximumPayloadSizeExceeded)"}
+     .max = 1073741824, .help = "the largest event sent; a record that "     \
+     "cannot fit alone is dead-lettered with `MaximumPayloadSizeExceeded` "    \
+     "and never sent"}
 
 extern const char *const br_format_names[];   /* "lambda", "json", "payload",
                                                  "cloudevents", NULL */

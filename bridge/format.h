@@ -11,6 +11,7 @@
 #include "record.h"
 
 enum br_format {
+    BR_FORMAT_SOURCE_DEFAULT = -1,   /* a target's format not set */
     BR_FORMAT_LAMBDA = 0,
     BR_FORMAT_JSON = 1,
     BR_FORMAT_PAYLOAD = 2,

@@ -325,7 +325,7 @@ static int invoke_pipeline(struct br_config *cfg, struct br_pipeline_conf *orig,
                            struct invoke_ctx *ctx)
 {
     struct br_pipeline_conf conf = *orig;
-    int saved_format = br_target_common_of(orig)->format;
+    enum br_format saved_format = br_target_common_of(orig)->format;
     make_invoke_conf(&conf, ctx);
     int rc = run_invocations(cfg, &conf, ctx);
     br_target_common_of(orig)->format = saved_format;

@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "dispatcher.h"
+#include "help_config.h"
 #include "invoke_cmd.h"
 #include "log.h"
 #include "pipeline.h"
@@ -33,6 +34,8 @@ static const char usage_main[] =
     "                             send one event through a pipeline's function\n"
     "  fnbridge version           print the version\n"
     "  fnbridge help [COMMAND]    this text, or a command's\n"
+    "  fnbridge help config [SECTION] [--markdown]\n"
+    "                             every config key: type, default, range, help\n"
     "\n"
     "Options:\n"
     "  -c, --config FILE          the config file (YAML; JSON is valid YAML)\n"
@@ -299,7 +302,7 @@ static int cmd_invoke(const struct cli *cli)
     struct br_config *cfg = load_config(cli->config_path);
     if (!cfg)
         return EXIT_USAGE;
-    br_log_setup((enum br_log_level)cfg->log_level, (enum br_log_format)cfg->log_format);
+    br_log_setup(cfg->log_level, cfg->log_format);
     signal(SIGPIPE, SIG_IGN);
     int rc = br_cmd_invoke(cfg, cli->pipeline, cli->event_path);
     br_config_free(cfg);
@@ -314,7 +317,7 @@ static int cmd_run(const struct cli *cli)
         br_config_free(rt.cfg);
         return EXIT_USAGE;
     }
-    br_log_setup((enum br_log_level)rt.cfg->log_level, (enum br_log_format)rt.cfg->log_format);
+    br_log_setup(rt.cfg->log_level, rt.cfg->log_format);
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
@@ -359,6 +362,8 @@ int main(int argc, char **argv)
     int first = 1;
     if (argc > 1 && argv[1][0] != '-') {
         if (!strcmp(argv[1], "help")) {
+            if (argc > 2 && !strcmp(argv[2], "config"))
+                return br_help_config_main(argc - 3, argv + 3);
             const struct command *c = argc > 2 ? find_command(argv[2]) : NULL;
             fputs(c ? c->usage : usage_main, stdout);
             return argc > 2 && !c ? EXIT_USAGE : 0;

@@ -15,8 +15,8 @@
 static enum br_format pick_format(const struct br_pipeline_conf *conf)
 {
     const struct br_target_common *common = conf->target_ctx;
-    if (common->format >= 0)
-        return (enum br_format)common->format;
+    if (common->format != BR_FORMAT_SOURCE_DEFAULT)
+        return common->format;
     for (int i = 0; br_format_names[i]; i++)
         if (!strcmp(br_format_names[i], conf->source_ops->default_format))
             return (enum br_format)i;

@@ -41,7 +41,7 @@ static struct br_policy policy_of(const struct br_pipeline *pl)
         .max_attempts = (int)c->retry_max_attempts,
         .max_record_age_ms = c->max_record_age_ms,
         .backoff = {c->backoff_initial_ms, c->backoff_max_ms, c->backoff_multiplier,
-                    (enum br_jitter)c->backoff_jitter},
+                    c->backoff_jitter},
         .bisect_on_error = c->bisect_on_error,
         .ordering = pl->src.ordering,
     };

@@ -101,7 +101,7 @@ static int parse_int(const char *s, int64_t *out)
 }
 
 /* Writes ms in the largest unit that divides it exactly ("15m"). */
-static const char *fmt_duration(int64_t ms, char *buf, size_t size)
+const char *br_fmt_duration(int64_t ms, char *buf, size_t size)
 {
     const struct unit *best = &duration_units[0];
     for (const struct unit *u = duration_units; u->name; u++)
@@ -114,7 +114,7 @@ static const char *fmt_duration(int64_t ms, char *buf, size_t size)
 }
 
 /* Writes bytes in the largest binary unit that divides it ("64MiB"). */
-static const char *fmt_size(int64_t bytes, char *buf, size_t size)
+const char *br_fmt_size(int64_t bytes, char *buf, size_t size)
 {
     static const struct unit units[] = {
         {"B", 1}, {"KiB", 1024}, {"MiB", 1048576}, {"GiB", 1073741824},
@@ -420,8 +420,8 @@ static int set_duration(const struct br_opt *o, const struct br_node *v,
     }
     if (has_range(o) && (ms < o->min || ms > o->max)) {
         br_errors_add(errs, v, path, "must be between %s and %s%s",
-                      fmt_duration(o->min, lo, sizeof lo),
-                      fmt_duration(o->max, hi, sizeof hi),
+                      br_fmt_duration(o->min, lo, sizeof lo),
+                      br_fmt_duration(o->max, hi, sizeof hi),
                       got(v, gbuf, sizeof gbuf));
         return 1;
     }
@@ -443,8 +443,8 @@ static int set_size(const struct br_opt *o, const struct br_node *v,
     }
     if (has_range(o) && (bytes < o->min || bytes > o->max)) {
         br_errors_add(errs, v, path, "must be between %s and %s%s",
-                      fmt_size(o->min, lo, sizeof lo),
-                      fmt_size(o->max, hi, sizeof hi),
+                      br_fmt_size(o->min, lo, sizeof lo),
+                      br_fmt_size(o->max, hi, sizeof hi),
                       got(v, gbuf, sizeof gbuf));
         return 1;
     }
@@ -525,29 +525,46 @@ static size_t edit_distance(const char *a, const char *b)
     return d[la][lb];
 }
 
-/* The one option name within 2 edits of key (and not most of it), or NULL
- * when none or several are equally close. */
+/* The closest name seen so far within 2 edits of a word. */
+struct nearest {
+    const char *best;
+    size_t d;
+    bool tie;
+};
+
+/* Weighs name against word: within 2 edits, and not most of the name. */
+static void nearest_add(struct nearest *n, const char *word, const char *name)
+{
+    size_t d = edit_distance(word, name);
+    if (d > 2 || d * 2 > strlen(name))
+        return;
+    if (d == n->d) {
+        n->tie = true;
+    } else if (d < n->d) {
+        n->best = name;
+        n->d = d;
+        n->tie = false;
+    }
+}
+
+/* The one option name near key, or NULL when none or several are. */
 static const char *suggest(const char *key, const struct br_opt *const *tables,
                            size_t n)
 {
-    const char *best = NULL;
-    size_t best_d = 3;
-    bool tie = false;
-    for (size_t t = 0; t < n; t++) {
-        for (const struct br_opt *o = tables[t]; o->name; o++) {
-            size_t d = edit_distance(key, o->name);
-            if (d > 2 || d * 2 > strlen(o->name))
-                continue;
-            if (d == best_d) {
-                tie = true;
-            } else if (d < best_d) {
-                best = o->name;
-                best_d = d;
-                tie = false;
-            }
-        }
-    }
-    return tie ? NULL : best;
+    struct nearest near = {NULL, 3, false};
+    for (size_t t = 0; t < n; t++)
+        for (const struct br_opt *o = tables[t]; o->name; o++)
+            nearest_add(&near, key, o->name);
+    return near.tie ? NULL : near.best;
+}
+
+const char *br_did_you_mean(const char *word, const char *const *names,
+                            size_t n)
+{
+    struct nearest near = {NULL, 3, false};
+    for (size_t i = 0; i < n; i++)
+        nearest_add(&near, word, names[i]);
+    return near.tie ? NULL : near.best;
 }
 
 static void unknown_key(const struct br_node *key,

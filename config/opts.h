@@ -12,7 +12,11 @@
  *                    a bare number is refused: the unit must be explicit)
  *   BR_OPT_SIZE      int64_t bytes ("512KiB", "1MiB", "1GiB", "100B", or
  *                    a bare integer meaning bytes)
- *   BR_OPT_ENUM      int (index into enum_values)
+ *   BR_OPT_ENUM      an enum whose values index enum_values: the setter
+ *                    writes an int, so the field must be int-sized
+ *                    (BR_OPT_ENUM_FIELD asserts it beside the table), and
+ *                    an option without a default stores -1, which its
+ *                    enum must then name
  *   BR_OPT_STRMAP    struct br_strmap (mapping of name -> scalar; numbers and
  *                    booleans are kept as their text)
  *   BR_OPT_SECTION   nested mapping parsed with `section`, into the same base
@@ -73,8 +77,19 @@ struct br_opt {
      * fine, else a message naming what is wrong (a static string, or a
      * static buffer valid until the next call). */
     const char *(*check)(const char *value);
-    const char *help;                  /* one line, for docs and --help */
+    const char *help;                  /* one line, for `fnbridge help
+                                          config` and the README */
+    /* For help only: the default in words where it is no value of the
+     * option (found at run time: "fnbridge-<pipeline>"), shown instead of
+     * def; and the type in words of a BR_OPT_CUSTOM key ("list"). */
+    const char *def_doc;
+    const char *type_doc;
 };
+
+/* Beside a table with an ENUM option writing into type.field. */
+#define BR_OPT_ENUM_FIELD(type, field)                                        \
+    _Static_assert(sizeof(((type *)0)->field) == sizeof(int),                 \
+                   "BR_OPT_ENUM writes an int into " #type "." #field)
 
 /* Applies defaults of `table` to base, then the values of `map` (a MAP
  * node, or NULL for "all defaults"). Unknown keys, wrong types, values out
@@ -95,5 +110,15 @@ void br_opts_free(const struct br_opt *table, void *base);
 /* Text parsers shared with other code; return 0, or -1 if malformed. */
 int br_parse_duration(const char *s, int64_t *ms);
 int br_parse_size(const char *s, int64_t *bytes);
+
+/* The reverse, as the errors print limits: ms in the largest unit that
+ * divides it ("15m"), bytes in the largest binary one ("64MiB"). */
+const char *br_fmt_duration(int64_t ms, char *buf, size_t size);
+const char *br_fmt_size(int64_t bytes, char *buf, size_t size);
+
+/* The one of names[0..n) within 2 edits of word (and not most of it), as
+ * unknown keys are answered; NULL when none or several are as close. */
+const char *br_did_you_mean(const char *word, const char *const *names,
+                            size_t n);
 
 #endif

@@ -11,7 +11,7 @@ enum exec_mode { EXEC_MODE_STDIO, EXEC_MODE_RUNTIME_API };
 struct exec_options {
     struct br_target_common common;   /* must come first */
     struct br_strlist command;        /* argv, executed directly */
-    int mode;                         /* enum exec_mode */
+    enum exec_mode mode;
     struct br_strmap env;             /* the function's environment */
     char *cwd;
     /* runtime-api only */

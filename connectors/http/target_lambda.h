@@ -17,7 +17,7 @@ struct lambda_options {
     char *qualifier;                  /* version or alias; NULL: $LATEST */
     char *region;                     /* NULL: $AWS_REGION, $AWS_DEFAULT_REGION, us-east-1 */
     char *endpoint;                   /* NULL: https://lambda.<region>.amazonaws.com */
-    int invocation_type;              /* enum lambda_invocation_type */
+    enum lambda_invocation_type invocation_type;
     char *access_key;                 /* NULL: $AWS_ACCESS_KEY_ID */
     char *secret_key;                 /* NULL: $AWS_SECRET_ACCESS_KEY */
     char *session_token;              /* NULL: $AWS_SESSION_TOKEN */

@@ -12,7 +12,11 @@
 
 #include "source_kafka.h"
 
-static const char *const ordering_names[] = {"partition", "key", "none", NULL};
+static const char *const ordering_names[] = {
+    [KAFKA_ORDER_PARTITION] = "partition", [KAFKA_ORDER_KEY] = "key",
+    [KAFKA_ORDER_NONE] = "none", [KAFKA_ORDER_NONE + 1] = NULL,
+};
+BR_OPT_ENUM_FIELD(struct kafka_options, ordering);
 
 const char *kafka_check_start(const char *s)
 {
@@ -123,22 +127,39 @@ int kafka_check_tls_files(const struct br_strmap *props, char *err,
 const struct br_opt kafka_source_opts[] = {
     {.name = "brokers", .type = BR_OPT_STR, .offset = O(brokers),
      .flags = BR_OPT_REQUIRED | BR_OPT_NONEMPTY,
-     .help = "bootstrap servers, host:port[,host:port...]"},
+     .help = "bootstrap servers, `host:port[,host:port...]`"},
     {.name = "topics", .type = BR_OPT_STRLIST, .offset = O(topics),
      .flags = BR_OPT_REQUIRED | BR_OPT_NONEMPTY, .check = kafka_check_topic,
-     .help = "topics to consume (a name starting with ^ is a POSIX extended "
-             "regex)"},
+     .help = "topics to consume; a name starting with `^` is a regular "
+             "expression (POSIX extended, as librdkafka compiles it; one that "
+             "does not compile is a config error)"},
     {.name = "group_id", .type = BR_OPT_STR, .offset = O(group_id),
      .flags = BR_OPT_REQUIRED | BR_OPT_NONEMPTY,
-     .help = "consumer group; replicas with one group_id split partitions"},
+     .help = "consumer group; replicas sharing it split the partitions"},
     {.name = "start", .type = BR_OPT_STR, .def = "earliest", .offset = O(start),
      .check = kafka_check_start,
-     .help = "where a group with no committed offset starts: earliest | "
-             "latest | timestamp:<unix-ms>"},
+     .help = "where a group without committed offsets starts: `earliest`, "
+             "`latest`, `timestamp:<unix-ms>` (digits only, at most "
+             "9223372036854775807)"},
     {.name = "ordering", .type = BR_OPT_ENUM, .def = "partition",
      .offset = O(ordering), .enum_values = ordering_names,
-     .help = "partition: one batch in flight per partition"},
+     .help = "`partition`: one batch in flight per partition; `key`: one per "
+             "key (batches of different keys run in parallel); `none`"},
     {.name = "librdkafka", .type = BR_OPT_STRMAP, .offset = O(librdkafka),
-     .help = "librdkafka properties passed through"},
+     .help = "librdkafka properties passed through as they are (strings, "
+             "numbers, booleans), e.g. `{security.protocol: SASL_SSL, "
+             "session.timeout.ms: 10000}`. `bootstrap.servers`, `group.id` and "
+             "`enable.auto.offset.store` are refused: fnbridge sets them. "
+             "fnbridge's own defaults, which you may override: "
+             "`enable.auto.commit: true` with `auto.commit.interval.ms: 1000` "
+             "(only offsets fnbridge stored are committed), "
+             "`queued.max.messages.kbytes: 2048`, `fetch.max.bytes: 1048576` "
+             "(raised to `message.max.bytes` if you raise that; see Performance "
+             "and memory in the README). With `security.protocol` `SSL` or "
+             "`SASL_SSL`, the files named by `ssl.ca.location` (a file, a directory or `probe`), "
+             "`ssl.certificate.location`, `ssl.key.location`, "
+             "`ssl.keystore.location`, `ssl.crl.location` and "
+             "`ssl.engine.location` must be readable: `check` says so before "
+             "librdkafka would at start"},
     {0},
 };

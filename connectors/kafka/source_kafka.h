@@ -11,7 +11,7 @@ struct kafka_options {
     struct br_strlist topics;
     char *group_id;
     char *start;                 /* earliest | latest | timestamp:<unix-ms> */
-    int ordering;                /* enum kafka_ordering */
+    enum kafka_ordering ordering;
     struct br_strmap librdkafka; /* passthrough properties */
 };
 

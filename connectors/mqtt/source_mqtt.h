@@ -15,7 +15,7 @@ struct mqtt_options {
     char *client_id;             /* default: fnbridge-<pipeline> */
     struct br_strlist topics;    /* filters, + and # wildcards */
     int64_t qos;                 /* 0 | 1 */
-    int protocol;                /* enum mqtt_protocol */
+    enum mqtt_protocol protocol;
     char *shared_group;          /* subscribe $share/<group>/<filter> */
     int64_t session_expiry_ms;   /* 0: clean session */
     char *username;

@@ -5,7 +5,11 @@
 
 #include "source_s3.h"
 
-static const char *const path_style_names[] = {"auto", "true", "false", NULL};
+static const char *const path_style_names[] = {
+    [S3_PATH_AUTO] = "auto", [S3_PATH_YES] = "true", [S3_PATH_NO] = "false",
+    [S3_PATH_NO + 1] = NULL,
+};
+BR_OPT_ENUM_FIELD(struct s3_options, path_style);
 
 bool s3_parse_shard(const char *s, uint32_t *i, uint32_t *n)
 {
@@ -60,36 +64,46 @@ static const char *check_bucket(const char *s)
 const struct br_opt s3_source_opts[] = {
     {.name = "endpoint", .type = BR_OPT_STR, .offset = O(endpoint), .flags = BR_OPT_NONEMPTY,
      .check = check_endpoint,
-     .help = "the store's URL, as in http://127.0.0.1:9000 (default: AWS S3 in region)"},
+     .def_doc = "`https://s3.<region>.amazonaws.com`",
+     .help = "the store, as in `http://127.0.0.1:9000`"},
     {.name = "bucket", .type = BR_OPT_STR, .offset = O(bucket),
      .flags = BR_OPT_REQUIRED | BR_OPT_NONEMPTY, .check = check_bucket,
      .help = "the bucket to watch"},
     {.name = "prefix", .type = BR_OPT_STR, .def = "", .offset = O(prefix),
-     .help = "only keys that start with this (listed with prefix=)"},
+     .help = "only keys that start with this (sent as the listing's `prefix`)"},
     {.name = "suffix", .type = BR_OPT_STR, .def = "", .offset = O(suffix),
-     .help = "only keys that end with this"},
+     .help = "only keys that end with this, as in `.csv`"},
     {.name = "region", .type = BR_OPT_STR, .def = "us-east-1", .offset = O(region),
-     .flags = BR_OPT_NONEMPTY, .help = "the region requests are signed for"},
+     .flags = BR_OPT_NONEMPTY,
+     .help = "the region requests are signed for, and the events' `awsRegion`"},
     {.name = "access_key", .type = BR_OPT_STR, .offset = O(access_key),
-     .flags = BR_OPT_NONEMPTY, .help = "access key id (default: $AWS_ACCESS_KEY_ID)"},
+     .flags = BR_OPT_NONEMPTY, .def_doc = "`$AWS_ACCESS_KEY_ID`",
+     .help = "access key id; with no credentials, requests go unsigned "
+             "(public buckets)"},
     {.name = "secret_key", .type = BR_OPT_STR, .offset = O(secret_key),
-     .flags = BR_OPT_NONEMPTY, .help = "secret access key (default: $AWS_SECRET_ACCESS_KEY)"},
+     .flags = BR_OPT_NONEMPTY, .def_doc = "`$AWS_SECRET_ACCESS_KEY`",
+     .help = "secret access key"},
     {.name = "session_token", .type = BR_OPT_STR, .offset = O(session_token),
-     .flags = BR_OPT_NONEMPTY, .help = "session token (default: $AWS_SESSION_TOKEN)"},
+     .flags = BR_OPT_NONEMPTY, .def_doc = "`$AWS_SESSION_TOKEN`",
+     .help = "for temporary credentials (sent as `x-amz-security-token`)"},
     {.name = "path_style", .type = BR_OPT_ENUM, .def = "auto", .offset = O(path_style),
      .enum_values = path_style_names,
-     .help = "endpoint/bucket URLs (true) or bucket.endpoint (false); auto: "
-             "false for amazonaws.com, else true"},
+     .help = "`true`: `endpoint/bucket` URLs; `false`: `bucket.endpoint`; "
+             "`auto`: false for `amazonaws.com`, else true"},
     {.name = "poll_interval", .type = BR_OPT_DURATION, .def = "5s",
      .offset = O(poll_interval_ms), .min = 10, .max = 86400000,
      .help = "pause between the end of one poll and the start of the next"},
     {.name = "events", .type = BR_OPT_STRLIST,
      .offset = O(events), .flags = BR_OPT_NONEMPTY,
-     .help = "which changes to report: created, removed (default: both)"},
+     .def_doc = "`[created, removed]`",
+     .help = "which changes to report, of `created` and `removed`; the others "
+             "still update the state, silently"},
     {.name = "shard", .type = BR_OPT_STR, .def = "0/1", .offset = O(shard),
      .check = check_shard,
-     .help = "i/n: this replica handles the keys whose hash modulo n is i"},
+     .help = "`i/n`: this replica reports only the keys whose hash (64-bit "
+             "FNV-1a, then MurmurHash3's finalizer) modulo `n` is `i`; run `n` "
+             "replicas with `0/n` ... `n-1/n`"},
     {.name = "page_size", .type = BR_OPT_INT, .def = "1000", .offset = O(page_size),
-     .min = 1, .max = 1000, .help = "keys per listing request (max-keys)"},
+     .min = 1, .max = 1000, .help = "keys per listing request (`max-keys`)"},
     {0},
 };

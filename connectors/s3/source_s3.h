@@ -15,7 +15,7 @@ struct s3_options {
     char *access_key;            /* default $AWS_ACCESS_KEY_ID */
     char *secret_key;            /* default $AWS_SECRET_ACCESS_KEY */
     char *session_token;         /* default $AWS_SESSION_TOKEN */
-    int path_style;              /* enum s3_path_style */
+    enum s3_path_style path_style;
     int64_t poll_interval_ms;
     struct br_strlist events;    /* created, removed */
     char *shard;                 /* "i/n" */
