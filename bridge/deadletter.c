@@ -22,6 +22,7 @@
 #include "fsdir.h"
 #include "log.h"
 #include "pipeline.h"
+#include "record_kind.h"
 
 #define B64_SLICE 49152            /* payload bytes per base64 write (3 | it) */
 #define KEEP_HEAD_CAP (1u << 20)   /* a bigger head buffer is freed after use */
@@ -110,76 +111,13 @@ static int put_request_id(struct br_buf *out)
                          r[10], r[11], r[12], r[13], r[14], r[15]);
 }
 
-static bool is_text(const char *s)
-{
-    return br_dlq_is_text((const unsigned char *)s, strlen(s));
-}
-
-/* S3: the bucket and the keys (as listed, not encoded) of the batch. A
- * store may list keys that are not UTF-8: then "keys" holds them cleaned
- * for reading and "keysBase64" every key's exact bytes, in the same order. */
-static int put_s3_source(struct br_buf *out, const struct br_batch *b)
-{
-    const char *bucket = b->recs[0]->s3.bucket ? b->recs[0]->s3.bucket : "";
-    int rc = br_buf_puts(out, "{\"type\":\"s3\",");
-    rc |= br_dlq_put_label(out, "bucket", bucket, strlen(bucket));
-    rc |= br_buf_puts(out, ",\"keys\":[");
-    bool all_text = true;
-    for (size_t i = 0; i < b->n; i++) {
-        const char *key = b->recs[i]->topic;
-        if (i)
-            rc |= br_buf_putc(out, ',');
-        rc |= br_dlq_put_text(out, (const unsigned char *)key, strlen(key));
-        all_text = all_text && is_text(key);
-    }
-    rc |= br_buf_putc(out, ']');
-    if (!all_text) {
-        rc |= br_buf_puts(out, ",\"keysBase64\":[");
-        for (size_t i = 0; i < b->n; i++) {
-            const char *key = b->recs[i]->topic;
-            rc |= br_buf_puts(out, i ? ",\"" : "\"");
-            rc |= br_buf_put_base64(out, (const unsigned char *)key, strlen(key));
-            rc |= br_buf_putc(out, '"');
-        }
-        rc |= br_buf_putc(out, ']');
-    }
-    return rc | br_buf_putc(out, '}');
-}
-
-/* One entry per topic-partition: offsets and count of the batch's records. */
+/* Where the records came from, as their kind names them. */
 static int put_source(struct br_buf *out, const struct br_batch *b)
 {
-    if (b->n && b->recs[0]->kind == BR_REC_S3)
-        return put_s3_source(out, b);
-    int rc = br_buf_printf(out, "{\"type\":\"%s\",\"partitions\":[", b->pl->src.ops->name);
-    bool *done = calloc(b->n, sizeof(*done));
-    bool first = true;
-    if (!done)
-        return -1;
-    for (size_t i = 0; i < b->n; i++) {
-        if (done[i])
-            continue;
-        const struct br_record *r = b->recs[i];
-        int64_t lo = r->offset, hi = r->offset;
-        size_t count = 0;
-        for (size_t j = i; j < b->n; j++) {
-            const struct br_record *o = b->recs[j];
-            if (done[j] || o->partition != r->partition || strcmp(o->topic, r->topic))
-                continue;
-            done[j] = true;
-            count++;
-            lo = o->offset < lo ? o->offset : lo;
-            hi = o->offset > hi ? o->offset : hi;
-        }
-        rc |= br_buf_puts(out, first ? "{" : ",{");
-        first = false;
-        rc |= br_dlq_put_label(out, "topic", r->topic, strlen(r->topic));
-        rc |= br_buf_printf(out, ",\"partition\":%d,\"startOffset\":%lld,"
-                                 "\"endOffset\":%lld,\"batchSize\":%zu}",
-                            (int)r->partition, (long long)lo, (long long)hi, count);
-    }
-    free(done);
-    return rc | br_buf_puts(out, "]}");
+    const char *type = b->pl->src.ops->name;
+    if (b->n == 0)
+        return br_kind_dlq_partitions(out, type, b->recs, 0);
+    return b->recs[0]->kind->dlq_source(out, type, b->recs, b->n);
 }
 
 /* The first 4 KiB of the answer (cut at a character, see invoke.c): as a

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "dlq_json.h"
-#include "format.h"
+#include "json_check.h"
 
 /* Length of the well-formed UTF-8 sequence at p (left bytes available),
  * or 0 when there is none (Unicode Table 3-7). ASCII counts, NUL too. */
@@ -151,7 +151,7 @@ static bool is_number_byte(unsigned char c)
 
 bool br_dlq_json_embeddable(const unsigned char *p, size_t n)
 {
-    if (!br_format_json_valid(p, n))
+    if (!br_json_valid(p, n))
         return false;
     /* The document is valid: only strings and numbers need a look. */
     for (size_t i = 0; i < n;) {

@@ -60,26 +60,27 @@
  *                json formats carry every header.
  * Not mapped: MQTT QoS, retain and v5 properties other than the content
  * type (the json format has them). A Kafka record that is itself a
- * CloudEvent (ce_* headers) is wrapped like any other, not unwrapped. */
+ * CloudEvent (ce_* headers) is wrapped like any other, not unwrapped.
+ *
+ * This file writes specversion, id, time, datacontenttype and the data;
+ * source (past "/fnbridge/<pipeline>"), type, subject, the extensions and
+ * a data of its own are the record kind's (record_kind.h), written with
+ * ce_attr.h. */
 #include <stdbool.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
+#include "ce_attr.h"
 #include "clock.h"
-#include "format.h"
-#include "s3key.h"
+#include "event_json.h"
+#include "format_cloudevents.h"
+#include "json_check.h"
+#include "record_kind.h"
 
 #define CE_BATCH_TYPE "application/cloudevents-batch+json"
 #define CE_JSON "application/json"
 #define CE_OCTETS "application/octet-stream"
-#define CE_MAX_HEADER_EXTS 64
-
-static size_t b64_len(size_t n)
-{
-    return (n + 2) / 3 * 4;
-}
 
 static bool binary_mode(const struct br_event_ctx *ev, size_t n)
 {
@@ -88,7 +89,7 @@ static bool binary_mode(const struct br_event_ctx *ev, size_t n)
 
 /* ------------------------------------------------------------ the data */
 
-enum ce_data_kind { CE_DATA_NONE, CE_DATA_JSON, CE_DATA_BASE64, CE_DATA_S3 };
+enum ce_data_kind { CE_DATA_NONE, CE_DATA_JSON, CE_DATA_BASE64, CE_DATA_OWN };
 
 struct ce_data {
     enum ce_data_kind kind;
@@ -108,200 +109,27 @@ static bool json_media_type(const char *ct)
 
 static struct ce_data data_of(const struct br_record *rec)
 {
-    if (rec->kind == BR_REC_S3)
-        return (struct ce_data){CE_DATA_S3, CE_JSON};
-    if (rec->kind != BR_REC_MQTT && !rec->value)
+    const struct br_record_kind *kind = rec->kind;
+    if (kind->cloudevents.data)
+        return (struct ce_data){CE_DATA_OWN, CE_JSON};
+    if (!(kind->flags & BR_KIND_EMPTY_IS_DATA) && !rec->value)
         return (struct ce_data){CE_DATA_NONE, NULL};
-    const char *declared = NULL;
-    if (rec->kind == BR_REC_MQTT && rec->mqtt.content_type &&
-        br_format_usable_content_type(rec->mqtt.content_type))
-        declared = rec->mqtt.content_type;
+    const char *declared = kind->content_type ? kind->content_type(rec) : NULL;
+    if (declared && !br_ev_usable_content_type(declared))
+        declared = NULL;
     if (rec->value && (!declared || json_media_type(declared)) &&
-        br_format_json_valid(rec->value, rec->value_len))
+        br_json_valid(rec->value, rec->value_len))
         return (struct ce_data){CE_DATA_JSON, declared ? declared : CE_JSON};
     return (struct ce_data){CE_DATA_BASE64, declared ? declared : CE_OCTETS};
 }
 
-/* ------------------------------------------------------ string checks */
-
-/* A CloudEvents String: UTF-8 without control characters (U+0000-001F,
- * U+007F-009F), surrogates or noncharacters (U+FDD0-FDEF, U+xFFFE/F). */
-static bool ce_string_ok(const unsigned char *p, size_t n)
-{
-    static const uint32_t min_cp[] = {0, 0, 0x80, 0x800, 0x10000};
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = p[i];
-        size_t len;
-        uint32_t cp;
-        if (c < 0x80) {
-            if (c < 0x20 || c == 0x7f)
-                return false;
-            i++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF)      len = 2, cp = c & 0x1F;
-        else if (c >= 0xE0 && c <= 0xEF) len = 3, cp = c & 0x0F;
-        else if (c >= 0xF0 && c <= 0xF4) len = 4, cp = c & 0x07;
-        else                             return false;
-        if (n - i < len)
-            return false;
-        for (size_t k = 1; k < len; k++) {
-            if ((p[i + k] & 0xC0) != 0x80)
-                return false;
-            cp = cp << 6 | (p[i + k] & 0x3F);
-        }
-        if (cp < min_cp[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) ||
-            cp <= 0x9F || (cp >= 0xFDD0 && cp <= 0xFDEF) || (cp & 0xFFFE) == 0xFFFE)
-            return false;
-        i += len;
-    }
-    return true;
-}
-
-static bool ext_name_char(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-static unsigned char lower(unsigned char c)
-{
-    return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
-}
-
-/* Do two header names give the same extension name? */
-static bool same_ext_name(const char *a, const char *b)
-{
-    for (;;) {
-        while (*a && !ext_name_char((unsigned char)*a))
-            a++;
-        while (*b && !ext_name_char((unsigned char)*b))
-            b++;
-        if (!*a || !*b)
-            return !*a && !*b;
-        if (lower((unsigned char)*a++) != lower((unsigned char)*b++))
-            return false;
-    }
-}
-
-/* Fills idx with the headers that become kafkaheader<name> extensions, in
- * order; returns how many (at most CE_MAX_HEADER_EXTS). */
-static size_t header_exts(const struct br_record *rec, size_t *idx)
-{
-    size_t count = 0;
-    for (size_t i = 0; i < rec->n_headers && count < CE_MAX_HEADER_EXTS; i++) {
-        const struct br_header *h = &rec->headers[i];
-        if (!h->value || !ce_string_ok(h->value, h->value_len))
-            continue;
-        bool taken = false;
-        for (size_t k = 0; k < count && !taken; k++)
-            taken = same_ext_name(rec->headers[idx[k]].name, h->name);
-        if (!taken)
-            idx[count++] = i;
-    }
-    return count;
-}
-
-/* ---------------------------------------------------- percent-encoding */
-
-static bool uri_unreserved(unsigned char c)
-{
-    return ext_name_char(c) || c == '-' || c == '.' || c == '_' || c == '~';
-}
-
-/* What a ce-* header value may hold as it is (HTTP binding 3.1.3.2). */
-static bool header_plain(unsigned char c)
-{
-    return c > 0x20 && c < 0x7f && c != '"' && c != '%';
-}
-
-/* Appends s[0..n) with each byte keep() refuses as %XX. Sized exactly
- * first, as the JSON writer does, so what fits under the cap is written. */
-static int put_pct(struct br_buf *out, const char *s, size_t n,
-                   bool (*keep)(unsigned char))
-{
-    static const char hex[] = "0123456789ABCDEF";
-    const unsigned char *p = (const unsigned char *)s;
-    size_t need = 0;
-    if (n > SIZE_MAX / 4)
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        need += keep(p[i]) ? 1 : 3;
-    if (br_buf_reserve(out, need) < 0)
-        return -1;
-    char *o = out->data + out->len;
-    for (size_t i = 0; i < n; i++) {
-        if (keep(p[i])) {
-            *o++ = (char)p[i];
-        } else {
-            *o++ = '%';
-            *o++ = hex[p[i] >> 4];
-            *o++ = hex[p[i] & 15];
-        }
-    }
-    out->len = (size_t)(o - out->data);
-    out->data[out->len] = '\0';
-    return 0;
-}
-
 /* ----------------------------------------------------------- attributes */
-
-/* Where attributes go: JSON members ,"<name>":<value> of a structured
- * event, or "ce-<name>: <value>" header lines, each NUL-terminated. */
-struct ce_out {
-    struct br_buf *out;
-    bool binary;
-};
-
-/* Writes the name (prefix, then suffix reduced to a-z 0-9 when given) and
- * what separates it from the value. Each append in its own statement:
- * the operands of | are unsequenced. */
-static int attr_open(const struct ce_out *o, const char *prefix, const char *suffix)
-{
-    int rc = o->binary ? br_buf_append(o->out, "ce-", 3) : br_buf_append(o->out, ",\"", 2);
-    rc |= br_buf_puts(o->out, prefix);
-    for (const char *s = suffix; s && *s; s++)
-        if (ext_name_char((unsigned char)*s))
-            rc |= br_buf_putc(o->out, (char)lower((unsigned char)*s));
-    rc |= o->binary ? br_buf_append(o->out, ": ", 2) : br_buf_append(o->out, "\":", 2);
-    return rc ? -1 : 0;
-}
-
-static int attr_str(const struct ce_out *o, const char *name, const char *suffix,
-                    const void *v, size_t n)
-{
-    if (attr_open(o, name, suffix) < 0)
-        return -1;
-    if (o->binary)
-        return put_pct(o->out, v, n, header_plain) < 0 ? -1 : br_buf_putc(o->out, '\0');
-    return br_buf_put_json_str(o->out, v, n);
-}
-
-static int attr_cstr(const struct ce_out *o, const char *name, const char *v)
-{
-    return attr_str(o, name, NULL, v, strlen(v));
-}
-
-/* Base64 needs no percent-encoding: its alphabet is all plain. */
-static int attr_b64(const struct ce_out *o, const char *name,
-                    const unsigned char *p, size_t n)
-{
-    int rc = attr_open(o, name, NULL);
-    if (!o->binary)
-        rc |= br_buf_putc(o->out, '"');
-    rc |= br_buf_put_base64(o->out, p, n);
-    rc |= br_buf_putc(o->out, o->binary ? '\0' : '"');
-    return rc ? -1 : 0;
-}
 
 /* The record's id (br_record_id) into v. */
 static int id_value(struct br_buf *v, const struct br_record *rec)
 {
-    size_t topic = strlen(rec->topic);
-    size_t need = 48 + topic;       /* Kafka: topic and two numbers */
-    if (rec->kind == BR_REC_S3)
-        need = 48 + (rec->s3.bucket ? strlen(rec->s3.bucket) : 0) +
-               br_s3_key_encoded_len(rec->topic, topic);
+    char probe[1];
+    size_t need = rec->kind->id(rec, probe, sizeof(probe));
     br_buf_reset(v);
     if (br_buf_reserve(v, need) < 0)
         return -1;
@@ -313,94 +141,46 @@ static int source_value(struct br_buf *v, const struct br_event_ctx *ev,
                         const struct br_record *rec)
 {
     const char *pipeline = ev && ev->pipeline ? ev->pipeline : "";
-    const char *bucket = rec->s3.bucket ? rec->s3.bucket : "";
     br_buf_reset(v);
     int rc = br_buf_puts(v, "/fnbridge/");
-    rc |= put_pct(v, pipeline, strlen(pipeline), uri_unreserved);
-    if (rec->kind == BR_REC_MQTT) {
-        rc |= br_buf_puts(v, "/mqtt");
-    } else if (rec->kind == BR_REC_S3) {
-        rc |= br_buf_puts(v, "/s3/");
-        rc |= put_pct(v, bucket, strlen(bucket), uri_unreserved);
-    } else {
-        rc |= br_buf_puts(v, "/kafka/");
-        rc |= put_pct(v, rec->topic, strlen(rec->topic), uri_unreserved);
-    }
+    rc |= br_ce_put_pct(v, pipeline, strlen(pipeline), br_ce_uri_unreserved);
+    rc |= rec->kind->cloudevents.source(v, rec);
     return rc ? -1 : 0;
 }
 
-static const char *type_of(const struct br_record *rec)
+static int subject_value(struct br_buf *v, const struct br_record *rec)
 {
-    switch (rec->kind) {
-    case BR_REC_MQTT: return "dev.fnbridge.mqtt.message";
-    case BR_REC_S3:   return rec->s3.removed ? "com.amazonaws.s3.ObjectRemoved:Delete"
-                                             : "com.amazonaws.s3.ObjectCreated:Put";
-    default:          return "dev.knative.kafka.event";
-    }
+    br_buf_reset(v);
+    if (rec->kind->cloudevents.subject(v, rec) < 0)
+        return -1;
+    return 0;
 }
 
-static int subject_attr(const struct ce_out *o, struct br_buf *v,
-                        const struct br_record *rec)
-{
-    size_t topic = strlen(rec->topic);
-    if (rec->kind == BR_REC_MQTT)
-        return attr_str(o, "subject", NULL, rec->topic, topic);
-    if (rec->kind == BR_REC_S3) {
-        size_t enc = br_s3_key_encoded_len(rec->topic, topic);
-        br_buf_reset(v);
-        if (br_buf_reserve(v, enc) < 0)
-            return -1;
-        br_s3_key_encode(rec->topic, topic, v->data, enc + 1);
-        return attr_str(o, "subject", NULL, v->data, enc);
-    }
-    char text[64];
-    int n = snprintf(text, sizeof(text), "partition:%d#%lld", (int)rec->partition,
-                     (long long)rec->offset);
-    return attr_str(o, "subject", NULL, text, n < 0 ? 0 : (size_t)n);
-}
-
-static int time_attr(const struct ce_out *o, const struct br_record *rec)
+static int time_attr(const struct br_ce_out *o, const struct br_record *rec)
 {
     char text[40];
     if (rec->timestamp_ms < 0)
         return 0;
     /* A timestamp gmtime cannot convert is left out, like a missing one. */
     size_t n = br_utc_text(rec->timestamp_ms, text, sizeof(text));
-    return n ? attr_str(o, "time", NULL, text, n) : 0;
-}
-
-/* key or keybase64, and the kafkaheader<name> extensions. */
-static int kafka_exts(const struct ce_out *o, const struct br_record *rec)
-{
-    if (rec->key) {
-        int rc = ce_string_ok(rec->key, rec->key_len)
-                     ? attr_str(o, "key", NULL, rec->key, rec->key_len)
-                     : attr_b64(o, "keybase64", rec->key, rec->key_len);
-        if (rc < 0)
-            return -1;
-    }
-    size_t idx[CE_MAX_HEADER_EXTS];
-    size_t count = header_exts(rec, idx);
-    for (size_t k = 0; k < count; k++) {
-        const struct br_header *h = &rec->headers[idx[k]];
-        if (attr_str(o, "kafkaheader", h->name, h->value, h->value_len) < 0)
-            return -1;
-    }
-    return 0;
+    return n ? br_ce_attr_str(o, "time", NULL, text, n) : 0;
 }
 
 /* Every attribute but specversion (written first by the caller) and
  * datacontenttype (a member in structured mode, Content-Type in binary).
  * v is scratch space for the values that are built. */
-static int attributes(const struct ce_out *o, const struct br_event_ctx *ev,
+static int attributes(const struct br_ce_out *o, const struct br_event_ctx *ev,
                       const struct br_record *rec, struct br_buf *v)
 {
-    if (id_value(v, rec) < 0 || attr_str(o, "id", NULL, v->data, v->len) < 0 ||
-        source_value(v, ev, rec) < 0 || attr_str(o, "source", NULL, v->data, v->len) < 0 ||
-        attr_cstr(o, "type", type_of(rec)) < 0 || subject_attr(o, v, rec) < 0 ||
+    const struct br_kind_cloudevents *shape = &rec->kind->cloudevents;
+    if (id_value(v, rec) < 0 || br_ce_attr_str(o, "id", NULL, v->data, v->len) < 0 ||
+        source_value(v, ev, rec) < 0 ||
+        br_ce_attr_str(o, "source", NULL, v->data, v->len) < 0 ||
+        br_ce_attr_cstr(o, "type", shape->type(rec)) < 0 || subject_value(v, rec) < 0 ||
+        br_ce_attr_str(o, "subject", NULL, v->data ? v->data : "", v->len) < 0 ||
         time_attr(o, rec) < 0)
         return -1;
-    return rec->kind == BR_REC_KAFKA ? kafka_exts(o, rec) : 0;
+    return shape->extensions ? shape->extensions(o, rec) : 0;
 }
 
 /* ------------------------------------------------------ structured mode */
@@ -419,9 +199,9 @@ static int data_member(struct br_buf *out, const struct br_event_ctx *ev,
         rc |= br_buf_put_base64(out, rec->value, rec->value ? rec->value_len : 0);
         rc |= br_buf_putc(out, '"');
         break;
-    case CE_DATA_S3:
+    case CE_DATA_OWN:
         rc |= br_buf_append(out, ",\"data\":", 8);
-        rc |= br_format_s3_record(ev, rec, out);
+        rc |= rec->kind->cloudevents.data(out, ev, rec);
         break;
     case CE_DATA_NONE:
         break;
@@ -432,11 +212,11 @@ static int data_member(struct br_buf *out, const struct br_event_ctx *ev,
 static int structured_event(struct br_buf *out, const struct br_event_ctx *ev,
                             const struct br_record *rec, struct br_buf *v)
 {
-    const struct ce_out o = {out, false};
+    const struct br_ce_out o = {out, false};
     struct ce_data d = data_of(rec);
     static const char open[] = "{\"specversion\":\"1.0\"";
     if (br_buf_append(out, open, sizeof(open) - 1) < 0 || attributes(&o, ev, rec, v) < 0 ||
-        (d.content_type && attr_cstr(&o, "datacontenttype", d.content_type) < 0) ||
+        (d.content_type && br_ce_attr_cstr(&o, "datacontenttype", d.content_type) < 0) ||
         data_member(out, ev, rec, &d) < 0)
         return -1;
     return br_buf_putc(out, '}');
@@ -448,16 +228,28 @@ static int structured_event(struct br_buf *out, const struct br_event_ctx *ev,
 static int binary_body(struct br_buf *out, const struct br_event_ctx *ev,
                        const struct br_record *rec)
 {
-    if (rec->kind == BR_REC_S3)
-        return br_format_s3_record(ev, rec, out);
+    if (rec->kind->cloudevents.data)
+        return rec->kind->cloudevents.data(out, ev, rec);
     return rec->value ? br_buf_append(out, rec->value, rec->value_len) : 0;
 }
 
 /* ------------------------------------------------------------ interface */
 
-int br_format_cloudevents(const struct br_event_ctx *ev, struct br_record *const *recs,
-                          size_t n, struct br_buf *out)
+/* A record whose kind has no cloudevents shape (its source does not offer
+ * the format) cannot be encoded. */
+static bool has_shape(struct br_record *const *recs, size_t n)
 {
+    for (size_t i = 0; i < n; i++)
+        if (!recs[i]->kind->cloudevents.type)
+            return false;
+    return true;
+}
+
+int br_ce_encode(const struct br_event_ctx *ev, struct br_record *const *recs, size_t n,
+                 struct br_buf *out)
+{
+    if (!has_shape(recs, n))
+        return -1;
     if (binary_mode(ev, n))
         return binary_body(out, ev, recs[0]);
     struct br_buf v;
@@ -470,24 +262,25 @@ int br_format_cloudevents(const struct br_event_ctx *ev, struct br_record *const
     return rc < 0 ? -1 : br_buf_putc(out, ']');
 }
 
-int br_format_cloudevents_headers(const struct br_event_ctx *ev,
-                                  struct br_record *const *recs, size_t n,
-                                  struct br_buf *out)
+int br_ce_headers(const struct br_event_ctx *ev, struct br_record *const *recs, size_t n,
+                  struct br_buf *out)
 {
     if (!binary_mode(ev, n))
         return 0;
-    const struct ce_out o = {out, true};
+    if (!has_shape(recs, n))
+        return -1;
+    const struct br_ce_out o = {out, true};
     struct br_buf v;
     br_buf_init(&v, 0);
-    int rc = attr_cstr(&o, "specversion", "1.0");
+    int rc = br_ce_attr_cstr(&o, "specversion", "1.0");
     if (rc == 0)
         rc = attributes(&o, ev, recs[0], &v);
     br_buf_free(&v);
     return rc;
 }
 
-const char *br_format_cloudevents_content_type(const struct br_event_ctx *ev,
-                                               struct br_record *const *recs, size_t n)
+const char *br_ce_content_type(const struct br_event_ctx *ev, struct br_record *const *recs,
+                               size_t n)
 {
     if (!binary_mode(ev, n))
         return CE_BATCH_TYPE;
@@ -496,31 +289,15 @@ const char *br_format_cloudevents_content_type(const struct br_event_ctx *ev,
 }
 
 /* The structured event's worst case (binary mode's body is smaller): a
- * fixed allowance for the names, punctuation, type, numbers and time, then
- * each variable part at its widest: JSON escaping 6 bytes a byte (2 for a
- * checked CloudEvents string, which has no control characters),
- * percent-encoding 3, S3 key encoding 3, base64 4/3 rounded up (never less
- * than the value embedded as it is). */
-size_t br_format_cloudevents_record_bound(const struct br_event_ctx *ev,
-                                          const struct br_record *rec)
+ * fixed allowance for the names, punctuation, specversion, numbers and
+ * time, the pipeline percent-encoded in source, then what the kind's
+ * parts add (each variable part at its widest: JSON escaping 6 bytes a
+ * byte, 2 for a checked CloudEvents string, percent-encoding 3, base64
+ * 4/3 rounded up, never less than the value embedded as it is). */
+size_t br_ce_record_bound(const struct br_event_ctx *ev, const struct br_record *rec)
 {
     size_t pipeline = ev && ev->pipeline ? strlen(ev->pipeline) : BR_CE_PIPELINE_ALLOWANCE;
-    size_t topic = strlen(rec->topic);
-    size_t bound = 384 + 3 * pipeline;
-    if (rec->kind == BR_REC_S3) {
-        size_t bucket = rec->s3.bucket ? strlen(rec->s3.bucket) : 0;
-        /* id, source, subject, then the S3 record */
-        return bound + (6 * bucket + 3 * topic) + 3 * bucket + 3 * topic +
-               br_format_s3_record_bound(ev, rec);
-    }
-    bound += b64_len(rec->value_len);
-    if (rec->kind == BR_REC_MQTT)
-        return bound + 6 * topic +
-               (rec->mqtt.content_type ? 2 * strlen(rec->mqtt.content_type) : 0);
-    bound += 6 * topic + 3 * topic;                   /* id, source */
-    if (rec->key)
-        bound += 32 + 2 * rec->key_len + b64_len(rec->key_len);
-    for (size_t i = 0; i < rec->n_headers; i++)
-        bound += 20 + strlen(rec->headers[i].name) + 2 * rec->headers[i].value_len;
-    return bound;
+    size_t (*bound)(const struct br_event_ctx *, const struct br_record *) =
+        rec->kind->cloudevents.bound;
+    return 384 + 3 * pipeline + (bound ? bound(ev, rec) : 0);
 }

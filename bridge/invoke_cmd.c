@@ -29,6 +29,7 @@
 #include "invoke_cmd.h"
 #include "log.h"
 #include "pipeline.h"
+#include "record_kind.h"
 
 #define EVENT_MAX (64u << 20)
 
@@ -75,9 +76,19 @@ static int64_t now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* Its records: one sequence, named by their number, sent as payload. */
+static const struct br_record_kind invoke_kind = {
+    .name = "invoke",
+    .flags = BR_KIND_EMPTY_IS_DATA | BR_KIND_TOPIC_IS_CHANNEL,
+    .id = br_kind_seq_id,
+    .coord = br_kind_seq_coord,
+    .parse_id = br_kind_seq_parse_id,
+    .dlq_source = br_kind_dlq_partitions,
+};
+
 static int invoke_emit(struct br_source *src, struct invoke_ctx *ctx)
 {
-    struct br_record_init init = {.kind = BR_REC_MQTT, .topic = "invoke",
+    struct br_record_init init = {.kind = &invoke_kind, .topic = "invoke",
                                   .offset = (int64_t)ctx->emitted + 1,
                                   .timestamp_ms = br_wall_ms(),
                                   .value = ctx->event, .value_len = ctx->event_len};

@@ -1,7 +1,8 @@
 /* outcome.c - what a function's answer means for a batch: HTTP status
  * classes, and Lambda's partial-batch response
  * {"batchItemFailures":[{"itemIdentifier":...}]} matched against the
- * batch's records (DESIGN section 5). Bodies are small: jansson parses;
+ * batch's records (DESIGN section 5); how an identifier names a record is
+ * the record kind's (record_kind.h). Bodies are small: jansson parses;
  * one that opens as an object but does not parse fails the whole batch. */
 #include <ctype.h>
 #include <stdint.h>
@@ -12,6 +13,7 @@
 
 #include "hash.h"
 #include "outcome.h"
+#include "record_kind.h"
 
 enum br_result_kind br_outcome_from_http(long status)
 {
@@ -28,29 +30,27 @@ enum br_result_kind br_outcome_from_http(long status)
 
 /* ------------------------------------------------ record coordinates index */
 
-/* Open-addressing hash of the batch's (topic, partition, offset), so that
- * matching k identifiers against n records is O(n + k). */
+/* Open-addressing hash of the batch's coordinates as their kind gives them
+ * (a Kafka record's topic, partition and offset; an MQTT record's spool
+ * sequence), so that matching k identifiers against n records is O(n + k). */
 struct coord_index {
     struct br_record *const *recs;
     uint32_t *slots;                /* record index + 1; 0 when empty */
     size_t mask;
 };
 
-static uint64_t coord_hash(const char *topic, size_t topic_len,
-                           int32_t partition, int64_t offset)
+static uint64_t coord_hash(const struct br_coord *c)
 {
-    uint64_t h = br_fnv1a(BR_FNV_BASIS, topic, topic_len);
-    h ^= (uint32_t)partition * 0x9E3779B97F4A7C15ULL;
-    h ^= (uint64_t)offset * 0xC2B2AE3D27D4EB4FULL;
+    uint64_t h = br_fnv1a(BR_FNV_BASIS, c->topic, c->topic_len);
+    h ^= (uint32_t)c->partition * 0x9E3779B97F4A7C15ULL;
+    h ^= (uint64_t)c->offset * 0xC2B2AE3D27D4EB4FULL;
     return h ^ h >> 31;
 }
 
-/* The topic an identifier names a record by: MQTT ids are the bare spool
- * sequence and S3 ids end in the sequencer, which is unique on its own;
- * both are indexed under the empty topic. */
-static const char *id_topic(const struct br_record *rec)
+static bool same_coord(const struct br_coord *a, const struct br_coord *b)
 {
-    return rec->kind == BR_REC_KAFKA ? rec->topic : "";
+    return a->partition == b->partition && a->offset == b->offset &&
+           a->topic_len == b->topic_len && memcmp(a->topic, b->topic, a->topic_len) == 0;
 }
 
 static int coord_index_init(struct coord_index *ix,
@@ -65,9 +65,9 @@ static int coord_index_init(struct coord_index *ix,
     if (!ix->slots)
         return -1;
     for (size_t i = 0; i < n; i++) {
-        const struct br_record *rec = recs[i];
-        size_t s = coord_hash(id_topic(rec), strlen(id_topic(rec)), rec->partition,
-                              rec->offset) & ix->mask;
+        struct br_coord c;
+        recs[i]->kind->coord(recs[i], &c);
+        size_t s = coord_hash(&c) & ix->mask;
         while (ix->slots[s])
             s = (s + 1) & ix->mask;
         ix->slots[s] = (uint32_t)i + 1;
@@ -76,18 +76,17 @@ static int coord_index_init(struct coord_index *ix,
 }
 
 /* Marks every record at these coordinates as failed; returns how many. */
-static size_t coord_mark(const struct coord_index *ix, const char *topic,
-                         size_t topic_len, int32_t partition, int64_t offset,
+static size_t coord_mark(const struct coord_index *ix, const struct br_coord *want,
                          bool *failed)
 {
     size_t hits = 0;
-    size_t s = coord_hash(topic, topic_len, partition, offset) & ix->mask;
+    size_t s = coord_hash(want) & ix->mask;
     for (; ix->slots[s]; s = (s + 1) & ix->mask) {
         uint32_t i = ix->slots[s] - 1;
         const struct br_record *rec = ix->recs[i];
-        if (rec->partition == partition && rec->offset == offset &&
-            strncmp(id_topic(rec), topic, topic_len) == 0 &&
-            id_topic(rec)[topic_len] == '\0') {
+        struct br_coord c;
+        rec->kind->coord(rec, &c);
+        if (same_coord(&c, want)) {
             failed[i] = true;
             hits++;
         }
@@ -95,124 +94,13 @@ static size_t coord_mark(const struct coord_index *ix, const char *topic,
     return hits;
 }
 
-/* ----------------------------------------------------- identifier parsing */
-
-/* Strict non-negative decimal within [0, max]. */
-static bool parse_dec(const char *s, size_t n, int64_t max, int64_t *out)
-{
-    if (n == 0)
-        return false;
-    int64_t v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        int d = s[i] - '0';
-        if (v > (max - d) / 10)         /* v * 10 + d would pass max */
-            return false;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return true;
-}
-
-/* The sequencer of an S3 id "<bucket>/<key>@<sequencer>": 1 to 16 hex
- * digits after the last '@' (Kafka ids never hold an '@'). */
-static bool parse_s3_sequencer(const char *s, size_t n, int64_t *seq)
-{
-    size_t at = n;
-    while (at > 0 && s[at - 1] != '@')
-        at--;
-    if (at == 0 || n - at == 0 || n - at > 16)
-        return false;
-    uint64_t v = 0;
-    for (size_t i = at; i < n; i++) {
-        char c = s[i];
-        int d = c >= '0' && c <= '9' ? c - '0'
-              : c >= 'A' && c <= 'F' ? c - 'A' + 10
-              : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-        if (d < 0)
-            return false;
-        v = v << 4 | (uint64_t)d;
-    }
-    if (v > INT64_MAX)
-        return false;
-    *seq = (int64_t)v;
-    return true;
-}
-
-/* Splits "<topic>-<n>" at its last dash (topics may contain dashes). */
-static bool split_last_dash(const char *s, size_t n, size_t *topic_len,
-                            int64_t max, int64_t *num)
-{
-    const char *dash = NULL;
-    for (size_t i = n; i > 0; i--)
-        if (s[i - 1] == '-') {
-            dash = s + i - 1;
-            break;
-        }
-    if (!dash || dash == s)
-        return false;
-    *topic_len = (size_t)(dash - s);
-    return parse_dec(dash + 1, n - *topic_len - 1, max, num);
-}
-
-/* The offset of a Kafka identifier: a JSON integer or a numeric string. */
-static bool parse_offset(const json_t *v, int64_t *offset)
-{
-    if (json_is_integer(v)) {
-        *offset = (int64_t)json_integer_value(v);
-        return *offset >= 0;
-    }
-    if (json_is_string(v))
-        return parse_dec(json_string_value(v), json_string_length(v),
-                         INT64_MAX, offset);
-    /* 11.0, or any integer after the INT_AS_REAL re-parse (parse_body):
-     * accepted when integral and exact (below 2^53). */
-    if (json_is_real(v)) {
-        double d = json_real_value(v);
-        if (!(d >= 0 && d <= 9007199254740992.0) || d != (double)(int64_t)d)
-            return false;
-        *offset = (int64_t)d;
-        return true;
-    }
-    return false;
-}
-
-/* Marks the record(s) named by one itemIdentifier; false when it is
- * malformed or names no record of the batch. */
+/* Marks the record(s) named by one itemIdentifier, which the batch's kind
+ * parses; false when it is malformed or names no record of the batch. */
 static bool mark_identifier(const struct coord_index *ix, const json_t *id,
                             bool *failed)
 {
-    const char *s;
-    size_t len, topic_len;
-    int64_t part, offset;
-
-    if (json_is_object(id)) {           /* {"partition":"<topic>-<n>","offset":n} */
-        const json_t *p = json_object_get(id, "partition");
-        if (!json_is_string(p) || !parse_offset(json_object_get(id, "offset"), &offset))
-            return false;
-        s = json_string_value(p);
-        len = json_string_length(p);
-        if (!split_last_dash(s, len, &topic_len, INT32_MAX, &part))
-            return false;
-    } else if (json_is_string(id)) {    /* "<topic>-<partition>-<offset>" */
-        s = json_string_value(id);
-        len = json_string_length(id);
-        enum br_record_kind kind = ix->recs[0]->kind;
-        if (kind == BR_REC_MQTT)                        /* "<sequence>" */
-            return parse_dec(s, len, INT64_MAX, &offset) &&
-                   coord_mark(ix, "", 0, 0, offset, failed) > 0;
-        if (kind == BR_REC_S3)                          /* "<bucket>/<key>@<sequencer>" */
-            return memchr(s, '@', len) && parse_s3_sequencer(s, len, &offset) &&
-                   coord_mark(ix, "", 0, 0, offset, failed) > 0;
-        size_t head_len;
-        if (!split_last_dash(s, len, &head_len, INT64_MAX, &offset) ||
-            !split_last_dash(s, head_len, &topic_len, INT32_MAX, &part))
-            return false;
-    } else {
-        return false;
-    }
-    return coord_mark(ix, s, topic_len, (int32_t)part, offset, failed) > 0;
+    struct br_coord c;
+    return ix->recs[0]->kind->parse_id(id, &c) && coord_mark(ix, &c, failed) > 0;
 }
 
 /* ------------------------------------------------------------ the parser */

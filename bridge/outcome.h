@@ -27,8 +27,10 @@ enum br_partial {
 
 /* Parses body against the batch. failed[i] is set true for each record
  * named by an itemIdentifier (every record when the whole batch failed).
+ * How an identifier names a record is the batch's kind's (its parse_id):
  * Kafka records are named as {"partition":"<topic>-<n>","offset":<n>}
- * (offset as number or string); other records by their id string.
+ * (offset as number or string) or by their id string, other records by
+ * their id string.
  *
  * A body whose first non-blank byte is '{' is taken for a JSON object: if
  * it does not parse (NaN, Infinity, a lone surrogate, bytes that are not

@@ -1,11 +1,11 @@
-/* record.c - records as single allocations, and FIFO lists of them. */
-#include <inttypes.h>
-#include <stdio.h>
+/* record.c - records as single allocations (their kind's metadata
+ * included), and FIFO lists of them. */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "record.h"
-#include "s3key.h"
+#include "record_kind.h"
 
 static size_t headers_bytes(const struct br_record_init *init)
 {
@@ -36,55 +36,50 @@ static void copy_headers(struct br_record *rec, const struct br_record_init *ini
     }
 }
 
-static size_t mqtt_bytes(const struct br_mqtt_meta *m)
+/* The kind's block is placed right after the header array: both are
+ * multiples of 8 bytes from a malloc'd start, so the block is aligned for
+ * pointers and 64-bit integers. */
+static size_t meta_block(const struct br_record_kind *kind)
 {
-    if (!m)
-        return 0;
-    return (m->content_type ? strlen(m->content_type) + 1 : 0) +
-           (m->response_topic ? strlen(m->response_topic) + 1 : 0) +
-           (m->correlation ? m->correlation_len : 0);
+    return (kind->meta_size + 7) & ~(size_t)7;
 }
 
-static void copy_mqtt(struct br_record *rec, const struct br_mqtt_meta *m,
+static size_t meta_bytes(const struct br_record_init *init)
+{
+    const struct br_record_kind *kind = init->kind;
+    if (!kind->meta_size)
+        return 0;
+    bool extra = init->meta && kind->meta_extra;
+    return meta_block(kind) + (extra ? kind->meta_extra(init->meta) : 0);
+}
+
+/* A kind with a block always gets one: zeroed when init has none. */
+static void copy_meta(struct br_record *rec, const struct br_record_init *init,
                       char **cursor)
 {
-    if (!m)
+    const struct br_record_kind *kind = init->kind;
+    if (!kind->meta_size)
         return;
-    rec->mqtt.qos = m->qos;
-    rec->mqtt.retain = m->retain;
-    if (m->content_type)
-        rec->mqtt.content_type = put(cursor, m->content_type, strlen(m->content_type) + 1);
-    if (m->response_topic)
-        rec->mqtt.response_topic = put(cursor, m->response_topic,
-                                       strlen(m->response_topic) + 1);
-    if (m->correlation) {
-        rec->mqtt.correlation = put(cursor, m->correlation, m->correlation_len);
-        rec->mqtt.correlation_len = m->correlation_len;
-    }
-}
-
-static size_t s3_bytes(const struct br_s3_meta *m)
-{
-    return m && m->etag ? strlen(m->etag) + 1 : 0;
-}
-
-static void copy_s3(struct br_record *rec, const struct br_s3_meta *m, char **cursor)
-{
-    if (!m)
-        return;
-    rec->s3 = *m;
-    if (m->etag)
-        rec->s3.etag = put(cursor, m->etag, strlen(m->etag) + 1);
+    void *block = *cursor;
+    *cursor += meta_block(kind);
+    if (!init->meta)
+        memset(block, 0, kind->meta_size);
+    else if (kind->meta_copy)
+        kind->meta_copy(block, init->meta, cursor);
+    else
+        memcpy(block, init->meta, kind->meta_size);
+    rec->meta = block;
 }
 
 struct br_record *br_record_create(const struct br_record_init *init)
 {
+    if (!init->kind)
+        return NULL;
     size_t topic_len = init->topic ? strlen(init->topic) + 1 : 1;
     size_t hdr_bytes = headers_bytes(init);
     size_t total = sizeof(struct br_record) +
                    init->n_headers * sizeof(struct br_header) + topic_len +
-                   init->key_len + init->value_len + hdr_bytes +
-                   mqtt_bytes(init->mqtt) + s3_bytes(init->s3);
+                   init->key_len + init->value_len + hdr_bytes + meta_bytes(init);
     struct br_record *rec = malloc(total);
     if (!rec)
         return NULL;
@@ -93,14 +88,13 @@ struct br_record *br_record_create(const struct br_record_init *init)
     rec->headers = (struct br_header *)cursor;
     rec->n_headers = init->n_headers;
     cursor += init->n_headers * sizeof(struct br_header);
+    copy_meta(rec, init, &cursor);
     rec->topic = put(&cursor, init->topic ? init->topic : "", topic_len);
     rec->key = init->key ? put(&cursor, init->key, init->key_len) : NULL;
     rec->key_len = init->key ? init->key_len : 0;
     rec->value = init->value ? put(&cursor, init->value, init->value_len) : NULL;
     rec->value_len = init->value ? init->value_len : 0;
     copy_headers(rec, init, &cursor);
-    copy_mqtt(rec, init->mqtt, &cursor);
-    copy_s3(rec, init->s3, &cursor);
     rec->kind = init->kind;
     rec->partition = init->partition;
     rec->offset = init->offset;
@@ -115,30 +109,12 @@ void br_record_free(struct br_record *rec)
     free(rec);
 }
 
-/* "<bucket>/<encoded key>@<sequencer>", truncated to n - 1. */
-static size_t s3_id(const struct br_record *rec, char *buf, size_t n)
-{
-    int head = snprintf(buf, n, "%s/", rec->s3.bucket ? rec->s3.bucket : "");
-    size_t at = head < 0 ? 0 : (size_t)head < n ? (size_t)head : n - 1;
-    br_s3_key_encode(rec->topic, strlen(rec->topic), buf + at, n - at);
-    at += strlen(buf + at);             /* a cut key stops at a whole escape */
-    snprintf(buf + at, n - at, "@" BR_S3_SEQUENCER_FMT, (uint64_t)rec->offset);
-    return at + strlen(buf + at);
-}
-
 size_t br_record_id(const struct br_record *rec, char *buf, size_t n)
 {
     if (n == 0)
         return 0;
-    if (rec->kind == BR_REC_S3)
-        return s3_id(rec, buf, n);
-    int len = rec->kind == BR_REC_MQTT
-                  ? snprintf(buf, n, "%" PRId64, rec->offset)
-                  : snprintf(buf, n, "%s-%" PRId32 "-%" PRId64, rec->topic,
-                             rec->partition, rec->offset);
-    if (len < 0)
-        return 0;
-    return (size_t)len < n ? (size_t)len : n - 1;
+    size_t len = rec->kind->id(rec, buf, n);
+    return len < n ? len : strlen(buf);     /* a kind may cut it short */
 }
 
 void br_record_list_push(struct br_record_list *l, struct br_record *rec)

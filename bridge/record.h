@@ -1,9 +1,11 @@
 /* record.h - one record from a source, as it travels through the core.
  *
- * A record is a single allocation (struct + topic + key + value + headers)
- * made by the source thread, handed to the dispatcher, and handed back to
- * the source thread once settled so the ackset can advance. Whoever holds
- * the record in a queue owns it; br_record_free releases it. */
+ * A record is a single allocation (struct + headers + its kind's metadata
+ * + topic + key + value + header bytes) made by the source thread, handed
+ * to the dispatcher, and handed back to the source thread once settled so
+ * the ackset can advance. Whoever holds the record in a queue owns it;
+ * br_record_free releases it. What depends on the source (its metadata,
+ * id, event shapes) is the record's kind. */
 #ifndef BR_RECORD_H
 #define BR_RECORD_H
 
@@ -13,32 +15,8 @@
 
 enum br_ts_type { BR_TS_NONE, BR_TS_CREATE, BR_TS_LOG_APPEND };
 
-/* Which source's shape the record has: it decides the record's id and
- * what the event formats write for it. */
-enum br_record_kind { BR_REC_KAFKA = 0, BR_REC_MQTT, BR_REC_S3 };
-
-/* MQTT message metadata (BR_REC_MQTT); v5 properties are NULL when absent.
- * User properties travel as the record's headers (UTF-8 name and value). */
-struct br_mqtt_meta {
-    uint8_t qos;
-    bool retain;
-    const char *content_type;
-    const char *response_topic;
-    const unsigned char *correlation;
-    size_t correlation_len;
-};
-
-/* An object change (BR_REC_S3). The record's topic is the object key as
- * listed, its offset the event's sequencer, its timestamp LastModified (a
- * creation) or when the removal was seen. */
-struct br_s3_meta {
-    bool removed;                 /* ObjectRemoved:Delete, else ObjectCreated:Put */
-    int64_t size;
-    const char *etag;             /* without quotes; NULL for a removal */
-    /* Borrowed from the source, which outlives its records. */
-    const char *bucket;
-    const char *region;
-};
+/* What the record's source decides about it (record_kind.h). */
+struct br_record_kind;
 
 /* How a record left the core; reported back to the source with the ack. */
 enum br_settle {
@@ -65,7 +43,7 @@ struct br_record {
     int64_t received_ms;          /* monotonic, for max_record_age */
     enum br_settle settle;
 
-    enum br_record_kind kind;
+    const struct br_record_kind *kind;   /* static, never NULL */
     /* source coordinates; MQTT: the topic, partition 0, offset = the spool
      * sequence, timestamp = when it was received */
     const char *topic;
@@ -81,8 +59,7 @@ struct br_record {
     struct br_header *headers;
     size_t n_headers;
 
-    struct br_mqtt_meta mqtt;     /* BR_REC_MQTT only */
-    struct br_s3_meta s3;         /* BR_REC_S3 only */
+    const void *meta;             /* the kind's metadata block, or NULL */
 
     size_t size;                  /* key + value + header bytes: the size
                                      counted for max_bytes / max_inflight */
@@ -91,7 +68,7 @@ struct br_record {
 /* Fields a source fills to create a record; every pointer is borrowed and
  * copied into the record's own block. */
 struct br_record_init {
-    enum br_record_kind kind;
+    const struct br_record_kind *kind;
     const char *topic;
     int32_t partition;
     int64_t offset;
@@ -103,17 +80,19 @@ struct br_record_init {
     size_t value_len;
     const struct br_header *headers;
     size_t n_headers;
-    const struct br_mqtt_meta *mqtt;  /* BR_REC_MQTT: copied in */
-    const struct br_s3_meta *s3;      /* BR_REC_S3: etag copied in */
+    const void *meta;             /* the kind's block (kind->meta_size
+                                     bytes), copied in with its strings */
 };
 
-/* Returns a new record (one malloc), or NULL when out of memory. */
+/* Returns a new record (one malloc), or NULL when out of memory or when
+ * init names no kind. */
 struct br_record *br_record_create(const struct br_record_init *init);
 void br_record_free(struct br_record *rec);
 
-/* Writes the record's stable id into buf: Kafka "<topic>-<partition>-<offset>",
- * MQTT the spool sequence "<offset>", S3 "<bucket>/<key as in the event>@<sequencer>".
- * Returns the length written (truncated to n-1). */
+/* Writes the record's stable id, as its kind makes it, into buf (Kafka
+ * "<topic>-<partition>-<offset>", MQTT the spool sequence "<offset>", S3
+ * "<bucket>/<key as in the event>@<sequencer>"). Returns the length
+ * written (truncated to n-1). */
 size_t br_record_id(const struct br_record *rec, char *buf, size_t n);
 
 /* A singly linked FIFO of records. */

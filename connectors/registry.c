@@ -18,7 +18,6 @@ const struct br_target_ops *const br_targets[] = {&br_target_http, &br_target_ex
                                                   &br_target_lambda,
                                                   &br_target_openfaas, NULL};
 
-const char *const br_format_names[] = {"lambda", "json", "payload", "cloudevents", NULL};
 
 const struct br_source_ops *br_find_source(const char *name)
 {

@@ -15,6 +15,7 @@
 #include "bridge/buf.h"
 #include "bridge/log.h"
 #include "bridge/record.h"
+#include "bridge/record_kind.h"
 #include "config/interp.h"
 #include "http_engine.h"
 #include "target_openfaas.h"
@@ -54,24 +55,25 @@ static bool header_safe(const char *s)
     return true;
 }
 
-/* The batch's one topic, or NULL when they differ (or S3 records, whose
- * "topic" is an object key). */
+/* The batch's one topic, or NULL when they differ (or the records' kind
+ * uses the topic for something else, as S3 does for the object key). */
 static const char *batch_topic(struct br_record *const *recs, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (recs[i]->kind == BR_REC_S3 || !recs[i]->topic ||
+        if (!(recs[i]->kind->flags & BR_KIND_TOPIC_IS_CHANNEL) || !recs[i]->topic ||
             strcmp(recs[i]->topic, recs[0]->topic) != 0)
             return NULL;
     return n && header_safe(recs[0]->topic) ? recs[0]->topic : NULL;
 }
 
-/* True when every record is from one Kafka partition of one topic: only
- * then do a partition and an offset describe the batch. The offset sent is
+/* True when every record is from one partition of a partitioned source
+ * (Kafka): only then do a partition and an offset describe the batch. The offset sent is
  * the first record's (the batch runs on from there, in order). */
 static bool batch_one_partition(struct br_record *const *recs, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (recs[i]->kind != BR_REC_KAFKA || recs[i]->partition != recs[0]->partition)
+        if (!(recs[i]->kind->flags & BR_KIND_PARTITIONED) ||
+            recs[i]->partition != recs[0]->partition)
             return false;
     return n > 0;
 }

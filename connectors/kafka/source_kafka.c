@@ -14,6 +14,7 @@
 #include "bridge/format.h"
 #include "bridge/log.h"
 #include "kafka_consumer.h"
+#include "kafka_event.h"
 
 #define KAFKA_BATCH 1000              /* messages per consume call */
 #define KAFKA_IDLE_WAIT_MS 100        /* poll wait with nothing in flight */
@@ -120,6 +121,7 @@ static struct br_record *make_record(struct kafka_ctx *ctx, const char *topic,
     if (n_hdrs == (size_t)-1)
         return NULL;
     struct br_record_init init = {
+        .kind = &br_kind_kafka,
         .topic = topic,
         .partition = rkm->partition,
         .offset = rkm->offset,

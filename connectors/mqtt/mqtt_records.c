@@ -25,7 +25,7 @@ static int64_t epoch_ms(void)
 static int emit(struct mqtt_ctx *ctx, uint64_t seq, const struct mqtt_msg *m)
 {
     struct br_record_init init = {
-        .kind = BR_REC_MQTT,
+        .kind = &br_kind_mqtt,
         .topic = m->topic,
         .offset = (int64_t)seq,
         .timestamp_ms = m->received_ms,
@@ -34,7 +34,7 @@ static int emit(struct mqtt_ctx *ctx, uint64_t seq, const struct mqtt_msg *m)
         .value_len = m->payload_len,
         .headers = m->props,
         .n_headers = m->n_props,
-        .mqtt = &m->meta,
+        .meta = &m->meta,
     };
     struct br_record *rec = br_record_create(&init);
     if (!rec || br_source_emit(ctx->src, ctx->shard, rec) < 0) {
@@ -137,15 +137,16 @@ static int dead_letter_large(struct mqtt_ctx *ctx, const struct mosquitto_messag
     }
     br_warn(ctx->src->scope, "message %llu from %s is too large (%s): dead-lettering it",
             (unsigned long long)seq, msg->topic, why);
+    struct br_mqtt_meta meta = {.qos = (uint8_t)msg->qos, .retain = msg->retain};
     struct br_record rec = {
-        .kind = BR_REC_MQTT,
+        .kind = &br_kind_mqtt,
         .topic = msg->topic,
         .offset = (int64_t)seq,
         .timestamp_ms = epoch_ms(),
         .timestamp_type = BR_TS_LOG_APPEND,
         .value = msg->payload,
         .value_len = payload_len,
-        .mqtt = {.qos = (uint8_t)msg->qos, .retain = msg->retain},
+        .meta = &meta,
         .size = payload_len,
     };
     ctx->trim_pending = true;
@@ -278,21 +279,22 @@ void mqtt_reply(struct br_source *src, struct br_record *const *recs, size_t n,
     pthread_mutex_lock(&ctx->reply_lock);
     for (size_t i = 0; i < n && ctx->reply_ready; i++) {
         const struct br_record *rec = recs[i];
-        if (rec->kind != BR_REC_MQTT || !rec->mqtt.response_topic)
+        const struct br_mqtt_meta *m = br_mqtt_meta_of(rec);
+        if (rec->kind != &br_kind_mqtt || !m->response_topic)
             continue;
         mosquitto_property *props = NULL;
-        if (rec->mqtt.correlation &&
+        if (m->correlation &&
             mosquitto_property_add_binary(&props, MQTT_PROP_CORRELATION_DATA,
-                                          rec->mqtt.correlation,
-                                          (uint16_t)rec->mqtt.correlation_len) != MOSQ_ERR_SUCCESS) {
+                                          m->correlation,
+                                          (uint16_t)m->correlation_len) != MOSQ_ERR_SUCCESS) {
             mosquitto_property_free_all(&props);
             continue;
         }
-        int rc = mosquitto_publish_v5(ctx->mosq, NULL, rec->mqtt.response_topic,
-                                      (int)body_len, body, rec->mqtt.qos, false, props);
+        int rc = mosquitto_publish_v5(ctx->mosq, NULL, m->response_topic,
+                                      (int)body_len, body, m->qos, false, props);
         mosquitto_property_free_all(&props);
         if (rc != MOSQ_ERR_SUCCESS)
-            br_warn(src->scope, "reply to %s not sent: %s", rec->mqtt.response_topic,
+            br_warn(src->scope, "reply to %s not sent: %s", m->response_topic,
                     mosquitto_strerror(rc));
     }
     pthread_mutex_unlock(&ctx->reply_lock);

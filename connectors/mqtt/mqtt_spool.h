@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "bridge/record.h"
+#include "mqtt_event.h"
 
 /* One message as spooled; pointers are borrowed (put) or point into the
  * read buffer (replay: valid during the callback only). */

@@ -22,6 +22,7 @@
 #include "bridge/format.h"
 #include "bridge/log.h"
 #include "config/paths.h"
+#include "s3_event.h"
 #include "s3_list.h"
 #include "s3_state.h"
 #include "source_s3.h"
@@ -172,8 +173,9 @@ static int record_change(struct s3_ctx *ctx, const char *key, size_t len, bool r
 static void s3_settled(struct br_source *src, const struct br_record *rec)
 {
     struct s3_ctx *ctx = src->ctx;
-    if (record_change(ctx, rec->topic, strlen(rec->topic), rec->s3.removed, rec->s3.etag,
-                      rec->s3.size, rec->timestamp_ms) < 0)
+    const struct br_s3_meta *m = br_s3_meta_of(rec);
+    if (record_change(ctx, rec->topic, strlen(rec->topic), m->removed, m->etag, m->size,
+                      rec->timestamp_ms) < 0)
         br_error(src->scope, "%s: the change to '%s' will be reported again",
                  s3_state_error(ctx->state), rec->topic);
 }
@@ -201,9 +203,9 @@ static int emit_change(struct s3_ctx *ctx, const char *key, size_t len, bool rem
     }
     struct br_s3_meta meta = {.removed = removed, .size = size, .etag = removed ? NULL : etag,
                               .bucket = ctx->opts.bucket, .region = ctx->opts.region};
-    struct br_record_init init = {.kind = BR_REC_S3, .topic = key,
+    struct br_record_init init = {.kind = &br_kind_s3, .topic = key,
                                   .offset = (int64_t)seq, .timestamp_ms = time_ms,
-                                  .timestamp_type = BR_TS_CREATE, .s3 = &meta};
+                                  .timestamp_type = BR_TS_CREATE, .meta = &meta};
     struct br_record *rec = br_record_create(&init);
     if (!rec || br_source_emit(ctx->src, ctx->shard, rec) < 0) {
         br_record_free(rec);

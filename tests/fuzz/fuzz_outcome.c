@@ -21,6 +21,9 @@
 #include "bridge/record.h"
 #include "connectors/http/target_lambda.h"
 #include "fuzz.h"
+#include "connectors/kafka/kafka_event.h"
+#include "connectors/mqtt/mqtt_event.h"
+#include "connectors/s3/s3_event.h"
 
 #define N_KAFKA 12
 #define N_MQTT 4
@@ -46,7 +49,7 @@ static void make_batches(void)
     };
     for (size_t i = 0; i < N_KAFKA; i++) {
         struct br_record_init init = {
-            .kind = BR_REC_KAFKA, .topic = parts[i / 4].topic, .partition = parts[i / 4].part,
+            .kind = &br_kind_kafka, .topic = parts[i / 4].topic, .partition = parts[i / 4].part,
             .offset = parts[i / 4].first + (int64_t)(i % 4), .timestamp_ms = -1,
             .value = "v", .value_len = 1};
         kafka[i] = br_record_create(&init);
@@ -54,9 +57,9 @@ static void make_batches(void)
     static const struct br_mqtt_meta meta = {.qos = 1};
     for (size_t i = 0; i < N_MQTT; i++) {
         struct br_record_init init = {
-            .kind = BR_REC_MQTT, .topic = i % 2 ? "home/door" : "home/temp",
+            .kind = &br_kind_mqtt, .topic = i % 2 ? "home/door" : "home/temp",
             .offset = 5 + (int64_t)i, .timestamp_ms = 1700000000000, .value = "v",
-            .value_len = 1, .mqtt = &meta};
+            .value_len = 1, .meta = &meta};
         mqtt[i] = br_record_create(&init);
     }
     static const char *const keys[N_S3] = {"incoming/a.csv", "incoming/b c.csv", "x@y"};
@@ -65,8 +68,8 @@ static void make_batches(void)
         struct br_s3_meta meta3 = {.size = 10, .etag = "d41d8cd98f00b204e9800998ecf8427e",
                                    .bucket = "bucket", .region = "us-east-1"};
         struct br_record_init init = {
-            .kind = BR_REC_S3, .topic = keys[i], .offset = seqs[i],
-            .timestamp_ms = 1700000000000, .s3 = &meta3};
+            .kind = &br_kind_s3, .topic = keys[i], .offset = seqs[i],
+            .timestamp_ms = 1700000000000, .meta = &meta3};
         s3[i] = br_record_create(&init);
     }
     for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++)

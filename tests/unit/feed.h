@@ -17,6 +17,7 @@
 #include "bridge/clock.h"
 #include "bridge/dispatcher.h"
 #include "bridge/pipeline.h"
+#include "connectors/kafka/kafka_event.h"
 
 static inline void sleep_ms(long ms)
 {
@@ -36,7 +37,7 @@ static inline void feed(struct br_pipeline *pl, size_t n, size_t value_len,
     memset(value, 'v', value_len);
     struct br_record_list l = {0};
     for (size_t i = 0; i < n; i++) {
-        struct br_record_init init = {
+        struct br_record_init init = { .kind = &br_kind_kafka,
             .topic = "t", .partition = 0, .offset = first_offset + (int64_t)i,
             .timestamp_ms = 1700000000000, .timestamp_type = BR_TS_CREATE,
             .value = value, .value_len = value_len,

@@ -16,6 +16,7 @@
 #include "bridge/clock.h"
 #include "bridge/pipeline.h"
 #include "unit.h"
+#include "connectors/kafka/kafka_event.h"
 
 #define MAX_CALLS 64
 static struct br_invocation *calls[MAX_CALLS];
@@ -79,7 +80,7 @@ static struct br_record *make_record(int32_t partition, int64_t offset, size_t v
 {
     char *value = calloc(1, value_len + 1);
     memset(value, 'x', value_len);
-    struct br_record_init init = {.topic = "t", .partition = partition, .offset = offset,
+    struct br_record_init init = { .kind = &br_kind_kafka,.topic = "t", .partition = partition, .offset = offset,
                                   .timestamp_ms = 1, .timestamp_type = BR_TS_CREATE,
                                   .value = value, .value_len = value_len};
     struct br_record *rec = br_record_create(&init);

@@ -15,6 +15,9 @@
 
 #include "bridge/format.h"
 #include "unit.h"
+#include "connectors/kafka/kafka_event.h"
+#include "connectors/mqtt/mqtt_event.h"
+#include "connectors/s3/s3_event.h"
 
 #define BATCH_TYPE "application/cloudevents-batch+json"
 
@@ -42,7 +45,7 @@ static struct br_record *mkkafka(const char *topic, int32_t part, int64_t off,
                                  const struct br_header *hdrs, size_t n_hdrs)
 {
     struct br_record_init init = {
-        .kind = BR_REC_KAFKA, .topic = topic, .partition = part, .offset = off,
+        .kind = &br_kind_kafka, .topic = topic, .partition = part, .offset = off,
         .timestamp_ms = 1595035749700, .timestamp_type = BR_TS_CREATE,
         .key = key, .key_len = key_len, .value = value, .value_len = value_len,
         .headers = hdrs, .n_headers = n_hdrs,
@@ -60,8 +63,8 @@ static struct br_record *mkmqtt(int64_t seq, const char *topic, const void *payl
 {
     struct br_mqtt_meta meta = {.qos = 1, .content_type = content_type};
     struct br_record_init init = {
-        .kind = BR_REC_MQTT, .topic = topic, .offset = seq,
-        .timestamp_ms = 1700000000123, .value = payload, .value_len = len, .mqtt = &meta,
+        .kind = &br_kind_mqtt, .topic = topic, .offset = seq,
+        .timestamp_ms = 1700000000123, .value = payload, .value_len = len, .meta = &meta,
     };
     return must(br_record_create(&init));
 }
@@ -71,8 +74,8 @@ static struct br_record *mks3(const char *key, bool removed, int64_t seq, const 
     struct br_s3_meta meta = {.removed = removed, .size = 1024,
                               .etag = removed ? NULL : "d41d8cd98f00b204e9800998ecf8427e",
                               .bucket = bucket, .region = "eu-west-1"};
-    struct br_record_init init = {.kind = BR_REC_S3, .topic = key, .offset = seq,
-                                  .timestamp_ms = 1700000000456, .s3 = &meta};
+    struct br_record_init init = {.kind = &br_kind_s3, .topic = key, .offset = seq,
+                                  .timestamp_ms = 1700000000456, .meta = &meta};
     return must(br_record_create(&init));
 }
 

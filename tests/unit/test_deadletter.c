@@ -22,6 +22,10 @@
 #include "bridge/pipeline.h"
 #include "scripted.h"
 #include "unit.h"
+#include "connectors/kafka/kafka_event.h"
+#include "connectors/mqtt/mqtt_event.h"
+#include "connectors/s3/s3_event.h"
+#include "bridge/json_check.h"
 
 static char dir[] = "/tmp/fnbridge-test-deadletter-XXXXXX";
 static struct br_config *cfg;
@@ -120,7 +124,7 @@ static json_t *last_line(const char *name)
     while (start > 0 && all[start - 1] != '\n')
         start--;
     const unsigned char *line = (const unsigned char *)all + start;
-    CHECK_MSG(br_format_json_valid(line, end - start), "not strict JSON: %.300s", line);
+    CHECK_MSG(br_json_valid(line, end - start), "not strict JSON: %.300s", line);
     json_error_t err;
     json_t *j = json_loadb((const char *)line, end - start, 0, &err);
     CHECK_MSG(j != NULL, "jansson: %s at %d: %.300s", err.text, err.position, line);
@@ -136,7 +140,7 @@ static const char *str_at(json_t *j, const char *a, const char *b)
     return json_string_value(o);
 }
 
-static struct br_record *record_with(enum br_record_kind kind, const char *topic,
+static struct br_record *record_with(const struct br_record_kind *kind, const char *topic,
                                      int64_t offset, const void *value, size_t value_len)
 {
     struct br_record_init init = {.kind = kind, .topic = topic, .offset = offset,
@@ -290,7 +294,7 @@ static void test_response_bodies(struct br_pipeline *pl)
         }
     }
     for (size_t i = 0; i < n; i++) {
-        feed_one(pl, record_with(BR_REC_KAFKA, "t", (int64_t)i, "{}", 2));
+        feed_one(pl, record_with(&br_kind_kafka, "t", (int64_t)i, "{}", 2));
         answer_bytes(500, cases[i].body.p, cases[i].body.n);
         json_t *j = last_line("lambda");
         const char *body = str_at(j, "responseContext", "body");
@@ -341,7 +345,7 @@ static void test_payloads(struct br_pipeline *raw, struct br_pipeline *json)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
         struct br_pipeline *pl = cases[i].raw ? raw : json;
-        feed_one(pl, record_with(BR_REC_KAFKA, "t", (int64_t)i, cases[i].value, cases[i].len));
+        feed_one(pl, record_with(&br_kind_kafka, "t", (int64_t)i, cases[i].value, cases[i].len));
         answer_bytes(400, (const unsigned char *)"no", 2);
         json_t *j = last_line(cases[i].raw ? "raw" : "json");
         json_t *payload = json_object_get(j, "payload");
@@ -375,32 +379,35 @@ static void test_coordinates_that_are_not_text(struct br_pipeline *pl)
     static const char *const topics[] = {"plain", "bad\xFF\xFE", "sur\xED\xA0\x80",
                                          "ok \xE2\x82\xAC"};
     for (size_t i = 0; i < sizeof(topics) / sizeof(*topics); i++) {
-        for (int kind = BR_REC_KAFKA; kind <= BR_REC_S3; kind++) {
-            struct br_record rec = {.kind = (enum br_record_kind)kind, .topic = topics[i],
+        static const struct br_record_kind *const kinds[] = {&br_kind_kafka, &br_kind_mqtt,
+                                                             &br_kind_s3};
+        for (int k = 0; k < 3; k++) {
+            const struct br_record_kind *kind = kinds[k];
+            struct br_s3_meta meta = {.bucket = topics[i]};
+            struct br_record rec = {.kind = kind, .topic = topics[i],
                                     .offset = 7, .value = (const unsigned char *)"v",
-                                    .value_len = 1};
-            rec.s3.bucket = topics[i];
+                                    .value_len = 1, .meta = kind == &br_kind_s3 ? &meta : NULL};
             CHECK_INT(br_deadletter_write_record(pl->dlq, pl, &rec, "MaximumPayloadSizeExceeded"), 0);
             json_t *j = last_line("lambda");
             json_t *src = json_object_get(j, "source");
             bool text = br_dlq_is_text((const unsigned char *)topics[i], strlen(topics[i]));
-            json_t *where = kind == BR_REC_S3 ? src : json_array_get(json_object_get(src, "partitions"), 0);
-            const char *field = kind == BR_REC_S3 ? "bucket" : "topic";
+            json_t *where = kind == &br_kind_s3 ? src : json_array_get(json_object_get(src, "partitions"), 0);
+            const char *field = kind == &br_kind_s3 ? "bucket" : "topic";
             char b64_field[32];
             snprintf(b64_field, sizeof(b64_field), "%sBase64", field);
             const char *label = json_string_value(json_object_get(where, field));
             const char *exact = json_string_value(json_object_get(where, b64_field));
-            CHECK_MSG(label != NULL, "kind %d topic %zu: no %s", kind, i, field);
+            CHECK_MSG(label != NULL, "kind %d topic %zu: no %s", k, i, field);
             if (text) {
                 CHECK_MSG(label && !strcmp(label, topics[i]) && !exact,
-                          "kind %d topic %zu: text label changed", kind, i);
+                          "kind %d topic %zu: text label changed", k, i);
             } else {
                 struct bytes got = unbase64(exact ? exact : "");
                 CHECK_MSG(same(got, (const unsigned char *)topics[i], strlen(topics[i])),
-                          "kind %d topic %zu: %s lost", kind, i, b64_field);
+                          "kind %d topic %zu: %s lost", k, i, b64_field);
                 free(got.p);
             }
-            if (kind == BR_REC_S3) {
+            if (kind == &br_kind_s3) {
                 json_t *keys = json_object_get(src, "keysBase64");
                 CHECK_MSG(text == (keys == NULL), "topic %zu: keysBase64 %s", i,
                           keys ? "present" : "missing");
@@ -418,7 +425,7 @@ static void test_records_streamed_as_base64(struct br_pipeline *pl)
     static const size_t sizes[] = {0, 1, 2, 3, 49151, 49152, 49153, 300001};
     for (size_t i = 0; i < sizeof(sizes) / sizeof(*sizes); i++) {
         struct bytes v = repeat("\x00\x01\xFF\x80payload", 11, sizes[i]);
-        struct br_record rec = {.kind = BR_REC_MQTT, .topic = "big/one", .offset = 42,
+        struct br_record rec = {.kind = &br_kind_mqtt, .topic = "big/one", .offset = 42,
                                 .value = v.p, .value_len = v.n};
         CHECK_INT(br_deadletter_write_record(pl->dlq, pl, &rec, "MaximumPayloadSizeExceeded"), 0);
         json_t *j = last_line("lambda");
@@ -456,7 +463,7 @@ static void *write_many(void *arg)
     struct writer *w = arg;
     struct bytes v = repeat((const char *)&w->fill, 1, SHARED_SIZE);
     for (int i = 0; i < SHARED_LINES; i++) {
-        struct br_record rec = {.kind = BR_REC_MQTT, .topic = "big/shared", .offset = i,
+        struct br_record rec = {.kind = &br_kind_mqtt, .topic = "big/shared", .offset = i,
                                 .value = v.p, .value_len = v.n};
         w->failed += br_deadletter_write_record(w->dl, w->pl, &rec,
                                                 "MaximumPayloadSizeExceeded") != 0;

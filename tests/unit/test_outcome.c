@@ -10,6 +10,8 @@
 #include "bridge/outcome.h"
 #include "bridge/record.h"
 #include "unit.h"
+#include "connectors/kafka/kafka_event.h"
+#include "connectors/mqtt/mqtt_event.h"
 
 static void test_http_status(void)
 {
@@ -40,7 +42,7 @@ static void batch_create(void)
         { "my-topic", 2, 5 }, { "my-topic", 2, 6 },
     };
     for (int i = 0; i < NREC; i++) {
-        struct br_record_init init = {
+        struct br_record_init init = { .kind = &br_kind_kafka,
             .topic = coords[i].topic, .partition = coords[i].part,
             .offset = coords[i].off, .timestamp_ms = -1, .value = "v", .value_len = 1,
         };
@@ -294,7 +296,7 @@ static void test_partial_large(void)
     br_buf_init(&body, 0);
     br_buf_puts(&body, "{\"batchItemFailures\":[");
     for (int i = 0; i < N; i++) {
-        struct br_record_init init = { .topic = "t-x", .partition = i % 16,
+        struct br_record_init init = { .kind = &br_kind_kafka, .topic = "t-x", .partition = i % 16,
                                        .offset = 1000 + i / 16, .timestamp_ms = -1 };
         big[i] = br_record_create(&init);
         if (i % 2)
@@ -327,8 +329,8 @@ static void test_partial_mqtt(void)
     static const struct br_mqtt_meta meta = { .qos = 1 };
     for (int i = 0; i < N; i++) {
         struct br_record_init init = {
-            .kind = BR_REC_MQTT, .topic = coords[i].topic, .offset = coords[i].seq,
-            .timestamp_ms = 1700000000000, .value = "v", .value_len = 1, .mqtt = &meta,
+            .kind = &br_kind_mqtt, .topic = coords[i].topic, .offset = coords[i].seq,
+            .timestamp_ms = 1700000000000, .value = "v", .value_len = 1, .meta = &meta,
         };
         mq[i] = br_record_create(&init);
     }
@@ -391,8 +393,8 @@ static void test_partial_mqtt_big_sequence(void)
     struct br_record *mq[N];
     static const struct br_mqtt_meta meta = { .qos = 1 };
     for (int i = 0; i < N; i++) {
-        struct br_record_init init = { .kind = BR_REC_MQTT, .topic = "t", .offset = seqs[i],
-                                       .timestamp_ms = -1, .mqtt = &meta };
+        struct br_record_init init = { .kind = &br_kind_mqtt, .topic = "t", .offset = seqs[i],
+                                       .timestamp_ms = -1, .meta = &meta };
         mq[i] = br_record_create(&init);
     }
     static const char body[] =

@@ -10,10 +10,11 @@
 #include "bridge/format.h"
 #include "bridge/outcome.h"
 #include "bridge/record.h"
-#include "bridge/s3key.h"
+#include "connectors/s3/s3_key.h"
 #include "connectors/s3/s3_state.h"
 #include "connectors/s3/source_s3.h"
 #include "unit.h"
+#include "connectors/s3/s3_event.h"
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
@@ -344,8 +345,8 @@ static struct br_record *s3_record(const char *key, bool removed, int64_t seq)
     struct br_s3_meta meta = {.removed = removed, .size = 1024,
                               .etag = removed ? NULL : "d41d8cd98f00b204e9800998ecf8427e",
                               .bucket = "sourcebucket", .region = "eu-west-1"};
-    struct br_record_init init = {.kind = BR_REC_S3, .topic = key, .offset = seq,
-                                  .timestamp_ms = 123, .s3 = &meta};
+    struct br_record_init init = {.kind = &br_kind_s3, .topic = key, .offset = seq,
+                                  .timestamp_ms = 123, .meta = &meta};
     struct br_record *rec = br_record_create(&init);
     if (!rec)
         exit(1);

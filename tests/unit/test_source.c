@@ -11,6 +11,7 @@
 #include "bridge/ackset.h"
 #include "bridge/log.h"
 #include "bridge/pipeline.h"
+#include "connectors/kafka/kafka_event.h"
 #include "unit.h"
 
 static char dir[] = "/tmp/fnbridge-test-source-XXXXXX";
@@ -69,7 +70,8 @@ static void serve(struct br_source *src)
 
 static void emit(struct br_source *src, int shard, int64_t offset)
 {
-    struct br_record_init init = {.topic = "t", .partition = 5, .offset = offset,
+    struct br_record_init init = {.kind = &br_kind_kafka, .topic = "t", .partition = 5,
+                                  .offset = offset,
                                   .timestamp_ms = 1, .timestamp_type = BR_TS_CREATE,
                                   .value = "0123456789", .value_len = 10};
     struct br_record *rec = br_record_create(&init);

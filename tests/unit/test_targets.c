@@ -11,6 +11,9 @@
 #include "connectors/http/target_lambda.h"
 #include "connectors/http/target_openfaas.h"
 #include "unit.h"
+#include "connectors/kafka/kafka_event.h"
+#include "connectors/mqtt/mqtt_event.h"
+#include "connectors/s3/s3_event.h"
 
 static void test_url_encode(void)
 {
@@ -110,7 +113,7 @@ static void test_openfaas_url(void)
     br_buf_free(&b);
 }
 
-static struct br_record rec_make(enum br_record_kind kind, const char *topic, int32_t part,
+static struct br_record rec_make(const struct br_record_kind *kind, const char *topic, int32_t part,
                                  int64_t off)
 {
     struct br_record r;
@@ -134,14 +137,14 @@ static void check_headers(struct br_record *const *recs, size_t n, const char *w
 
 static void test_openfaas_headers(void)
 {
-    struct br_record k1 = rec_make(BR_REC_KAFKA, "orders", 2, 40);
-    struct br_record k2 = rec_make(BR_REC_KAFKA, "orders", 2, 41);
-    struct br_record k3 = rec_make(BR_REC_KAFKA, "orders", 3, 7);
-    struct br_record k4 = rec_make(BR_REC_KAFKA, "refunds", 2, 42);
-    struct br_record m1 = rec_make(BR_REC_MQTT, "sensors/1", 0, 5);
-    struct br_record m2 = rec_make(BR_REC_MQTT, "sensors/2", 0, 6);
-    struct br_record m3 = rec_make(BR_REC_MQTT, "bad\r\nX-Evil: 1", 0, 7);
-    struct br_record s1 = rec_make(BR_REC_S3, "incoming/a.csv", 0, 9);
+    struct br_record k1 = rec_make(&br_kind_kafka, "orders", 2, 40);
+    struct br_record k2 = rec_make(&br_kind_kafka, "orders", 2, 41);
+    struct br_record k3 = rec_make(&br_kind_kafka, "orders", 3, 7);
+    struct br_record k4 = rec_make(&br_kind_kafka, "refunds", 2, 42);
+    struct br_record m1 = rec_make(&br_kind_mqtt, "sensors/1", 0, 5);
+    struct br_record m2 = rec_make(&br_kind_mqtt, "sensors/2", 0, 6);
+    struct br_record m3 = rec_make(&br_kind_mqtt, "bad\r\nX-Evil: 1", 0, 7);
+    struct br_record s1 = rec_make(&br_kind_s3, "incoming/a.csv", 0, 9);
 
     check_headers((struct br_record *[]){&k1}, 1,
                   "X-Topic: orders\nX-Kafka-Partition: 2\nX-Kafka-Offset: 40\n");

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "bridge/verdict.h"
+#include "connectors/kafka/kafka_event.h"
 #include "unit.h"
 
 #define NOW 1000000000LL
@@ -120,7 +121,7 @@ static void run_row(const struct row *t)
     bool stale[MAXN] = {0};
     size_t n = strlen(t->parts);
     for (size_t i = 0; i < n; i++) {
-        struct br_record_init init = {.kind = BR_REC_KAFKA, .topic = "t",
+        struct br_record_init init = {.kind = &br_kind_kafka, .topic = "t",
                                       .partition = t->parts[i] - '0', .offset = (int64_t)i};
         recs[i] = br_record_create(&init);
         recs[i]->shard = t->parts[i] - '0';
@@ -168,7 +169,7 @@ static void run_row(const struct row *t)
 /* Full jitter stays within [0, the ceiling] of the attempt. */
 static void test_jitter_bounds(void)
 {
-    struct br_record_init init = {.kind = BR_REC_KAFKA, .topic = "t"};
+    struct br_record_init init = {.kind = &br_kind_kafka, .topic = "t"};
     struct br_record *rec = br_record_create(&init);
     rec->received_ms = NOW;
     struct br_record *recs[1] = {rec};

@@ -1,7 +1,7 @@
-/* s3key.c - S3's URL encoding of object keys in event notifications. */
+/* s3_key.c - S3's URL encoding of object keys in event notifications. */
 #include <stdbool.h>
 
-#include "s3key.h"
+#include "s3_key.h"
 
 static bool kept(unsigned char c)
 {

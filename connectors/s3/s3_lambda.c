@@ -1,12 +1,13 @@
-/* format_s3.c - S3 change records as the event AWS S3 sends to Lambda
+/* s3_lambda.c - S3 change records as the event AWS S3 sends to Lambda
  * (DESIGN section 4): {"Records":[{eventVersion 2.1, eventSource aws:s3,
- * ...}]}, one entry per record, the shape existing handlers expect. */
+ * ...}]}, one entry per record, the shape existing handlers expect; the
+ * cloudevents format sends one entry as an event's data. */
 #include <stdio.h>
 #include <string.h>
 
-#include "clock.h"
-#include "format.h"
-#include "s3key.h"
+#include "bridge/clock.h"
+#include "s3_event.h"
+#include "s3_key.h"
 
 /* What S3 writes where it names the caller; fnbridge is the one that saw
  * the change. */
@@ -44,12 +45,13 @@ static int put_sequencer(struct br_buf *out, const struct br_record *rec)
 /* Each append in its own statement: the operands of | are unsequenced. */
 static int put_object(struct br_buf *out, const struct br_record *rec)
 {
+    const struct br_s3_meta *m = br_s3_meta_of(rec);
     int rc = put_lit(out, "\"object\":{\"key\":");
     rc |= put_key(out, rec->topic);
-    if (!rec->s3.removed) {
-        const char *etag = rec->s3.etag ? rec->s3.etag : "";
+    if (!m->removed) {
+        const char *etag = m->etag ? m->etag : "";
         rc |= put_lit(out, ",\"size\":");
-        rc |= br_buf_put_i64(out, rec->s3.size);
+        rc |= br_buf_put_i64(out, m->size);
         rc |= put_lit(out, ",\"eTag\":");
         rc |= br_buf_put_json_str(out, etag, strlen(etag));
     }
@@ -68,17 +70,18 @@ static int put_bucket(struct br_buf *out, const char *bucket)
     return rc | put_lit(out, "\"}");
 }
 
-int br_format_s3_record(const struct br_event_ctx *ev, const struct br_record *rec,
-                        struct br_buf *out)
+int s3_event_record(struct br_buf *out, const struct br_event_ctx *ev,
+                     const struct br_record *rec)
 {
-    const char *region = rec->s3.region ? rec->s3.region : "";
-    const char *config = ev->pipeline ? ev->pipeline : "";
+    const struct br_s3_meta *m = br_s3_meta_of(rec);
+    const char *region = m->region ? m->region : "";
+    const char *config = ev && ev->pipeline ? ev->pipeline : "";
     int rc = put_lit(out, "{\"eventVersion\":\"2.1\",\"eventSource\":\"aws:s3\","
                           "\"awsRegion\":");
     rc |= br_buf_put_json_str(out, region, strlen(region));
     rc |= put_lit(out, ",\"eventTime\":");
     rc |= put_time(out, rec->timestamp_ms);
-    rc |= put_lit(out, rec->s3.removed ? ",\"eventName\":\"ObjectRemoved:Delete\""
+    rc |= put_lit(out, m->removed ? ",\"eventName\":\"ObjectRemoved:Delete\""
                                        : ",\"eventName\":\"ObjectCreated:Put\"");
     rc |= put_lit(out, ",\"userIdentity\":{\"principalId\":\"" S3_PRINCIPAL "\"},"
                        "\"requestParameters\":{\"sourceIPAddress\":\"127.0.0.1\"},"
@@ -88,30 +91,31 @@ int br_format_s3_record(const struct br_event_ctx *ev, const struct br_record *r
                        "\"s3\":{\"s3SchemaVersion\":\"1.0\",\"configurationId\":");
     rc |= br_buf_put_json_str(out, config, strlen(config));
     rc |= put_lit(out, ",");
-    rc |= put_bucket(out, rec->s3.bucket ? rec->s3.bucket : "");
+    rc |= put_bucket(out, m->bucket ? m->bucket : "");
     rc |= put_lit(out, ",");
     rc |= put_object(out, rec);
     rc |= put_lit(out, "}}");
     return rc ? -1 : 0;
 }
 
-int br_format_s3_lambda(const struct br_event_ctx *ev, struct br_record *const *recs,
-                        size_t n, struct br_buf *out)
+int s3_lambda_encode(const struct br_event_ctx *ev, struct br_record *const *recs,
+                     size_t n, struct br_buf *out)
 {
     if (put_lit(out, "{\"Records\":[") < 0)
         return -1;
     for (size_t i = 0; i < n; i++)
-        if ((i && br_buf_putc(out, ',') < 0) || br_format_s3_record(ev, recs[i], out) < 0)
+        if ((i && br_buf_putc(out, ',') < 0) || s3_event_record(out, ev, recs[i]) < 0)
             return -1;
     return put_lit(out, "]}");
 }
 
 /* The configurationId is the pipeline name, JSON-escaped. */
-size_t br_format_s3_record_bound(const struct br_event_ctx *ev, const struct br_record *rec)
+size_t s3_record_bound(const struct br_event_ctx *ev, const struct br_record *rec)
 {
+    const struct br_s3_meta *m = br_s3_meta_of(rec);
     size_t pipeline = ev && ev->pipeline ? strlen(ev->pipeline) : BR_CE_PIPELINE_ALLOWANCE;
-    size_t bucket = rec->s3.bucket ? strlen(rec->s3.bucket) : 0;
-    size_t region = rec->s3.region ? strlen(rec->s3.region) : 0;
-    size_t etag = rec->s3.etag ? strlen(rec->s3.etag) : 0;
+    size_t bucket = m->bucket ? strlen(m->bucket) : 0;
+    size_t region = m->region ? strlen(m->region) : 0;
+    size_t etag = m->etag ? strlen(m->etag) : 0;
     return 768 + 3 * strlen(rec->topic) + 7 * bucket + 6 * region + 6 * etag + 6 * pipeline;
 }

@@ -1,7 +1,7 @@
-/* s3key.h - object keys as S3 writes them in event notifications, and the
+/* s3_key.h - object keys as S3 writes them in event notifications, and the
  * sequencer's text form. */
-#ifndef BR_S3KEY_H
-#define BR_S3KEY_H
+#ifndef S3_KEY_H
+#define S3_KEY_H
 
 #include <inttypes.h>
 #include <stddef.h>

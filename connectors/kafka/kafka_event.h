@@ -1,0 +1,28 @@
+/* kafka_event.h - the record kind of Kafka records (kafka_event.c): their
+ * id "<topic>-<partition>-<offset>", how a partial answer names them,
+ * their shape in each event format, their dead-letter coordinates. */
+#ifndef KAFKA_EVENT_H
+#define KAFKA_EVENT_H
+
+#include <stddef.h>
+
+#include "bridge/buf.h"
+#include "bridge/format.h"
+#include "bridge/record_kind.h"
+
+extern const struct br_record_kind br_kind_kafka;
+
+/* The lambda shape (kafka_lambda.c): the self-managed Kafka event of AWS
+ * Lambda, records grouped by "<topic>-<partition>". */
+int kafka_lambda_encode(const struct br_event_ctx *ev, struct br_record *const *recs,
+                        size_t n, struct br_buf *out);
+
+/* The cloudevents parts (kafka_cloudevents.c), as KafkaSource writes
+ * them; the contract of struct br_kind_cloudevents. */
+const char *kafka_ce_type(const struct br_record *rec);
+int kafka_ce_source(struct br_buf *v, const struct br_record *rec);
+int kafka_ce_subject(struct br_buf *v, const struct br_record *rec);
+int kafka_ce_extensions(const struct br_ce_out *o, const struct br_record *rec);
+size_t kafka_ce_bound(const struct br_event_ctx *ev, const struct br_record *rec);
+
+#endif
