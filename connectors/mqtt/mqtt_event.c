@@ -9,12 +9,6 @@
 #include "bridge/event_json.h"
 #include "mqtt_event.h"
 
-const struct br_mqtt_meta *br_mqtt_meta_of(const struct br_record *rec)
-{
-    static const struct br_mqtt_meta none;
-    return rec->meta ? rec->meta : &none;
-}
-
 /* ------------------------------------------------------------ metadata */
 
 static size_t meta_extra(const void *meta)

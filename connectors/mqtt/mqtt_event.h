@@ -25,6 +25,10 @@ struct br_mqtt_meta {
 extern const struct br_record_kind br_kind_mqtt;
 
 /* rec's metadata (rec of br_kind_mqtt); all zero when it has none. */
-const struct br_mqtt_meta *br_mqtt_meta_of(const struct br_record *rec);
+static inline const struct br_mqtt_meta *br_mqtt_meta_of(const struct br_record *rec)
+{
+    static const struct br_mqtt_meta none;
+    return rec->meta ? (const struct br_mqtt_meta *)rec->meta : &none;
+}
 
 #endif

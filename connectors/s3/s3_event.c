@@ -14,12 +14,6 @@
 #include "s3_event.h"
 #include "s3_key.h"
 
-const struct br_s3_meta *br_s3_meta_of(const struct br_record *rec)
-{
-    static const struct br_s3_meta none;
-    return rec->meta ? rec->meta : &none;
-}
-
 static const char *bucket_of(const struct br_record *rec)
 {
     const char *bucket = br_s3_meta_of(rec)->bucket;

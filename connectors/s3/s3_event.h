@@ -23,7 +23,11 @@ struct br_s3_meta {
 extern const struct br_record_kind br_kind_s3;
 
 /* rec's metadata (rec of br_kind_s3); all zero when it has none. */
-const struct br_s3_meta *br_s3_meta_of(const struct br_record *rec);
+static inline const struct br_s3_meta *br_s3_meta_of(const struct br_record *rec)
+{
+    static const struct br_s3_meta none;
+    return rec->meta ? (const struct br_s3_meta *)rec->meta : &none;
+}
 
 /* The S3 event shape (s3_lambda.c): one entry of "Records" for rec, the
  * lambda event {"Records":[...]} of recs[0..n), and the most bytes one
