@@ -36,7 +36,7 @@ DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev libss
             python3-pytest python3-confluent-kafka python3-paho-mqtt openssl curl \
             cmake xz-utils
 
-.PHONY: all deps test unit e2e tools asan demo bench fuzz fuzz-deps fuzz-run install clean docs
+.PHONY: all deps test unit e2e structure tools asan demo bench fuzz fuzz-deps fuzz-run install clean docs
 
 all: $(BUILD)/fnbridge
 
@@ -137,8 +137,14 @@ e2e: $(BUILD)/fnbridge tools
 
 test: deps
 	$(MAKE) all tools
+	$(MAKE) structure
 	$(MAKE) unit
 	$(MAKE) e2e
+
+# The layers of the sources (tests/structure/layers.py): no include points
+# up, no two files call each other in a circle (read from the objects).
+structure: $(BUILD)/fnbridge
+	$(PYTHON) tests/structure/layers.py --check $(BUILD)
 
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
