@@ -1,6 +1,6 @@
 /* config.c - br_config_load: the core's option tables (defaults, ranges and
  * help in one place), the pipelines list, the choice of source and function
- * connector, and the cross-field checks of DESIGN section 3. Every problem
+ * connector, and the cross-field checks (README: Config reference). Every problem
  * is collected; the config is returned only when there are none. */
 #include <stdarg.h>
 #include <stdio.h>

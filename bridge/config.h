@@ -1,4 +1,4 @@
-/* config.h - the validated configuration (DESIGN section 3).
+/* config.h - the validated configuration (README: Config reference).
  *
  * br_config_load reads YAML (via node.c), applies the option tables of the
  * core and of each connector, and returns a tree the program runs from.
@@ -80,7 +80,7 @@ void br_config_free(struct br_config *cfg);
 
 /* What `run` will need of the filesystem, found without creating
  * anything: state_dir can be created and written, and so can each
- * pipeline's dead-letter file (DESIGN section 3). `check` and `run` call
+ * pipeline's dead-letter file (README: Config reference). `check` and `run` call
  * it after br_config_load, so both refuse the same configs with the same
  * located errors. Returns the number of errors added. */
 int br_config_check_paths(const struct br_config *cfg, struct br_errors *errs);

@@ -1,5 +1,5 @@
 /* deadletter.c - the dead-letter file sink and the record it writes
- * (DESIGN section 5). A line is written in pieces: its head (everything
+ * (README: Outcomes). A line is written in pieces: its head (everything
  * before the payload) is built in memory, the payload goes to the file
  * straight from where it lies (as base64 when it is not loadable JSON),
  * so a large event or message is never copied into a line first. */

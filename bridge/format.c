@@ -1,4 +1,4 @@
-/* format.c - the event formats as one table (DESIGN section 4): lambda,
+/* format.c - the event formats as one table (README: What the function receives): lambda,
  * json, payload and cloudevents, each with its encoder, request headers,
  * content type and per-record bound. What a record looks like inside an
  * event is its kind's (record_kind.h): this file writes the envelopes the

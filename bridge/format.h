@@ -1,5 +1,5 @@
 /* format.h - encodes a batch of records into the event a function receives
- * (DESIGN section 4). Hand-written JSON into a br_buf: this is the hot
+ * (README: What the function receives). Hand-written JSON into a br_buf: this is the hot
  * path, one call per invocation. The formats are a table (format.c); the
  * shape of a record inside an event is its kind's (record_kind.h). */
 #ifndef BR_FORMAT_H

@@ -1,4 +1,4 @@
-/* format_cloudevents.c - the cloudevents format (DESIGN section 4): each
+/* format_cloudevents.c - the cloudevents format (README: What the function receives): each
  * record as a CloudEvents 1.0 event, the way a Knative service receives
  * them from a KafkaSource.
  *

@@ -1,6 +1,6 @@
 /* invoke_cmd.c - `fnbridge invoke`: one event, given by the user, through a
  * pipeline's function and retry policy, the way `aws lambda invoke` tries
- * a function (DESIGN section 2).
+ * a function (README: Running it).
  *
  * The pipeline runs as usual with its source swapped for a one-record
  * source: the event is the record's value, sent in the payload format (the

@@ -4,7 +4,7 @@
 
 #include "config.h"
 
-/* Exit codes, as DESIGN section 2 gives them. */
+/* Exit codes, as README: Running it gives them. */
 #define BR_INVOKE_OK 0
 #define BR_INVOKE_FAILED 1     /* function error, or retries exhausted */
 #define BR_INVOKE_USAGE 2      /* no such pipeline, bad event, bad config */

@@ -1,7 +1,7 @@
 /* outcome.c - what a function's answer means for a batch: HTTP status
  * classes, and Lambda's partial-batch response
  * {"batchItemFailures":[{"itemIdentifier":...}]} matched against the
- * batch's records (DESIGN section 5); how an identifier names a record is
+ * batch's records (README: Outcomes); how an identifier names a record is
  * the record kind's (record_kind.h). Bodies are small: jansson parses;
  * one that opens as an object but does not parse fails the whole batch. */
 #include <ctype.h>

@@ -1,5 +1,5 @@
 /* outcome.h - what a function's answer means for each record of a batch
- * (DESIGN section 5): classification of HTTP statuses and the Lambda
+ * (README: Outcomes): classification of HTTP statuses and the Lambda
  * partial-batch response ({"batchItemFailures":[{"itemIdentifier":...}]}). */
 #ifndef BR_OUTCOME_H
 #define BR_OUTCOME_H

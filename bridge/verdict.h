@@ -61,7 +61,7 @@ struct br_verdict {
     size_t stay;                 /* how many stay */
     enum br_action action;
     int64_t due_ms;              /* BR_ACT_RETRY */
-    const char *condition;       /* BR_ACT_DEAD_LETTER: DESIGN's names */
+    const char *condition;       /* BR_ACT_DEAD_LETTER: the README's Outcomes */
     enum br_answer answer;
     bool all_delivered;          /* a full success: the source may read it */
     char why[BR_OUTCOME_WHY_MAX];/* BR_ANSWER_INVALID: the parser's reason */

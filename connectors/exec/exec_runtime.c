@@ -1,5 +1,5 @@
 /* exec_runtime.c - mode runtime-api of the exec target: up to `workers`
- * warm processes pull events over the Lambda Runtime API (DESIGN 6).
+ * warm processes pull events over the Lambda Runtime API (README: Function exec).
  *
  * Owns the worker slots (one Runtime API port each, runtime_api.c), the
  * queue of events no worker has taken yet, and the finished invocations

@@ -1,6 +1,5 @@
 /* exec_runtime.h - mode runtime-api of the exec target: warm worker
- * processes that pull events over the AWS Lambda Runtime API (DESIGN
- * section 6). target_exec.c forwards its ops here when mode is
+ * processes that pull events over the AWS Lambda Runtime API (README: Function exec). target_exec.c forwards its ops here when mode is
  * runtime-api; every function but the hooks runs on the dispatcher
  * thread (create and destroy on the main thread). */
 #ifndef BR_EXEC_RUNTIME_H

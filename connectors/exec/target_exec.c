@@ -1,4 +1,4 @@
-/* target_exec.c - the local process target (DESIGN section 6). Mode stdio
+/* target_exec.c - the local process target (README: Function exec). Mode stdio
  * is here: one process per batch, the event on its stdin, its stdout as
  * the response. Mode runtime-api (warm workers speaking the Lambda Runtime
  * API) lives in exec_runtime.c; the ops forward to it when ctx->rt is set.

@@ -1,7 +1,7 @@
 /* http_engine.h - the HTTP request engine the http, lambda and openfaas
  * targets share: a pool of curl easy handles run on the dispatcher's multi
  * handle, cached request header lists, and the mapping of an answer to a
- * br_result (DESIGN sections 3 and 5). A target fills an http_engine_conf
+ * br_result (README: Config reference; README: Outcomes). A target fills an http_engine_conf
  * in init and forwards submit and cancel; the engine owns the rest. */
 #ifndef BR_HTTP_ENGINE_H
 #define BR_HTTP_ENGINE_H

@@ -1,5 +1,5 @@
 /* target_http.c - the HTTP function target: POSTs each event to a URL and
- * turns the answer into a br_result (DESIGN sections 3 and 5). The
+ * turns the answer into a br_result (README: Config reference; README: Outcomes). The
  * requests themselves are the shared engine's (http_engine.c). */
 #include <stdio.h>
 #include <stdlib.h>

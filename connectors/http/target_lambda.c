@@ -1,6 +1,6 @@
 /* target_lambda.c - the AWS Lambda target: the Invoke API (POST
  * /2015-03-31/functions/NAME/invocations) through the shared HTTP engine,
- * each request signed with SigV4 by sigv4.c (DESIGN sections 3 and 5).
+ * each request signed with SigV4 by sigv4.c (README: Config reference; README: Outcomes).
  *
  * Owns the Invoke URL and its parts as signed, the signing credentials
  * (borrowed) and the name dead letters carry.

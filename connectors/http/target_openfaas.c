@@ -1,6 +1,6 @@
 /* target_openfaas.c - the OpenFaaS target: POSTs each event to the
  * gateway's /function/NAME (or /async-function/NAME, where 202 Accepted is
- * success) through the shared HTTP engine (DESIGN sections 3 and 5).
+ * success) through the shared HTTP engine (README: Config reference; README: Outcomes).
  *
  * Owns the function's URL, the basic auth password read from
  * password_file, and the per-batch X-Topic / X-Kafka-Partition /

@@ -2,7 +2,7 @@
  * Lambda gives a function for a self-managed Kafka source,
  * {"eventSource":"SelfManagedKafka","bootstrapServers":..,"records":
  * {"<topic>-<partition>":[...]}}, records grouped by partition in the
- * order of first appearance (DESIGN section 4).
+ * order of first appearance (README: What the function receives).
  *
  * The hot path: every byte of a Kafka pipeline's records passes through
  * here, so the JSON is written by hand with the inline appends of

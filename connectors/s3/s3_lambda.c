@@ -1,5 +1,5 @@
 /* s3_lambda.c - S3 change records as the event AWS S3 sends to Lambda
- * (DESIGN section 4): {"Records":[{eventVersion 2.1, eventSource aws:s3,
+ * (README: What the function receives): {"Records":[{eventVersion 2.1, eventSource aws:s3,
  * ...}]}, one entry per record, the shape existing handlers expect; the
  * cloudevents format sends one entry as an event's data. */
 #include <stdio.h>

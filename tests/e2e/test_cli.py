@@ -1,4 +1,4 @@
-"""The command line (DESIGN section 2): commands, exit codes, config errors
+"""The command line (README: Running it): commands, exit codes, config errors
 with FILE:LINE:COL, and `run` against brokers that are not there."""
 import os
 import shutil

@@ -1,4 +1,4 @@
-"""The cloudevents format end to end (DESIGN section 4): Kafka (mock cluster)
+"""The cloudevents format end to end (README: What the function receives): Kafka (mock cluster)
 and MQTT (mosquitto) records through the http target to a capturing
 function, checked as a Knative service would see them: structured batch
 mode (application/cloudevents-batch+json, every required attribute) and

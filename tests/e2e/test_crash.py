@@ -1,5 +1,5 @@
 """At-least-once across crashes and scale-out: SIGKILL at random points,
-two members of one consumer group (DESIGN sections 5 and 7)."""
+two members of one consumer group (README: Outcomes; README: Delivery guarantees)."""
 import random
 
 from helpers import (SLOW, http_function, kafka_pipeline, produce, split_id,

@@ -1,5 +1,5 @@
 """Kafka -> HTTP function: delivery, retry, dead-letter and shutdown
-(DESIGN sections 2 and 5), against librdkafka's mock cluster and fn_server."""
+(README: Running it; README: Outcomes), against librdkafka's mock cluster and fn_server."""
 import os
 
 from helpers import (SLOW, dlq_ids, http_function, kafka_pipeline, produce,

@@ -1,4 +1,4 @@
-"""The exec target (DESIGN section 6, mode stdio): one process per batch,
+"""The exec target (README: Function exec, mode stdio): one process per batch,
 event on stdin, exit status as the outcome, process group killed on timeout."""
 import os
 import signal

@@ -1,4 +1,4 @@
-"""What the function receives (DESIGN section 4): every field of the lambda
+"""What the function receives (README: What the function receives): every field of the lambda
 and json formats checked against the records as they are stored in Kafka
 (read back with confluent-kafka), not against what we meant to produce."""
 import base64

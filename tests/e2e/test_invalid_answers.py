@@ -1,4 +1,4 @@
-"""Answers that open as a JSON object but do not parse (DESIGN section 5):
+"""Answers that open as a JSON object but do not parse (README: Outcomes):
 they may hide the failures they list, so they fail the whole batch, which is
 retried, bisected and dead-lettered with the parser's reason, and nothing of
 it is committed before that. A \\u0000 inside a string is valid JSON: its

@@ -1,5 +1,5 @@
 """`fnbridge invoke`: one event, as the user gives it, through a pipeline's
-function and retry policy (DESIGN section 2). The pipeline's source is never
+function and retry policy (README: Running it). The pipeline's source is never
 contacted (its brokers here do not exist) and nothing is dead-lettered."""
 import json
 import os

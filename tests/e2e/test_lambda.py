@@ -1,4 +1,4 @@
-"""Kafka -> the lambda target (DESIGN sections 3 and 5, issue 5 point 1)
+"""Kafka -> the lambda target (README: Config reference; README: Outcomes, issue 5 point 1)
 against tests/tools/lambda_endpoint.py, a Lambda Invoke API endpoint that
 checks every request's path, invocation type and SigV4 signature as AWS
 does, can answer function errors, 429, 413 and 404, and records every

@@ -1,4 +1,4 @@
-"""MQTT -> HTTP function (issue 3, DESIGN sections 3, 4 and 5), against a real
+"""MQTT -> HTTP function (issue 3, README: Config reference; README: What the function receives; README: Outcomes), against a real
 mosquitto started per test: delivery at volume, SIGKILLs of fnbridge and a
 broker restart mid-stream, persistent sessions, the crash-before-spool
 switch, shared subscriptions, payload encodings, dead-lettering, partial

@@ -1,4 +1,4 @@
-"""Kafka -> the openfaas target (DESIGN sections 3 and 5, issue 5 point 2)
+"""Kafka -> the openfaas target (README: Config reference; README: Outcomes, issue 5 point 2)
 against tests/tools/openfaas_gateway.py, an OpenFaaS-shaped gateway
 (synchronous and async functions, callbacks as the queue-worker sends
 them, basic auth) that records every call."""

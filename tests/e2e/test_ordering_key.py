@@ -1,4 +1,4 @@
-"""`ordering: key` (DESIGN section 5): on one partition, batches of
+"""`ordering: key` (README: Outcomes): on one partition, batches of
 different keys run in parallel while each key keeps its order, through
 retries, partial batch responses and a SIGKILL; the committed offset never
 passes a record the function had not answered.

@@ -1,4 +1,4 @@
-"""The exec target in mode runtime-api (DESIGN section 6): fnbridge serves
+"""The exec target in mode runtime-api (README: Function exec): fnbridge serves
 the AWS Lambda Runtime API on 127.0.0.1 to warm worker processes it starts
 on demand, stops when idle and replaces when they die.
 

@@ -1,5 +1,5 @@
 """S3 bucket change feed -> HTTP function (the contract in the S3 source's
-spec; DESIGN sections 3, 4 and 5), against a real s3rver started per test
+spec; README: Config reference; README: What the function receives; README: Outcomes), against a real s3rver started per test
 and, for what s3rver cannot do (error documents, broken listings, checking
 a SigV4 signature), a scripted ListObjectsV2 endpoint written in Python.
 

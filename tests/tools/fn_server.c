@@ -1,6 +1,6 @@
 /* fn_server - the function test server fnbridge's tests invoke over HTTP.
  *
- * Accepts POSTed events (lambda or json format, DESIGN section 4), logs one
+ * Accepts POSTed events (lambda or json format, README: What the function receives), logs one
  * line "<status> <record-id>" per record, and injects what tests ask for:
  * failures, 429 + Retry-After, delays, hangs, poison records and partial
  * batch responses. GET /stats reports totals. With --payload-ids, MQTT
