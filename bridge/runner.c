@@ -273,7 +273,7 @@ static void apply(struct br_runner *r, struct br_batch *b, const struct br_verdi
     case BR_ACT_RETRY:
         atomic_fetch_add(&pl->stats.retries, 1);
         br_debug(pl->scope, "retrying %zu records in %lld ms (attempt %d failed)", b->n,
-                 (long long)(v->due_ms - br_now_ms()), b->attempts);
+                 (long long)v->delay_ms, b->attempts);
         run_later(r, b, v->due_ms);
         break;
     case BR_ACT_BISECT:

@@ -45,6 +45,7 @@ static void failed(const struct br_policy *p, const struct br_verdict_batch *b,
         if (retry_after_ms > delay)
             delay = retry_after_ms < budget ? retry_after_ms : budget;
         v->action = BR_ACT_RETRY;
+        v->delay_ms = delay;
         v->due_ms = now + delay;
     } else if (p->bisect_on_error && v->stay > 1) {
         v->action = BR_ACT_BISECT;

@@ -60,7 +60,8 @@ struct br_verdict {
     size_t delivered;            /* how many fate[] marks delivered */
     size_t stay;                 /* how many stay */
     enum br_action action;
-    int64_t due_ms;              /* BR_ACT_RETRY */
+    int64_t due_ms;              /* BR_ACT_RETRY: now + delay_ms */
+    int64_t delay_ms;
     const char *condition;       /* BR_ACT_DEAD_LETTER: the README's Outcomes */
     enum br_answer answer;
     bool all_delivered;          /* a full success: the source may read it */

@@ -158,7 +158,7 @@ static void run_row(const struct row *t)
     else
         CHECK_MSG(!v.condition, "%s: unexpected condition %s", t->rule, v.condition);
     if (t->action == BR_ACT_RETRY)
-        CHECK_MSG(v.due_ms - NOW == t->due_in_ms, "%s: due in %lld, want %lld", t->rule,
+        CHECK_MSG(v.due_ms - NOW == t->due_in_ms && v.delay_ms == t->due_in_ms, "%s: due in %lld, want %lld", t->rule,
                   (long long)(v.due_ms - NOW), (long long)t->due_in_ms);
     if (t->answer == BR_ANSWER_INVALID)
         CHECK_MSG(strstr(v.why, "line 1") != NULL, "%s: why \"%s\"", t->rule, v.why);
