@@ -32,6 +32,7 @@ struct br_runner {
     size_t scratch_n;
     enum br_settle *fate;
     bool *stale;
+    bool *none_stale;             /* all false: a verdict's first look */
 };
 
 static struct br_policy policy_of(const struct br_pipeline *pl)
@@ -59,8 +60,9 @@ struct br_runner *br_runner_create(struct br_pipeline *pl)
     r->scratch_n = (size_t)pl->conf->batch_max_records;
     r->fate = calloc(r->scratch_n, sizeof(*r->fate));
     r->stale = calloc(r->scratch_n, sizeof(*r->stale));
+    r->none_stale = calloc(r->scratch_n, sizeof(*r->none_stale));
     r->batcher = br_batcher_create(pl, pl->src.ordering, &r->acks);
-    if (!r->fate || !r->stale || !r->batcher) {
+    if (!r->fate || !r->stale || !r->none_stale || !r->batcher) {
         br_runner_destroy(r);
         return NULL;
     }
@@ -87,6 +89,7 @@ void br_runner_destroy(struct br_runner *r)
     br_record_list_free(&r->acks);
     free(r->fate);
     free(r->stale);
+    free(r->none_stale);
     free(r);
 }
 
@@ -216,16 +219,28 @@ static uint64_t random_u64(void)
     return state * 2685821657736338717ull;
 }
 
-static struct br_verdict decide(struct br_runner *r, struct br_batch *b,
-                                const struct br_result *res, const char *body,
-                                size_t body_len)
+static struct br_verdict decide_with(struct br_runner *r, const struct br_batch *b,
+                                     const bool *stale, const struct br_result *res,
+                                     const char *body, size_t body_len)
 {
-    mark_stale(r, b);
-    struct br_verdict_batch vb = {.recs = b->recs, .n = b->n, .stale = r->stale,
+    struct br_verdict_batch vb = {.recs = b->recs, .n = b->n, .stale = stale,
                                   .attempts = b->attempts, .oldest_ms = b->oldest_ms};
     struct br_verdict v = {.fate = r->fate};
     r->policy.opaque_response = r->pl->opaque_response;   /* set after create */
     br_verdict_decide(&r->policy, &vb, res, body, body_len, br_now_ms(), random_u64(), &v);
+    return v;
+}
+
+/* Revoked shards matter only to records that stay: a full success never
+ * looks at them, so their per-record check is made only when some stay,
+ * and the verdict taken again only when one of them is revoked. */
+static struct br_verdict decide(struct br_runner *r, struct br_batch *b,
+                                const struct br_result *res, const char *body,
+                                size_t body_len)
+{
+    struct br_verdict v = decide_with(r, b, r->none_stale, res, body, body_len);
+    if (v.stay && mark_stale(r, b))
+        v = decide_with(r, b, r->stale, res, body, body_len);
     return v;
 }
 
