@@ -26,6 +26,7 @@ struct br_batch {
     struct br_buf headers;        /* the format's request headers for it */
     struct br_invocation inv;
     bool in_flight;
+    int64_t started_us;           /* when its invocation started (metering) */
     /* what the last attempt got back, for the dead-letter record */
     long last_status;
     char last_error[256];

@@ -14,6 +14,14 @@ static inline int64_t br_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Monotonic microseconds: for durations billed per millisecond. */
+static inline int64_t br_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static inline int64_t br_wall_ms(void)
 {
     struct timespec ts;

@@ -17,6 +17,7 @@
 
 #include "format.h"
 #include "lane.h"
+#include "observe.h"
 #include "record.h"
 #include "config/opts.h"
 
@@ -149,6 +150,24 @@ void br_source_wait(struct br_source *src, enum br_source_wait_for until,
 int br_source_dead_letter(struct br_source *src, const struct br_record *rec,
                           const char *condition);
 
+/* What a source reports of itself, for /readyz, /status and /metrics
+ * (observe.h). Any thread; cheap (atomics), so call on every change. */
+
+/* The connection's state; why (masked before it is kept) says what went
+ * wrong when the state is not BR_SOURCE_CONNECTED, and becomes the
+ * pipeline's last error; NULL when there is nothing to say. A source is
+ * ready only once it says BR_SOURCE_CONNECTED: say it when it has what it
+ * needs (Kafka: a partition assignment; MQTT: CONNACK and SUBACK; S3: a
+ * listing that succeeded). */
+void br_source_report_state(struct br_source *src, enum br_source_state state,
+                            const char *why);
+/* Consumer lag of a shard: the broker's high watermark minus the next
+ * position to commit (-1: not known yet). */
+void br_source_report_lag(struct br_source *src, int shard, int64_t lag);
+/* A gauge only this kind of source has (observe.h). */
+void br_source_report_gauge(struct br_source *src, enum br_source_gauge gauge,
+                            int64_t value);
+
 /* ---------------------------------------------------------------- targets */
 
 /* Options every target has; a target's ctx struct starts with this, and its
@@ -194,6 +213,8 @@ struct br_result {
     char *body;              /* response body, malloc'd, NUL-terminated; core frees */
     size_t body_len;
     char error[256];         /* transport error or function error type */
+    bool timed_out;          /* no answer within the target's timeout: the
+                                `timeout` outcome of the invocations metric */
 };
 
 struct br_invocation {
@@ -224,6 +245,11 @@ static inline const char *br_invocation_next_header(const struct br_invocation *
     h = h ? h + __builtin_strlen(h) + 1 : inv->headers;
     return h < end ? h : NULL;
 }
+
+/* A target that starts its function's processes (exec runtime-api) says
+ * when one started cold and how long its init took (for usage metering:
+ * Lambda's cold starts and init duration). Any thread. */
+void br_target_report_cold_start(struct br_target *tgt, int64_t init_ms);
 
 /* Called by a target (from the dispatcher thread) when inv finished. */
 void br_invocation_done(struct br_invocation *inv);

@@ -93,6 +93,7 @@ static int64_t pump_all(struct br_dispatcher *disp)
     int64_t now = br_now_ms(), wait = IDLE_WAIT_MS;
     for (size_t i = 0; i < disp->n_pls; i++) {
         struct br_pipeline *pl = disp->pls[i];
+        atomic_store_explicit(&pl->obs.dispatch_beat_ms, now, memory_order_relaxed);
         intake(pl);
         br_runner_pump(pl->runner, now);
         br_runner_flush_acks(pl->runner);

@@ -1,8 +1,9 @@
-/* log.c - one line per event on stderr, logfmt or JSON, written with a
- * single write(2) so lines from different threads never interleave. Every
- * line, and every text br_print writes, goes through the secrets mask
- * (config/secrets.h). */
+/* log.c - one line per event on stderr, logfmt or JSON: time, level,
+ * pipeline, connector, message. Each is written with a single write(2) so
+ * lines from different threads never interleave. Every line, and every
+ * text br_print writes, goes through the secrets mask (config/secrets.h). */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,11 +65,42 @@ static char *format_masked(const char *fmt, va_list ap)
     return masked;
 }
 
+/* A scope is "PIPELINE/CONNECTOR" (a source's or target's), "PIPELINE"
+ * (the pipeline's core) or NULL (the process): every line names both. */
+static void split_scope(const char *scope, char *pipeline, size_t plen,
+                        const char **connector)
+{
+    const char *slash = scope ? strrchr(scope, '/') : NULL;
+    if (!scope) {
+        snprintf(pipeline, plen, "-");
+        *connector = "fnbridge";
+    } else if (slash) {
+        snprintf(pipeline, plen, "%.*s", (int)(slash - scope), scope);
+        *connector = slash + 1;
+    } else {
+        snprintf(pipeline, plen, "%s", scope);
+        *connector = "core";
+    }
+}
+
+/* A logfmt value: bare when it is a plain word, quoted otherwise. */
+static size_t put_value(char *out, size_t at, size_t n, const char *s)
+{
+    bool plain = *s != '\0';
+    for (const unsigned char *c = (const unsigned char *)s; *c && plain; c++)
+        plain = *c > 0x20 && *c < 0x7f && *c != '"' && *c != '=' && *c != '\\';
+    if (!plain)
+        return put_quoted(out, at, n, s);
+    int w = snprintf(out + at, at < n ? n - at : 0, "%s", s);
+    return at + (size_t)(w < 0 ? 0 : w);
+}
+
 void br_log(enum br_log_level level, const char *scope, const char *fmt, ...)
 {
     if (!br_log_enabled(level))
         return;
-    char msg[2048], when[40], line[4600], scope_shown[160];
+    char msg[2048], when[40], line[4600], scope_shown[160], pipeline[160];
+    const char *connector;
     va_list ap;
     va_start(ap, fmt);
     /* Masked whole, then cut: a cut through a secret would print its start. */
@@ -76,19 +108,26 @@ void br_log(enum br_log_level level, const char *scope, const char *fmt, ...)
     va_end(ap);
     snprintf(msg, sizeof(msg), "%s", full ? full : "(log line lost: out of memory)");
     free(full);
-    scope = br_secrets_mask(scope ? scope : "fnbridge", scope_shown, sizeof(scope_shown));
+    if (scope)
+        scope = br_secrets_mask(scope, scope_shown, sizeof(scope_shown));
+    split_scope(scope, pipeline, sizeof(pipeline), &connector);
     br_utc_text(br_wall_ms(), when, sizeof(when));
     size_t n = sizeof(line) - 2, at;
     if (log_format == BR_LOG_JSON) {
-        at = (size_t)snprintf(line, n, "{\"ts\":\"%s\",\"level\":\"%s\",\"scope\":",
+        at = (size_t)snprintf(line, n, "{\"ts\":\"%s\",\"level\":\"%s\",\"pipeline\":",
                               when, level_names[level]);
-        at = put_quoted(line, at, n, scope);
+        at = put_quoted(line, at, n, pipeline);
+        at += (size_t)snprintf(line + at, n - at, ",\"connector\":");
+        at = put_quoted(line, at, n, connector);
         at += (size_t)snprintf(line + at, n - at, ",\"msg\":");
         at = put_quoted(line, at, n, msg);
         line[at++] = '}';
     } else {
-        at = (size_t)snprintf(line, n, "ts=%s level=%s scope=%s msg=", when,
-                              level_names[level], scope);
+        at = (size_t)snprintf(line, n, "ts=%s level=%s pipeline=", when, level_names[level]);
+        at = put_value(line, at, n, pipeline);
+        at += (size_t)snprintf(line + at, n - at, " connector=");
+        at = put_value(line, at, n, connector);
+        at += (size_t)snprintf(line + at, n - at, " msg=");
         at = put_quoted(line, at, n, msg);
     }
     line[at++] = '\n';

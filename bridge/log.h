@@ -1,6 +1,8 @@
 /* log.h - structured logging to stderr (logfmt or JSON lines).
  *
- * One line per event: time, level, scope (e.g. "orders/kafka"), message.
+ * One line per event: time, level, pipeline, connector, message; a scope
+ * "orders/kafka" names both, "orders" the pipeline's core (connector=core),
+ * NULL the process (pipeline=- connector=fnbridge).
  * Thread-safe; a line is written with a single write(2). Scope and message
  * are masked: no configured secret is ever printed (config/secrets.h). */
 #ifndef BR_LOG_H

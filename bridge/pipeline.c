@@ -141,6 +141,7 @@ struct br_pipeline *br_pipeline_create(const struct br_config *cfg,
     pl->cfg = cfg;
     pthread_mutex_init(&pl->lock, NULL);
     pthread_cond_init(&pl->ack_cond, NULL);
+    br_observe_init(&pl->obs);
     pl->ackset = br_ackset_create();
     pl->shards = calloc(BR_MAX_SHARDS, sizeof(*pl->shards));
     pl->format = pick_format(conf);
@@ -211,6 +212,7 @@ void br_pipeline_destroy(struct br_pipeline *pl)
     br_ackset_destroy(pl->ackset);
     pthread_cond_destroy(&pl->ack_cond);
     pthread_mutex_destroy(&pl->lock);
+    br_observe_destroy(&pl->obs);
     free(pl->name_shown);
     free(pl->fn_shown);
     free(pl->origin_shown);
@@ -221,6 +223,8 @@ static void *source_thread(void *arg)
 {
     struct br_pipeline *pl = arg;
     pl->source_rc = pl->src.ops->run(&pl->src);
+    br_source_report_state(&pl->src, BR_SOURCE_STOPPED,
+                           pl->source_rc < 0 ? "the source stopped on an error" : NULL);
     atomic_store(&pl->source_done, true);
     br_pipeline_wake(pl);
     return NULL;

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "connector.h"
 #include "format.h"
+#include "observe.h"
 #include "record.h"
 
 struct br_ackset;
@@ -24,14 +25,18 @@ struct br_deadletter;
 struct br_batch;
 
 struct br_shard_info {
-    char *topic;                 /* owned */
+    char *topic;                 /* owned; set before n_shards_shown counts it */
     int32_t partition;
     size_t held;                 /* emitted, not yet acked back */
+    /* read by the admin server: */
+    atomic_bool assigned;        /* ours now (br_source_assign / revoke) */
+    _Atomic int64_t lag;         /* br_source_report_lag; -1 unknown */
 };
 
 /* Counters kept for logs, /metrics and tests. */
 struct br_pipeline_stats {
     atomic_uint_fast64_t received;
+    atomic_uint_fast64_t filtered;
     atomic_uint_fast64_t delivered;
     atomic_uint_fast64_t dead_lettered;
     atomic_uint_fast64_t invocations_ok;
@@ -69,6 +74,9 @@ struct br_pipeline {
     _Atomic int64_t stop_deadline_ms;      /* monotonic; set at shutdown */
     atomic_bool source_done;               /* source thread returned */
     struct br_pipeline_stats stats;
+    struct br_observe obs;                 /* states, histograms, metering */
+    atomic_int n_shards_shown;             /* shards[0..n) the admin server
+                                              may read (release/acquire) */
 
     /* source thread only */
     struct br_ackset *ackset;

@@ -122,6 +122,9 @@ static void settle(struct br_runner *r, struct br_batch *b, const enum br_settle
     struct br_record_list out = {0};
     struct br_record *rec;
     br_batch_take(b, fate, how, &out);
+    if (out.count)
+        atomic_store_explicit(&r->pl->obs.last_settle_ms, br_now_ms(),
+                              memory_order_relaxed);
     while ((rec = br_record_list_pop(&out))) {
         br_batcher_release(r->batcher, rec);
         br_record_list_push(&r->acks, rec);
@@ -206,6 +209,36 @@ static void bisect(struct br_runner *r, struct br_batch *b)
 }
 
 /* ------------------------------------------------------------ verdicts */
+
+/* The `outcome` label of an invocation that ended with res. */
+static enum br_outcome outcome_of(const struct br_result *res, const struct br_verdict *v)
+{
+    if (res->timed_out)
+        return BR_OUTCOME_TIMEOUT;
+    switch (res->kind) {
+    case BR_RES_OK:
+        return v->answer == BR_ANSWER_INVALID ? BR_OUTCOME_FUNCTION_ERROR
+                                              : BR_OUTCOME_SUCCESS;
+    case BR_RES_RETRY:
+        return res->status == 429 ? BR_OUTCOME_THROTTLED : BR_OUTCOME_TRANSIENT;
+    case BR_RES_FUNCTION_ERROR:
+        return BR_OUTCOME_FUNCTION_ERROR;
+    case BR_RES_PERMANENT:
+    case BR_RES_TOO_LARGE:
+        break;
+    }
+    return BR_OUTCOME_REJECTED;
+}
+
+/* Metering and the invocation metrics of b's invocation, which ended. */
+static void observe_end(struct br_runner *r, const struct br_batch *b,
+                        const struct br_result *res, const struct br_verdict *v)
+{
+    double ms = (double)(br_now_us() - b->started_us) / 1000.0;
+    br_observe_invocation_end(&r->pl->obs, outcome_of(res, v), ms, b->n);
+    if (res->kind != BR_RES_OK && res->error[0])
+        br_observe_error(&r->pl->obs, res->error);
+}
 
 static uint64_t random_u64(void)
 {
@@ -322,6 +355,7 @@ void br_invocation_done(struct br_invocation *inv)
                  b->n, res->status, res->error);
     }
     struct br_verdict v = decide(r, b, res, body, body_len);
+    observe_end(r, b, res, &v);
     apply(r, b, &v, body, body_len);
     free(body);
 }
@@ -342,6 +376,8 @@ static void start(struct br_runner *r, struct br_batch *b)
         return;
     }
     b->in_flight = true;
+    b->started_us = br_now_us();
+    br_observe_invocation_start(&r->pl->obs);
     br_batch_list_push(&r->flight, b);
     if (br_invoke_submit(b) < 0)
         br_invocation_done(&b->inv);

@@ -24,14 +24,20 @@ int br_source_shard(struct br_source *src, const char *topic, int32_t partition)
     char *copy = strdup(topic);
     if (!copy)
         return -1;
-    pl->shards[pl->n_shards] = (struct br_shard_info){.topic = copy, .partition = partition};
+    struct br_shard_info *s = &pl->shards[pl->n_shards];
+    s->topic = copy;
+    s->partition = partition;
+    atomic_store(&s->lag, -1);
+    atomic_store_explicit(&pl->n_shards_shown, pl->n_shards + 1, memory_order_release);
     return pl->n_shards++;
 }
 
 void br_source_assign(struct br_source *src, int shard)
 {
-    if (shard >= 0)
-        atomic_fetch_add(&src->pl->shard_gen[shard], 1);
+    if (shard < 0)
+        return;
+    atomic_fetch_add(&src->pl->shard_gen[shard], 1);
+    atomic_store(&src->pl->shards[shard].assigned, true);
 }
 
 int br_source_emit(struct br_source *src, int shard, struct br_record *rec)
@@ -53,11 +59,25 @@ int br_source_emit(struct br_source *src, int shard, struct br_record *rec)
     return 0;
 }
 
+/* What the admin server shows of the source thread: it turns, and what
+ * it holds in flight. */
+static void show_progress(struct br_pipeline *pl)
+{
+    struct br_observe *o = &pl->obs;
+    atomic_store_explicit(&o->source_beat_ms, br_now_ms(), memory_order_relaxed);
+    atomic_store_explicit(&o->inflight_records, (int64_t)pl->inflight_records,
+                          memory_order_relaxed);
+    atomic_store_explicit(&o->inflight_bytes, (int64_t)pl->inflight_bytes,
+                          memory_order_relaxed);
+    atomic_store_explicit(&o->paused, pl->paused, memory_order_relaxed);
+}
+
 /* Applies the acks that came back; then commits what the ackset allows. */
 static void apply_acks(struct br_source *src)
 {
     struct br_pipeline *pl = src->pl;
     struct br_record_list acks;
+    show_progress(pl);
     br_pipeline_take_acks(pl, &acks);
     if (!acks.count)
         return;
@@ -129,6 +149,7 @@ void br_source_service(struct br_source *src)
     br_pipeline_hand_over(src->pl);
     apply_acks(src);
     apply_backpressure(src);
+    show_progress(src->pl);
 }
 
 bool br_source_stopping(const struct br_source *src)
@@ -204,6 +225,8 @@ void br_source_revoke(struct br_source *src, int shard, int64_t timeout_ms)
                 "will be redelivered", pl->shards[shard].topic,
                 (int)pl->shards[shard].partition, pl->shards[shard].held);
     br_ackset_reset(pl->ackset, shard);
+    atomic_store(&pl->shards[shard].assigned, false);
+    atomic_store(&pl->shards[shard].lag, -1);
 }
 
 void br_source_drain(struct br_source *src)

@@ -358,6 +358,7 @@ static void timed_out(struct exec_runtime *rt, const struct worker_end *end)
     rt_finish(rt, ri, BR_RES_FUNCTION_ERROR, 0, "Sandbox.Timedout", msg);
     /* The error text is Lambda's wording alone. */
     snprintf(ri->result.error, sizeof(ri->result.error), "%s", msg);
+    ri->result.timed_out = true;
 }
 
 /* What a worker's end means for the events, as on Lambda. Lock held. */

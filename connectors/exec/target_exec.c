@@ -173,6 +173,7 @@ static void result_from_status(struct exec_ctx *ctx, struct exec_proc *p,
     } else if (p->timed_out) {
         snprintf(res->error, sizeof(res->error), "timed out after %lldms",
                  (long long)ctx->opts.common.timeout_ms);
+        res->timed_out = true;
     } else if (st < 0) {
         snprintf(res->error, sizeof(res->error), "exit status unknown");
     } else if (WIFEXITED(st)) {

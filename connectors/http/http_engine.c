@@ -317,6 +317,7 @@ static void http_result_transport(struct http_call *call, CURLcode code,
                                   struct br_result *res)
 {
     res->kind = BR_RES_RETRY;
+    res->timed_out = code == CURLE_OPERATION_TIMEDOUT;
     if (call->errbuf[0])
         snprintf(res->error, sizeof(res->error), "%s: %.200s",
                  curl_easy_strerror(code), call->errbuf);
@@ -330,6 +331,7 @@ static void http_fill_result(struct http_call *call, CURLcode code,
     res->status = 0;
     res->retry_after_ms = -1;
     res->error[0] = '\0';
+    res->timed_out = false;
     if (call->too_large) {
         curl_easy_getinfo(call->req.easy, CURLINFO_RESPONSE_CODE, &res->status);
         res->kind = BR_RES_FUNCTION_ERROR;

@@ -316,9 +316,10 @@ def check_invalid(case, produced, calls, entries, stderr, scope):
         assert re.match(r"invalid JSON response: line \d+, column \d+, byte \d+: ", error), error
         assert INVALID[case] in error, error
     # One warning per invocation, where the answer was read.
-    warned = [(level, json.loads(msg)) for level, where, msg in
-              re.findall(r'^ts=\S+ level=(\w+) scope=(\S+) msg=(".*")$', stderr, re.M)
-              if where == scope and "invalid JSON response" in msg]
+    warned = [(level, json.loads(msg)) for level, pipeline, connector, msg in
+              re.findall(r'^ts=\S+ level=(\w+) pipeline=(\S+) connector=(\S+) msg=(".*")$',
+                         stderr, re.M)
+              if f"{pipeline}/{connector}" == scope and "invalid JSON response" in msg]
     assert len(warned) == len(calls), warned
     assert all(level == "warn" and INVALID[case] in msg for level, msg in warned), warned
 

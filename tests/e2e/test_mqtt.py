@@ -206,7 +206,7 @@ def test_two_pipelines_with_one_client_id_are_refused(mosquitto, fn_server, brid
         mqtt_pipeline("second", broker.url, "fnb-twice", fn.url, topics=("other/#",)),
     ])
     assert b.wait(30 * SLOW) == 1
-    assert re.search(r"scope=\w+/mqtt msg=\"the spool in \S+/mqtt/fnb-twice is in use by "
+    assert re.search(r"pipeline=\w+ connector=mqtt msg=\"the spool in \S+/mqtt/fnb-twice is in use by "
                      r"another pipeline or fnbridge process with the same MQTT client id",
                      b.stderr()), b.stderr()
 

@@ -246,7 +246,7 @@ def test_run_at_debug_kafka_dead_letters_hold_no_secret(
     for e in entries["sec-exec"]:
         assert e["payload"]["bootstrapServers"] == brokers
     text = b.stderr()
-    assert "level=debug" in text and f"scope={BY_ENV}/kafka" in text
+    assert "level=debug" in text and f"pipeline={BY_ENV} connector=kafka" in text
     for p in all_output(tmp_path):
         if p.name.startswith(("fnbridge", "dlq")):
             assert_no_marker(str(p.relative_to(tmp_path)), p.read_bytes())
