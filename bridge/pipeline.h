@@ -33,6 +33,14 @@ struct br_shard_info {
     _Atomic int64_t lag;         /* br_source_report_lag; -1 unknown */
 };
 
+/* Why a pipeline's source is held paused whatever max_inflight allows:
+ * set and cleared by the dispatcher (br_pipeline_hold), obeyed by the
+ * source thread at its next round. */
+enum br_hold {
+    BR_HOLD_BREAKER = 1u << 0,   /* the target's circuit is open */
+    BR_HOLD_SINK = 1u << 1,      /* the dead-letter sink is failing */
+};
+
 /* Counters kept for logs, /metrics and tests. */
 struct br_pipeline_stats {
     atomic_uint_fast64_t received;
@@ -71,6 +79,8 @@ struct br_pipeline {
     _Atomic uint32_t shard_gen[BR_MAX_SHARDS];
     atomic_uint revoke_epoch;              /* bumped on every revoke */
     atomic_bool stopping;                  /* shutdown began */
+    atomic_uint hold;                      /* BR_HOLD_* bits: while any is
+                                              set the source is paused */
     _Atomic int64_t stop_deadline_ms;      /* monotonic; set at shutdown */
     atomic_bool source_done;               /* source thread returned */
     struct br_pipeline_stats stats;
@@ -139,6 +149,15 @@ void br_pipeline_ack(struct br_pipeline *pl, struct br_record_list *settled);
 void br_pipeline_take_acks(struct br_pipeline *pl, struct br_record_list *out);
 /* Source thread: sleeps until acks arrive or slice_ms pass. */
 void br_pipeline_wait_acks(struct br_pipeline *pl, int64_t slice_ms);
+
+/* Sets (on) or clears one BR_HOLD_* reason; any thread. */
+static inline void br_pipeline_hold(struct br_pipeline *pl, enum br_hold why, bool on)
+{
+    if (on)
+        atomic_fetch_or(&pl->hold, (unsigned)why);
+    else
+        atomic_fetch_and(&pl->hold, ~(unsigned)why);
+}
 
 static inline void br_pipeline_wake(struct br_pipeline *pl)
 {

@@ -124,8 +124,18 @@ static void wait_for_acks(struct br_pipeline *pl);
 static void apply_backpressure(struct br_source *src)
 {
     struct br_pipeline *pl = src->pl;
+    bool held = atomic_load_explicit(&pl->hold, memory_order_relaxed) != 0;
+    if (held && !pl->paused && !br_source_stopping(src)) {
+        /* An open circuit or a failing sink: taking more records would
+         * only queue them in memory. */
+        pl->paused = true;
+        br_info(src->scope, "pausing: %s", pl->hold & BR_HOLD_BREAKER
+                ? "the circuit breaker is open" : "the dead-letter sink is failing");
+        src->ops->pause(src);
+        return;
+    }
     if (pl->paused) {
-        if (below_resume_mark(pl)) {
+        if (!held && below_resume_mark(pl)) {
             pl->paused = false;
             br_debug(src->scope, "resuming: %zu records in flight", pl->inflight_records);
             src->ops->resume(src);
