@@ -175,6 +175,10 @@ static enum rtapi_next hook_next(void *arg, unsigned gen, struct rtapi_req *req,
          * (a client timeout): that one is dropped, this one takes over. */
         stale = s->parked;
         s->parked = NULL;
+        /* Its first ask ends its init phase: a cold start, metered as
+         * Lambda reports Init Duration. */
+        if (!s->asked && rt->tgt)
+            br_target_report_cold_start(rt->tgt, now - s->started_ms);
         s->asked = true;
         if (s->inv && s->inv->sent) {
             /* Lambda runtimes answer before asking again; this one did
