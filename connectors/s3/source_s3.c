@@ -133,6 +133,9 @@ static void commit_state(struct s3_ctx *ctx)
 static void service(struct s3_ctx *ctx)
 {
     br_source_service(ctx->src);
+    /* Events listed and emitted, not yet done: what the checkpoint waits on. */
+    br_source_report_gauge(ctx->src, BR_GAUGE_EVENTS_PENDING,
+                           (int64_t)br_source_inflight(ctx->src));
     size_t pending = s3_state_pending_ops(ctx->state);
     if (pending >= STATE_COMMIT_OPS ||
         (pending && br_now_ms() - ctx->committed_ms >= STATE_COMMIT_MS))
@@ -492,8 +495,16 @@ static int64_t poll_once(struct s3_ctx *ctx)
     service(ctx);
     if (br_source_stopping(ctx->src))
         return 0;
-    if (rc < 0)
-        return poll_failed(ctx, ctx->why[0] ? ctx->why : "unknown error", retry_after);
+    if (rc < 0) {
+        const char *why = ctx->why[0] ? ctx->why : "unknown error";
+        char said[1024];
+        snprintf(said, sizeof(said), "listing %.320s failed: %.600s", ctx->location, why);
+        br_source_report_state(ctx->src, BR_SOURCE_DISCONNECTED, said);
+        return poll_failed(ctx, why, retry_after);
+    }
+    /* Ready once a listing went through: the store answers and the
+     * checkpoint is in step with it. */
+    br_source_report_state(ctx->src, BR_SOURCE_CONNECTED, NULL);
     report_poll(ctx, br_now_ms() - t0);
     if (ctx->last_error[0])
         br_info(ctx->src->scope, "listing %s works again", ctx->location);
