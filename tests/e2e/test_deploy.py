@@ -535,3 +535,39 @@ def test_a_bad_notify_socket_is_ignored_with_a_warning(procs, tmp_path, capture,
     stop_cleanly(bridge)
     assert re.search(r"level=warn .*NOTIFY_SOCKET 'relative/notify.sock' is neither",
                      bridge.stderr())
+
+
+def test_readme_names_the_deploy_files_that_exist():
+    """README: Deploying and Scale-out name files of deploy/; each exists,
+    and each file of deploy/ is named there."""
+    readme = (REPO / "README.md").read_text()
+    named = set(re.findall(r"`(deploy/[A-Za-z0-9_./-]+)`", readme))
+    assert named, "README names no deploy/ file"
+    for path in named:
+        assert (REPO / path).is_file(), f"README names {path}, which does not exist"
+    for path in DEPLOY.rglob("*"):
+        if path.is_file():
+            assert str(path.relative_to(REPO)) in named, f"README does not name {path}"
+
+
+def test_readme_price_example_uses_the_metering_names():
+    """The metering counters the README's price example reads are the
+    names every helper shares (README: Operations)."""
+    shared = {"fnbridge_function_requests_total",
+              "fnbridge_function_billed_duration_seconds_total",
+              "fnbridge_function_gb_seconds_total", "fnbridge_function_errors_total",
+              "fnbridge_function_throttles_total", "fnbridge_function_cold_starts_total",
+              "fnbridge_function_init_duration_seconds_total",
+              "fnbridge_function_concurrent_executions",
+              "fnbridge_function_concurrent_executions_max",
+              "fnbridge_function_memory_size_bytes"}
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Metering: the same work at Lambda's prices"):]
+    section = section[:section.index("\n## ", 4)]
+    used = set(re.findall(r"fnbridge_function_\w+", section))
+    assert {"fnbridge_function_requests_total",
+            "fnbridge_function_gb_seconds_total"} <= used
+    assert used <= shared, used - shared
+    promql = re.search(r"```promql\n(.*?)```", section, re.S).group(1)
+    assert "increase(fnbridge_function_requests_total[30d])" in promql
+    assert "increase(fnbridge_function_gb_seconds_total[30d])" in promql
