@@ -19,6 +19,8 @@
 #include "invoke_cmd.h"
 #include "log.h"
 #include "pipeline.h"
+#include "sd_notify.h"
+#include "sd_service.h"
 #include "version.h"
 
 #define EXIT_RUNTIME 1
@@ -196,6 +198,7 @@ struct runtime {
     struct br_dispatcher *disp;
     struct br_pipeline **pls;
     size_t n;
+    struct br_sd_service *sd;          /* NULL without NOTIFY_SOCKET */
 };
 
 static int build(struct runtime *rt)
@@ -262,6 +265,7 @@ static int supervise(struct runtime *rt, const sigset_t *sigs)
     const struct timespec slice = {0, 200 * 1000000L};
     bool stopping = false, failed = false;
     while (!all_sources_done(rt, &failed)) {
+        br_sd_service_tick(rt->sd);
         int sig = sigtimedwait(sigs, NULL, &slice);
         if (sig > 0 && stopping) {
             br_warn(NULL, "second signal: exiting now; unfinished records will be "
@@ -273,6 +277,7 @@ static int supervise(struct runtime *rt, const sigset_t *sigs)
                 br_info(NULL, "%s received: stopping (up to %lld ms)",
                         sig == SIGTERM ? "SIGTERM" : "SIGINT",
                         (long long)rt->cfg->shutdown_timeout_ms);
+            br_sd_service_stopping(rt->sd, rt->cfg->shutdown_timeout_ms);
             stopping = true;
             stop_all(rt);
         }
@@ -318,6 +323,7 @@ static int cmd_run(const struct cli *cli)
         return EXIT_USAGE;
     }
     br_log_setup(rt.cfg->log_level, rt.cfg->log_format);
+    br_sd_init();   /* changes the environment: before any thread */
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
@@ -340,7 +346,9 @@ static int cmd_run(const struct cli *cli)
             rt.n = started;
             stop_all(&rt);
         }
+        rt.sd = br_sd_service_start(rt.pls, rt.n);
         rc = supervise(&rt, &sigs);
+        br_sd_service_stop(rt.sd);
         br_dispatcher_stop(rt.disp);
         log_summary(&rt);
     }

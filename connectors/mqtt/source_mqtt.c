@@ -114,13 +114,20 @@ static void on_subscribe(struct mosquitto *mosq, void *obj, int mid, int n,
     (void)mosq;
     (void)mid;
     (void)props;
-    for (int i = 0; i < n && (size_t)i < ctx->opts.topics.n; i++)
-        if (granted[i] >= 0x80)
+    bool all_granted = true;
+    for (int i = 0; i < n && (size_t)i < ctx->opts.topics.n; i++) {
+        if (granted[i] >= 0x80) {
+            all_granted = false;
             br_error(ctx->src->scope, "the broker refused the subscription to %s: %s",
                      ctx->opts.topics.v[i], mosquitto_reason_string(granted[i]));
-        else if (granted[i] < ctx->opts.qos)
+        } else if (granted[i] < ctx->opts.qos) {
             br_warn(ctx->src->scope, "the broker granted QoS %d, not %lld, for %s",
                     granted[i], (long long)ctx->opts.qos, ctx->opts.topics.v[i]);
+        }
+    }
+    /* Connected means CONNACK and SUBACK: only then do messages flow. */
+    if (all_granted)
+        br_source_report_state(ctx->src, BR_SOURCE_CONNECTED, NULL);
 }
 
 /* Says once why a connection ended. One that ends before its CONNACK
@@ -154,6 +161,7 @@ static void on_disconnect(struct mosquitto *mosq, void *obj, int rc,
     if (rc != 0 || !ctx->connected)
         report_closed(ctx, rc);
     ctx->connected = false;
+    br_source_report_state(ctx->src, BR_SOURCE_DISCONNECTED, NULL);
 }
 
 static void on_message(struct mosquitto *mosq, void *obj,
@@ -235,6 +243,7 @@ static void cut_connection(struct mqtt_ctx *ctx)
         shutdown(fd, SHUT_RDWR);
     mosquitto_loop_read(ctx->mosq, 1);    /* sees the shutdown: closes */
     ctx->connected = false;
+    br_source_report_state(ctx->src, BR_SOURCE_DISCONNECTED, NULL);
     ctx->spool_failed = false;
     /* The broker sends the same messages again, and the function gets
      * them again: while the spool keeps failing, back off (a CONNACK does
@@ -379,6 +388,7 @@ static void round_trip(struct mqtt_ctx *ctx)
     if (!socket_open(ctx) && !ctx->spool_failed) {
         report_closed(ctx, 0);
         ctx->connected = false;
+        br_source_report_state(ctx->src, BR_SOURCE_DISCONNECTED, NULL);
         schedule_retry(ctx, NULL);
     }
     br_source_service(ctx->src);
