@@ -34,7 +34,7 @@ DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev libss
             libjansson-dev libyaml-dev liblmdb-dev libmicrohttpd-dev \
             libexpat1-dev libmosquitto-dev mosquitto mosquitto-clients kcat python3 \
             python3-pytest python3-confluent-kafka python3-paho-mqtt openssl curl \
-            cmake xz-utils python3-yaml systemd
+            cmake xz-utils python3-yaml systemd prometheus
 
 .PHONY: all deps test unit e2e structure tools asan demo bench fuzz fuzz-deps fuzz-run install clean docs
 

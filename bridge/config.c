@@ -58,6 +58,24 @@ static const struct br_opt log_opts[] = {
     {0},
 };
 
+static const struct br_opt admin_opts[] = {
+    {.name = "listen", .type = BR_OPT_STR, .offset = C(admin_listen),
+     .flags = BR_OPT_REQUIRED | BR_OPT_NONEMPTY,
+     .help = "HOST:PORT the admin server binds (an IPv4 address, [IPv6] or a "
+             "name); an address that is not loopback needs `token` or "
+             "`allow_unauthenticated: true`"},
+    {.name = "token", .type = BR_OPT_STR, .offset = C(admin_token),
+     .flags = BR_OPT_NONEMPTY,
+     .help = "a bearer token /metrics and /status need (`Authorization: Bearer "
+             "TOKEN`; the probes /healthz and /readyz answer without it, their "
+             "verdict only); a secret, never printed"},
+    {.name = "allow_unauthenticated", .type = BR_OPT_BOOL, .def = "false",
+     .offset = C(admin_allow_unauthenticated),
+     .help = "serve a non-loopback address without a token (behind a network "
+             "policy, say)"},
+    {0},
+};
+
 const struct br_opt br_config_opts[] = {
     {.name = "state_dir", .type = BR_OPT_STR, .def = "./state",
      .offset = C(state_dir), .flags = BR_OPT_NONEMPTY,
@@ -72,6 +90,10 @@ const struct br_opt br_config_opts[] = {
      .flags = BR_OPT_REQUIRED | BR_OPT_CUSTOM, .type_doc = "list",
      .help = "the pipelines, each a mapping of the `pipeline` section; names "
              "must be unique"},
+    {.name = "admin", .type = BR_OPT_SECTION, .section = admin_opts,
+     .def_doc = "none: no admin server",
+     .help = "the admin server: GET /metrics, /healthz, /readyz, /status "
+             "(README: Operations)"},
     {0},
 };
 
@@ -169,6 +191,10 @@ const struct br_opt br_pipeline_opts[] = {
      .help = "backpressure: what may be received and not yet settled"},
     {.name = "retry", .type = BR_OPT_SECTION, .section = retry_opts,
      .help = "the retry policy"},
+    {.name = "memory_size", .type = BR_OPT_INT, .def = "128",
+     .offset = P(memory_size_mb), .min = 128, .max = 10240,
+     .help = "MB, as Lambda's memory size: the function's usage in GB-seconds "
+             "is billed_ms / 1000 * memory_size / 1024 (README: Operations)"},
     {.name = "dead_letter", .type = BR_OPT_SECTION, .section = dlq_opts,
      .def_doc = "`file: {path: <state_dir>/dlq/<name>.jsonl}`",
      .help = "where records go when retries are exhausted; given, it needs a "
@@ -409,6 +435,30 @@ static void load_pipelines(struct br_config *cfg, const struct br_node *seq,
     check_names(cfg, seq, errs);
 }
 
+/* ------------------------------------------------------------- admin */
+
+/* admin.listen resolves, and one that is not loopback is protected. */
+static void check_admin(struct br_config *cfg, const struct br_node *root,
+                        struct br_errors *errs)
+{
+    const struct br_node *admin = br_node_get(root, "admin");
+    cfg->admin_enabled = admin && admin->type == BR_NODE_MAP;
+    if (!cfg->admin_enabled || !cfg->admin_listen)
+        return;
+    const struct br_node *at = br_node_get(admin, "listen");
+    char why[512];
+    if (br_admin_addr_parse(cfg->admin_listen, &cfg->admin_addr, why, sizeof(why)) < 0) {
+        br_errors_add(errs, at, "admin.listen", "%s", why);
+        return;
+    }
+    if (!cfg->admin_addr.loopback && !cfg->admin_token &&
+        !cfg->admin_allow_unauthenticated)
+        br_errors_add(errs, at, "admin.listen", "'%s' is not a loopback address: "
+                      "set admin.token (a bearer token clients send) or, behind "
+                      "a network policy, admin.allow_unauthenticated: true",
+                      cfg->admin_listen);
+}
+
 /* ------------------------------------------------------------- the config */
 
 struct br_config *br_config_load(const char *path, struct br_errors *errs)
@@ -427,6 +477,7 @@ struct br_config *br_config_load(const char *path, struct br_errors *errs)
                       "state_dir, log, shutdown_timeout, pipelines");
     } else {
         br_opts_apply(br_config_opts, root, cfg, "", errs);
+        check_admin(cfg, root, errs);
         const struct br_node *sd = br_node_get(root, "state_dir");
         cfg->state_dir_line = sd ? sd->line : root->line;
         cfg->state_dir_col = sd ? sd->col : root->col;

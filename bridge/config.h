@@ -12,6 +12,7 @@
 
 #include "config/node.h"
 #include "config/opts.h"
+#include "admin_addr.h"
 #include "backoff.h"
 #include "connector.h"
 #include "log.h"
@@ -42,6 +43,8 @@ struct br_pipeline_conf {
     int dlq_line, dlq_col;              /* where it was given */
     bool dlq_secret;                    /* it came through interpolation */
 
+    int64_t memory_size_mb;             /* memory_size (128): for GB-seconds */
+
     /* Not from the file: set by `fnbridge invoke`, whose failures are
      * reported to the user instead of dead-lettered. */
     bool no_dead_letter;
@@ -65,6 +68,12 @@ struct br_config {
     enum br_log_level log_level;
     enum br_log_format log_format;
     int64_t shutdown_timeout_ms;        /* default 30s */
+    /* admin: absent, no admin server runs (README: Operations). */
+    bool admin_enabled;
+    char *admin_listen;                 /* admin.listen, as written */
+    char *admin_token;                  /* admin.token; NULL: none (a secret) */
+    bool admin_allow_unauthenticated;   /* admin.allow_unauthenticated */
+    struct br_admin_addr admin_addr;    /* admin.listen, resolved */
     struct br_pipeline_conf *pipelines;
     size_t n_pipelines;
 };

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "config.h"
 #include "dispatcher.h"
 #include "help_config.h"
@@ -199,6 +200,7 @@ struct runtime {
     struct br_pipeline **pls;
     size_t n;
     struct br_sd_service *sd;          /* NULL without NOTIFY_SOCKET */
+    struct br_admin *admin;            /* NULL without `admin` */
 };
 
 static int build(struct runtime *rt)
@@ -335,6 +337,13 @@ static int cmd_run(const struct cli *cli)
         teardown(&rt);
         return EXIT_USAGE;
     }
+    char err[1024];
+    if (rt.cfg->admin_enabled &&
+        !(rt.admin = br_admin_start(rt.cfg, rt.pls, rt.n, err, sizeof(err)))) {
+        br_print(stderr, "%s\n", err);
+        teardown(&rt);
+        return EXIT_RUNTIME;
+    }
     int rc = EXIT_RUNTIME;
     if (br_dispatcher_start(rt.disp) == 0) {
         size_t started = 0;
@@ -352,6 +361,7 @@ static int cmd_run(const struct cli *cli)
         br_dispatcher_stop(rt.disp);
         log_summary(&rt);
     }
+    br_admin_stop(rt.admin);           /* before the pipelines it reads go */
     teardown(&rt);
     return rc;
 }

@@ -51,6 +51,7 @@ void br_observe_init(struct br_observe *o)
     atomic_store(&o->source_beat_ms, now);
     atomic_store(&o->dispatch_beat_ms, now);
     atomic_store(&o->last_settle_ms, now);
+    atomic_store(&o->idle_ms, now);
     pthread_mutex_init(&o->lock, NULL);
 }
 

@@ -96,6 +96,9 @@ struct br_observe {
     _Atomic int64_t dispatch_beat_ms;
     /* Progress: the last time a record settled (monotonic ms). */
     _Atomic int64_t last_settle_ms;
+    /* The last round the source thread had nothing in flight (monotonic
+     * ms): with last_settle_ms, how long records have waited unsettled. */
+    _Atomic int64_t idle_ms;
 
     _Atomic int breaker_state;            /* enum br_breaker_state */
     _Atomic int64_t breaker_open_until;   /* wall ms, while open */

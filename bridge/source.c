@@ -64,7 +64,10 @@ int br_source_emit(struct br_source *src, int shard, struct br_record *rec)
 static void show_progress(struct br_pipeline *pl)
 {
     struct br_observe *o = &pl->obs;
-    atomic_store_explicit(&o->source_beat_ms, br_now_ms(), memory_order_relaxed);
+    int64_t now = br_now_ms();
+    atomic_store_explicit(&o->source_beat_ms, now, memory_order_relaxed);
+    if (!pl->inflight_records)
+        atomic_store_explicit(&o->idle_ms, now, memory_order_relaxed);
     atomic_store_explicit(&o->inflight_records, (int64_t)pl->inflight_records,
                           memory_order_relaxed);
     atomic_store_explicit(&o->inflight_bytes, (int64_t)pl->inflight_bytes,

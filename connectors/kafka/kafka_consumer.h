@@ -25,6 +25,11 @@ struct kafka_shard {
     const char *topic;                /* borrowed from kafka_topic.name */
     int32_t partition;
     bool owned;                       /* assigned to us right now */
+    int64_t next_commit;              /* the next offset to commit, for its
+                                         lag: -1 until known since assigned */
+    int64_t committed;                /* the group's committed offset, as
+                                         librdkafka's statistics last said;
+                                         RD_KAFKA_OFFSET_INVALID: none */
 };
 
 /* Waking the fetchers when the prefetch queue has room (kafka_wake.c). */
@@ -35,6 +40,15 @@ struct kafka_wake {
     bool was_full;                    /* near full since the last wake */
     int64_t last_ms;                  /* monotonic time of the last wake */
     unsigned long sent;
+};
+
+/* What the source reports of itself (kafka_health.c). */
+struct kafka_health {
+    bool assigned;                    /* an assignment came (maybe empty) */
+    bool brokers_down;                /* no broker connection is up */
+    int reported;                     /* the enum br_source_state last said */
+    int64_t last_lag_ms;              /* monotonic: lag last reported */
+    char why[256];                    /* why the brokers are taken for down */
 };
 
 struct kafka_ctx {
@@ -61,6 +75,7 @@ struct kafka_ctx {
     atomic_bool fatal;                /* librdkafka raised a fatal error */
 
     struct kafka_wake wake;
+    struct kafka_health health;
 
     rd_kafka_message_t **batch;
     struct br_header *hdrs;           /* scratch for one record's headers */
@@ -88,6 +103,15 @@ void kafka_wake_setup(struct kafka_ctx *ctx);
 void kafka_wake_note(struct kafka_ctx *ctx, size_t n_msgs, size_t value_bytes);
 /* Wakes the fetchers if the queue drained after being near full. */
 void kafka_wake_check(struct kafka_ctx *ctx);
+
+/* Connection state and lag (kafka_health.c), all on the source thread:
+ * an error from librdkafka's error callback; a statistics report (JSON,
+ * borrowed); an assignment came; and, each round, the report of the
+ * state when it changed and of each partition's lag once a second. */
+void kafka_health_on_error(struct kafka_ctx *ctx, int err, const char *reason);
+void kafka_health_on_stats(struct kafka_ctx *ctx, const char *json, size_t len);
+void kafka_health_on_assign(struct kafka_ctx *ctx);
+void kafka_health_tick(struct kafka_ctx *ctx);
 
 /* The rebalance callback (opaque is the br_source). */
 void kafka_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,

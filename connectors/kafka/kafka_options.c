@@ -148,8 +148,9 @@ const struct br_opt kafka_source_opts[] = {
     {.name = "librdkafka", .type = BR_OPT_STRMAP, .offset = O(librdkafka),
      .help = "librdkafka properties passed through as they are (strings, "
              "numbers, booleans), e.g. `{security.protocol: SASL_SSL, "
-             "session.timeout.ms: 10000}`. `bootstrap.servers`, `group.id` and "
-             "`enable.auto.offset.store` are refused: fnbridge sets them. "
+             "session.timeout.ms: 10000}`. `bootstrap.servers`, `group.id`, "
+             "`enable.auto.offset.store` and `statistics.interval.ms` (read "
+             "each second for readiness) are refused: fnbridge sets them. "
              "fnbridge's own defaults, which you may override: "
              "`enable.auto.commit: true` with `auto.commit.interval.ms: 1000` "
              "(only offsets fnbridge stored are committed), "

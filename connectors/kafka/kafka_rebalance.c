@@ -220,10 +220,13 @@ static void on_assign(struct kafka_ctx *ctx, rd_kafka_topic_partition_list_t *pa
         }
         br_source_assign(src, shard);
         ctx->shards[shard].owned = true;
+        ctx->shards[shard].next_commit = -1;
+        ctx->shards[shard].committed = RD_KAFKA_OFFSET_INVALID;
         forward_partition(ctx, topic, partition);
     }
     if (ctx->start_ts >= 0)
         seek_to_start_time(ctx, parts);
+    kafka_health_on_assign(ctx);
 
     if (coop) {
         rd_kafka_error_t *error = rd_kafka_incremental_assign(ctx->rk, parts);

@@ -58,7 +58,17 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         fatal_error(src->ctx);
         return;
     }
+    kafka_health_on_error(src->ctx, err, reason);
     br_warn(src->scope, "Kafka error %s: %s", rd_kafka_err2name(err), reason);
+}
+
+/* librdkafka's statistics, each second: only for the brokers' state. */
+static int on_stats(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
+{
+    struct br_source *src = opaque;
+    (void)rk;
+    kafka_health_on_stats(src->ctx, json, json_len);
+    return 0;                         /* librdkafka frees json */
 }
 
 /* ---------------------------------------------------------------- consume */
@@ -153,6 +163,8 @@ static int emit_message(struct kafka_ctx *ctx, const rd_kafka_message_t *rkm)
     int shard = kafka_shard_lookup(ctx, topic, rkm->partition);
     if (shard < 0 || !ctx->shards[shard].owned || ctx->draining)
         return 0;
+    if (ctx->shards[shard].next_commit < 0)   /* for the lag: where we start */
+        ctx->shards[shard].next_commit = rkm->offset;
     struct br_record *rec = make_record(ctx, topic, rkm);
     if (!rec || br_source_emit(ctx->src, shard, rec) < 0) {
         br_record_free(rec);
@@ -323,6 +335,7 @@ static int kafka_run(struct br_source *src)
             break;
         }
         br_source_service(src);
+        kafka_health_tick(ctx);
     }
     /* After a fatal error nothing more is committed: waiting is pointless. */
     shutdown_consumer(ctx, rc == 0);
@@ -340,6 +353,8 @@ static int kafka_commit(struct br_source *src, int shard, int64_t next_pos)
     rd_kafka_resp_err_t err = rd_kafka_offsets_store(ctx->rk, list);
     if (!err)
         err = list->elems[0].err;
+    if (!err)
+        s->next_commit = next_pos;
     rd_kafka_topic_partition_list_destroy(list);
     /* __STATE / __UNKNOWN_PARTITION: no longer assigned; the next owner
      * redelivers from the last commit. */
@@ -390,6 +405,9 @@ static const char *managed_key(const char *key)
     if (!strcmp(key, "enable.auto.offset.store"))
         return "fnbridge stores offsets itself, only after records are "
                "delivered or dead-lettered";
+    if (!strcmp(key, "statistics.interval.ms"))
+        return "fnbridge reads librdkafka's statistics each second to tell "
+               "/readyz when the brokers answer again";
     return NULL;
 }
 
@@ -427,6 +445,7 @@ static int build_conf(struct kafka_ctx *ctx, char *err, size_t errlen)
          * 16 MiB, about 35 MiB less peak RSS). */
         {"queued.max.messages.kbytes", "2048"},
         {"fetch.max.bytes", KAFKA_FETCH_MAX_BYTES},
+        {"statistics.interval.ms", "1000"},   /* kafka_health.c */
     };
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
         if (conf_set(ctx->conf, defaults[i][0], defaults[i][1], err, errlen) < 0)
@@ -447,6 +466,7 @@ static int build_conf(struct kafka_ctx *ctx, char *err, size_t errlen)
     rd_kafka_conf_set_opaque(ctx->conf, ctx->src);
     rd_kafka_conf_set_log_cb(ctx->conf, on_log);
     rd_kafka_conf_set_error_cb(ctx->conf, on_error);
+    rd_kafka_conf_set_stats_cb(ctx->conf, on_stats);
     rd_kafka_conf_set_rebalance_cb(ctx->conf, kafka_on_rebalance);
     return 0;
 }

@@ -555,7 +555,7 @@ def test_readme_price_example_uses_the_metering_names():
     names every helper shares (README: Operations)."""
     shared = {"fnbridge_function_requests_total",
               "fnbridge_function_billed_duration_seconds_total",
-              "fnbridge_function_gb_seconds_total", "fnbridge_function_errors_total",
+              "fnbridge_function_gigabyte_seconds_total", "fnbridge_function_errors_total",
               "fnbridge_function_throttles_total", "fnbridge_function_cold_starts_total",
               "fnbridge_function_init_duration_seconds_total",
               "fnbridge_function_concurrent_executions",
@@ -566,8 +566,8 @@ def test_readme_price_example_uses_the_metering_names():
     section = section[:section.index("\n## ", 4)]
     used = set(re.findall(r"fnbridge_function_\w+", section))
     assert {"fnbridge_function_requests_total",
-            "fnbridge_function_gb_seconds_total"} <= used
+            "fnbridge_function_gigabyte_seconds_total"} <= used
     assert used <= shared, used - shared
     promql = re.search(r"```promql\n(.*?)```", section, re.S).group(1)
     assert "increase(fnbridge_function_requests_total[30d])" in promql
-    assert "increase(fnbridge_function_gb_seconds_total[30d])" in promql
+    assert "increase(fnbridge_function_gigabyte_seconds_total[30d])" in promql
