@@ -27,6 +27,7 @@ struct br_batch {
     struct br_invocation inv;
     bool in_flight;
     int64_t started_us;           /* when its invocation started (metering) */
+    unsigned gate_ticket;         /* its circuit breaker ticket (gate.h) */
     /* what the last attempt got back, for the dead-letter record */
     long last_status;
     char last_error[256];

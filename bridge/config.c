@@ -155,6 +155,31 @@ static const struct br_opt retry_opts[] = {
     {0},
 };
 
+static const struct br_opt breaker_opts[] = {
+    {.name = "failures", .type = BR_OPT_INT, .offset = P(breaker_failures),
+     .flags = BR_OPT_REQUIRED, .min = 1, .max = 1000000,
+     .help = "failed invocations in a row (timeouts, transient errors, 429s, "
+             "function errors) that open the circuit"},
+    {.name = "cooldown", .type = BR_OPT_DURATION, .offset = P(breaker_cooldown_ms),
+     .flags = BR_OPT_REQUIRED, .min = 1, .max = MS_DAY,
+     .help = "how long an open circuit makes no call; then one probe batch "
+             "decides: success closes it, failure opens it again"},
+    {0},
+};
+
+static const struct br_opt rate_limit_opts[] = {
+    {.name = "invocations_per_second", .type = BR_OPT_DOUBLE,
+     .offset = P(rate_per_second), .flags = BR_OPT_REQUIRED, .min = 0,
+     .max = 1000000,
+     .help = "invocations started per second, on average; fractions allowed "
+             "(`0.5`: one every 2 s); greater than 0"},
+    {.name = "burst", .type = BR_OPT_INT, .def = "1", .offset = P(rate_burst),
+     .min = 1, .max = 1000000,
+     .help = "invocations that may start at once after a quiet spell: in any "
+             "t seconds at most `burst + invocations_per_second * t` start"},
+    {0},
+};
+
 static const struct br_opt dlq_file_opts[] = {
     {.name = "path", .type = BR_OPT_STR, .offset = P(dlq_file_path),
      .flags = BR_OPT_REQUIRED | BR_OPT_NONEMPTY,
@@ -199,6 +224,14 @@ const struct br_opt br_pipeline_opts[] = {
      .def_doc = "`file: {path: <state_dir>/dlq/<name>.jsonl}`",
      .help = "where records go when retries are exhausted; given, it needs a "
              "sink: `file`"},
+    {.name = "circuit_breaker", .type = BR_OPT_SECTION, .section = breaker_opts,
+     .def_doc = "none",
+     .help = "stop calling a failing function for a while, and pause the "
+             "source meanwhile (README: Circuit breaker and rate limit)"},
+    {.name = "rate_limit", .type = BR_OPT_SECTION, .section = rate_limit_opts,
+     .def_doc = "none",
+     .help = "a token bucket in front of the function: invocations start no "
+             "faster than this, and the source pauses rather than buffer"},
     {0},
 };
 
@@ -369,6 +402,35 @@ static void cross_checks(const struct br_pipeline_conf *pl,
     }
 }
 
+/* True if a scalar reads as zero (a negative number is out of range and
+ * what is no number at all, the option table reported already). */
+static bool not_positive(const struct br_node *v)
+{
+    char *end;
+    if (!v || v->type != BR_NODE_SCALAR || !v->value[0])
+        return false;
+    double d = strtod(v->value, &end);
+    return !*end && d == 0;
+}
+
+/* circuit_breaker and rate_limit are off unless given (null: not given);
+ * a rate of 0 passes the table's range but would never start a call. */
+static void load_limits(struct br_pipeline_conf *pl, const struct br_node *node,
+                        const char *path, struct br_errors *errs)
+{
+    const struct br_node *cb = br_node_get(node, "circuit_breaker");
+    const struct br_node *rl = br_node_get(node, "rate_limit");
+    pl->breaker_on = cb && cb->type == BR_NODE_MAP;
+    pl->rate_limit_on = rl && rl->type == BR_NODE_MAP;
+    const struct br_node *rate = dig(node, "rate_limit", "invocations_per_second", NULL);
+    if (pl->rate_limit_on && not_positive(rate)) {
+        char kpath[PATH_LEN];
+        fmt_path(kpath, "%s.rate_limit.invocations_per_second", path);
+        br_errors_add(errs, rate, kpath, "must be greater than 0 (leave "
+                      "rate_limit out for no limit)");
+    }
+}
+
 static void load_pipeline(struct br_pipeline_conf *pl,
                           const struct br_node *node, const char *path,
                           struct br_errors *errs)
@@ -382,6 +444,7 @@ static void load_pipeline(struct br_pipeline_conf *pl,
     load_target(pl, br_node_get(node, "function"), path, errs);
     if (nerr == 0)
         cross_checks(pl, node, path, errs);
+    load_limits(pl, node, path, errs);
     const struct br_node *dlq = dig(node, "dead_letter", "file", "path", NULL);
     const struct br_node *at = dlq ? dlq : node;
     pl->dlq_line = at->line;

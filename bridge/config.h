@@ -37,6 +37,13 @@ struct br_pipeline_conf {
     int64_t max_record_age_ms;          /* retry.max_record_age (1h) */
     bool bisect_on_error;               /* retry.bisect_on_error (true) */
 
+    bool breaker_on;                    /* circuit_breaker given (else none) */
+    int64_t breaker_failures;           /* circuit_breaker.failures */
+    int64_t breaker_cooldown_ms;        /* circuit_breaker.cooldown */
+    bool rate_limit_on;                 /* rate_limit given (else none) */
+    double rate_per_second;             /* rate_limit.invocations_per_second */
+    int64_t rate_burst;                 /* rate_limit.burst (1) */
+
     char *dlq_file_path;                /* dead_letter.file.path; NULL = none
                                            (then failed records stop the
                                            pipeline rather than be lost) */

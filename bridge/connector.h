@@ -123,6 +123,11 @@ void br_source_drain(struct br_source *src);
 int64_t br_source_max_payload(const struct br_source *src);
 /* Records emitted and not yet settled. */
 size_t br_source_inflight(const struct br_source *src);
+/* How many more records may be emitted before max_inflight is reached:
+ * a source that takes records from its client in chunks takes at most
+ * this many, so the bound holds exactly in records (in bytes it may pass
+ * by what the last chunk held). 0 once either limit is reached. */
+size_t br_source_room(const struct br_source *src);
 /* What br_source_wait() waits for. */
 enum br_source_wait_for {
     BR_WAIT_ROUND,      /* one round: for a source with nothing else to

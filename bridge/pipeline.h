@@ -95,6 +95,7 @@ struct br_pipeline {
     struct br_record_list emitted;         /* not yet handed over */
     size_t inflight_records;
     size_t inflight_bytes;
+    size_t inflight_most;                  /* the most records held at once */
     bool paused;
     pthread_t thread;
     int source_rc;

@@ -9,6 +9,7 @@
 #include "batcher.h"
 #include "clock.h"
 #include "deadletter.h"
+#include "gate.h"
 #include "invoke.h"
 #include "log.h"
 #include "pipeline.h"
@@ -28,6 +29,7 @@ struct br_runner {
     struct br_batch_list flight;    /* invocations in progress */
     struct br_record_list acks;     /* settled this round */
     unsigned seen_revoke_epoch;
+    struct br_gate gate;            /* circuit breaker and rate limit */
     /* scratch for one verdict: a batch never holds more records */
     size_t scratch_n;
     enum br_settle *fate;
@@ -62,6 +64,7 @@ struct br_runner *br_runner_create(struct br_pipeline *pl)
     r->stale = calloc(r->scratch_n, sizeof(*r->stale));
     r->none_stale = calloc(r->scratch_n, sizeof(*r->none_stale));
     r->batcher = br_batcher_create(pl, pl->src.ordering, &r->acks);
+    br_gate_init(&r->gate, pl, br_now_ms());
     if (!r->fate || !r->stale || !r->none_stale || !r->batcher) {
         br_runner_destroy(r);
         return NULL;
@@ -230,12 +233,15 @@ static enum br_outcome outcome_of(const struct br_result *res, const struct br_v
     return BR_OUTCOME_REJECTED;
 }
 
-/* Metering and the invocation metrics of b's invocation, which ended. */
+/* Metering and the invocation metrics of b's invocation, which ended;
+ * and the circuit breaker learns how. */
 static void observe_end(struct br_runner *r, const struct br_batch *b,
                         const struct br_result *res, const struct br_verdict *v)
 {
     double ms = (double)(br_now_us() - b->started_us) / 1000.0;
-    br_observe_invocation_end(&r->pl->obs, outcome_of(res, v), ms, b->n);
+    enum br_outcome outcome = outcome_of(res, v);
+    br_gate_end(&r->gate, b->gate_ticket, outcome, res, br_now_ms());
+    br_observe_invocation_end(&r->pl->obs, outcome, ms, b->n);
     if (res->kind != BR_RES_OK && res->error[0])
         br_observe_error(&r->pl->obs, res->error);
 }
@@ -362,7 +368,8 @@ void br_invocation_done(struct br_invocation *inv)
 
 /* ------------------------------------------------------------ starting */
 
-static void start(struct br_runner *r, struct br_batch *b)
+/* Starts b's invocation; the gate allowed one at now. */
+static void start(struct br_runner *r, struct br_batch *b, int64_t now)
 {
     if (!drop_stale(r, b)) {
         finished(r, b);
@@ -376,6 +383,7 @@ static void start(struct br_runner *r, struct br_batch *b)
         return;
     }
     b->in_flight = true;
+    b->gate_ticket = br_gate_start(&r->gate, now);
     b->started_us = br_now_us();
     br_observe_invocation_start(&r->pl->obs);
     br_batch_list_push(&r->flight, b);
@@ -445,34 +453,47 @@ static void purge_stale(struct br_runner *r)
     purge_stale_batches(r, &r->runnable);
 }
 
+/* Batches due while the circuit is open or no token is there wait in
+ * runnable: a retry that falls due then waits too, and spends no
+ * attempt (its records' age goes on counting). */
 void br_runner_pump(struct br_runner *r, int64_t now)
 {
     purge_stale(r);
     promote_waiting(r, now);
-    while (r->flight.count < r->concurrency) {
+    br_gate_tick(&r->gate, now);
+    while (r->flight.count < r->concurrency && br_gate_wait(&r->gate, now) == 0) {
         struct br_batch *b = r->runnable.head;
         if (b)
             br_batch_list_remove(&r->runnable, b);
         else if (!(b = br_batcher_form(r->batcher, now)))
             break;
-        start(r, b);
+        start(r, b, now);
     }
+}
+
+/* The later of two waits (-1: never). */
+static int64_t later(int64_t a, int64_t b)
+{
+    return a < 0 || b < 0 ? -1 : a > b ? a : b;
+}
+
+static int64_t sooner(int64_t a, int64_t b)
+{
+    return a < 0 ? b : b < 0 ? a : a < b ? a : b;
 }
 
 int64_t br_runner_next_due(struct br_runner *r, int64_t now)
 {
     int64_t best = -1;
     if (r->flight.count < r->concurrency) {
-        if (r->runnable.count)
-            return 0;
-        best = br_batcher_wait(r->batcher, now);
+        /* A batch ready to start waits for the gate too. */
+        best = r->runnable.count ? 0 : br_batcher_wait(r->batcher, now);
+        best = later(best, br_gate_wait(&r->gate, now));
         if (best == 0)
             return 0;
     }
-    for (struct br_batch *b = r->waiting.head; b; b = b->next) {
-        int64_t w = b->due_ms > now ? b->due_ms - now : 0;
-        if (best < 0 || w < best)
-            best = w;
-    }
-    return best;
+    for (struct br_batch *b = r->waiting.head; b; b = b->next)
+        best = sooner(best, b->due_ms > now ? b->due_ms - now : 0);
+    /* The cooldown's end releases the source even with nothing queued. */
+    return sooner(best, br_gate_timer(&r->gate, now));
 }

@@ -59,11 +59,25 @@ int br_source_emit(struct br_source *src, int shard, struct br_record *rec)
     return 0;
 }
 
+/* Every record from emit to ack counts, wherever it waits: in a lane,
+ * a retry's backoff, behind an open circuit or the rate limit, or for
+ * the dead-letter sink. The most held at once is logged (debug) when it
+ * grows, so max_inflight can be seen to hold without the admin server. */
+static void note_most(struct br_pipeline *pl)
+{
+    if (pl->inflight_records <= pl->inflight_most)
+        return;
+    pl->inflight_most = pl->inflight_records;
+    br_debug(pl->scope, "in flight: %zu records, %zu bytes (the most so far)",
+             pl->inflight_records, pl->inflight_bytes);
+}
+
 /* What the admin server shows of the source thread: it turns, and what
  * it holds in flight. */
 static void show_progress(struct br_pipeline *pl)
 {
     struct br_observe *o = &pl->obs;
+    note_most(pl);
     int64_t now = br_now_ms();
     atomic_store_explicit(&o->source_beat_ms, now, memory_order_relaxed);
     if (!pl->inflight_records)
@@ -178,6 +192,14 @@ int64_t br_source_max_payload(const struct br_source *src)
 size_t br_source_inflight(const struct br_source *src)
 {
     return src->pl->inflight_records;
+}
+
+size_t br_source_room(const struct br_source *src)
+{
+    const struct br_pipeline *pl = src->pl;
+    if (over_limit(pl))
+        return 0;
+    return (size_t)pl->conf->inflight_max_records - pl->inflight_records;
 }
 
 /* True while what br_source_wait waits for does not hold yet. */

@@ -208,7 +208,13 @@ static int serve_events(struct kafka_ctx *ctx, int wait_ms)
  * only (a batch call would wait for a full batch), then takes the rest. */
 static ssize_t take_messages(struct kafka_ctx *ctx)
 {
-    ssize_t n = rd_kafka_consume_batch_queue(ctx->msgq, 0, ctx->batch, KAFKA_BATCH);
+    /* No more than max_inflight leaves room for: the rest stay queued in
+     * librdkafka (at 0 the core's backpressure waits for acks). */
+    size_t room = br_source_room(ctx->src);
+    size_t most = room < KAFKA_BATCH ? room : KAFKA_BATCH;
+    if (most == 0)
+        return 0;
+    ssize_t n = rd_kafka_consume_batch_queue(ctx->msgq, 0, ctx->batch, most);
     if (n != 0)
         return n;
     /* With records in flight, acks are due soon: come back sooner to
@@ -218,7 +224,7 @@ static ssize_t take_messages(struct kafka_ctx *ctx)
     if (n != 1)
         return n;
     ssize_t more = rd_kafka_consume_batch_queue(ctx->msgq, 0, ctx->batch + 1,
-                                                KAFKA_BATCH - 1);
+                                                most - 1);
     return more > 0 ? 1 + more : 1;
 }
 

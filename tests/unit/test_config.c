@@ -1192,6 +1192,69 @@ static void test_exec_env_allowed(void)
     }
 }
 
+/* ------------------------------------------------ circuit breaker, rate limit */
+
+static const struct bad limit_cases[] = {
+    {PIPE "    circuit_breaker: {failures: 0, cooldown: 1s}\n", 5, 33,
+     "pipelines[0].circuit_breaker.failures", "must be between 1 and 1000000", NULL},
+    {PIPE "    circuit_breaker: {failures: 3}\n", 5, 22,
+     "pipelines[0].circuit_breaker.cooldown", "missing required key 'cooldown'", NULL},
+    {PIPE "    circuit_breaker: {failures: 3, cooldown: 30}\n", 5, 46,
+     "pipelines[0].circuit_breaker.cooldown", "needs a unit", NULL},
+    {PIPE "    circuit_breaker: {failures: 3, cooldown: 1s, half: 1}\n", 5, 50,
+     "pipelines[0].circuit_breaker", "unknown key 'half'", NULL},
+    {PIPE "    circuit_breaker: 3\n", 5, 22, "pipelines[0].circuit_breaker",
+     "must be a mapping", NULL},
+    {PIPE "    rate_limit: {invocations_per_second: 0}\n", 5, 42,
+     "pipelines[0].rate_limit.invocations_per_second", "must be greater than 0", NULL},
+    {PIPE "    rate_limit: {invocations_per_second: -2}\n", 5, 42,
+     "pipelines[0].rate_limit.invocations_per_second", "must be between 0 and", NULL},
+    {PIPE "    rate_limit: {invocations_per_second: fast}\n", 5, 42,
+     "pipelines[0].rate_limit.invocations_per_second", "must be a number", NULL},
+    {PIPE "    rate_limit: {burst: 5}\n", 5, 17, "pipelines[0].rate_limit."
+     "invocations_per_second", "missing required key", NULL},
+    {PIPE "    rate_limit: {invocations_per_second: 1, burst: 0}\n", 5, 52,
+     "pipelines[0].rate_limit.burst", "must be between 1 and 1000000", NULL},
+    /* a zero rate is found beside other errors of the pipeline */
+    {PIPE "    concurrency: 0\n    rate_limit: {invocations_per_second: 0.0}\n", 6, 42,
+     "pipelines[0].rate_limit.invocations_per_second", "must be greater than 0", NULL},
+};
+
+static const struct br_pipeline_conf *load_one(const char *yaml, struct br_config **cfg)
+{
+    char *path = write_temp(yaml);
+    struct br_errors errs = {0};
+    *cfg = br_config_load(path, &errs);
+    CHECK_MSG(*cfg && errs.n == 0, "limits config refused:\n%s", yaml);
+    br_errors_free(&errs);
+    unlink(path);
+    free(path);
+    return *cfg ? &(*cfg)->pipelines[0] : NULL;
+}
+
+static void test_limits(void)
+{
+    for (size_t i = 0; i < sizeof limit_cases / sizeof limit_cases[0]; i++)
+        run_bad(i, &limit_cases[i]);
+    struct br_config *cfg;
+    const struct br_pipeline_conf *pl = load_one(PIPE, &cfg);
+    CHECK(pl && !pl->breaker_on && !pl->rate_limit_on);
+    br_config_free(cfg);
+    pl = load_one(PIPE "    circuit_breaker:\n    rate_limit:\n", &cfg);
+    CHECK(pl && !pl->breaker_on && !pl->rate_limit_on);   /* null: not given */
+    br_config_free(cfg);
+    pl = load_one(PIPE "    circuit_breaker: {failures: 4, cooldown: 2s}\n"
+                  "    rate_limit: {invocations_per_second: 0.5}\n", &cfg);
+    CHECK(pl && pl->breaker_on && pl->rate_limit_on);
+    if (pl) {
+        CHECK_INT(pl->breaker_failures, 4);
+        CHECK_INT(pl->breaker_cooldown_ms, 2000);
+        CHECK(pl->rate_per_second == 0.5);
+        CHECK_INT(pl->rate_burst, 1);
+    }
+    br_config_free(cfg);
+}
+
 int main(void)
 {
     test_parsers();
@@ -1206,6 +1269,7 @@ int main(void)
     test_collects_all_errors();
     test_missing_file();
     test_good_config();
+    test_limits();
     test_top_level_defaults();
     test_secrets_mask();
     test_secrets_mask_many_alike();

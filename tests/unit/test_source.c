@@ -166,8 +166,11 @@ static void test_waits_while_paused(struct br_pipeline *pl)
 {
     struct br_source *src = &pl->src;
     int shard = br_source_shard(src, "t", 5);
+    CHECK_INT(br_source_room(src), 2);
     emit(src, shard, 1);
+    CHECK_INT(br_source_room(src), 1);
     emit(src, shard, 2);
+    CHECK_INT(br_source_room(src), 0);   /* what a chunked source may take */
     br_source_service(src);        /* stalls a second, then pauses */
     CHECK_INT(n_pauses, 1);
     CHECK(pl->paused);
@@ -184,6 +187,7 @@ static void test_waits_while_paused(struct br_pipeline *pl)
     CHECK_INT(n_rounds, 2);
     CHECK_INT(br_source_inflight(src), 0);
     CHECK_INT(br_ackset_commit_point(pl->ackset, shard), 3);
+    CHECK_INT(br_source_room(src), 2);
 }
 
 int main(void)

@@ -1,0 +1,69 @@
+"""max_inflight holds across batching, retries, an open circuit and the rate
+limit (README: Delivery guarantees, Bounded memory): with a Kafka backlog
+ten times max_inflight.records and a function that fails (the circuit
+opens), then answers slowly behind a rate limit, the source never holds
+more records than the bound, the function never sees more calls at once
+than `concurrency`, and every record is delivered.
+
+What the source holds is read from its debug line "in flight: N records,
+B bytes (the most so far)", written whenever that count grows (the admin
+server is not needed for it)."""
+import re
+
+import pytest
+
+from helpers import SLOW, http_function, kafka_pipeline, produce, stop_cleanly
+from timed_function import TimedFunction
+
+TOPICS = {"mi_backlog": 4}
+MAX_RECORDS = 400
+MAX_BYTES = 64 * 1024 * 1024
+CONCURRENCY = 4
+
+
+@pytest.fixture
+def timed():
+    started = []
+
+    def start(policy):
+        fn = TimedFunction(policy)
+        started.append(fn)
+        return fn
+    yield start
+    for fn in started:
+        fn.close()
+
+
+def held(log):
+    """Each (records, bytes) the source reported as its most so far."""
+    return [(int(n), int(b)) for n, b in re.findall(
+        r'in flight: (\d+) records, (\d+) bytes \(the most so far\)', log)]
+
+
+def test_the_source_never_holds_more_than_max_inflight(
+        kafka, timed, bridges, group, tmp_path):
+    # Calls 1-6 fail (the circuit opens at the third and its first probe
+    # fails too); then each answer takes 20 ms, at most 25 calls a second.
+    fn = timed(lambda n, ids: (500, 0) if n <= 4 else (200, 0.02))
+    produced = produce(kafka, "mi_backlog", 10 * MAX_RECORDS, "--partitions", 4,
+                       "--size", 512)
+    b = bridges.start([kafka_pipeline(
+        "mi", kafka, "mi_backlog", group, http_function(fn.url), dlq=tmp_path / "dlq.jsonl",
+        batch={"max_records": 50, "max_wait": "20ms"}, concurrency=CONCURRENCY,
+        max_inflight={"records": MAX_RECORDS, "bytes": MAX_BYTES},
+        retry={"max_attempts": 100, "backoff": {"initial": "10ms", "max": "50ms"}},
+        circuit_breaker={"failures": 3, "cooldown": "500ms"},
+        rate_limit={"invocations_per_second": 25, "burst": 2})], log_level="debug")
+
+    fn.wait_delivered(produced.ids, 120 * SLOW, proc=b)
+    stop_cleanly(b)
+
+    log = b.stderr()
+    most = held(log)
+    assert most, "the source never said what it holds"
+    records, nbytes = max(most)
+    assert records <= MAX_RECORDS, f"the source held {records} records (max {MAX_RECORDS})"
+    assert nbytes <= MAX_BYTES
+    assert records >= MAX_RECORDS // 2, f"only {records} held: the backlog never pressed"
+    assert "circuit breaker open after 3 failed invocations" in log
+    assert fn.max_in_flight <= CONCURRENCY
