@@ -41,6 +41,11 @@ struct br_pipeline_conf {
                                            pipeline rather than be lost) */
     int dlq_line, dlq_col;              /* where it was given */
     bool dlq_secret;                    /* it came through interpolation */
+    /* dead_letter.NAME other than file (dlq_sink.h): NULL for the file
+     * sink; dlq_ctx is calloc'd ops->ctx_size, options set, owned here. */
+    const struct br_sink_ops *dlq_ops;
+    void *dlq_ctx;
+    int dlq_sink_line, dlq_sink_col;    /* the sink's key, for init errors */
 
     /* Not from the file: set by `fnbridge invoke`, whose failures are
      * reported to the user instead of dead-lettered. */
