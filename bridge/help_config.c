@@ -109,14 +109,19 @@ static const struct section *find_section(const struct sections *all,
 static const char *suggest_section(const struct sections *all, const char *name)
 {
     const char *names[MAX_SECTIONS], *lasts[MAX_SECTIONS];
+    size_t n_lasts = 0;
     for (size_t i = 0; i < all->n; i++) {
         names[i] = all->v[i].name;
         lasts[i] = strrchr(names[i], '.') ? strrchr(names[i], '.') + 1 : names[i];
+        /* a sink shares its name with a source or target: "kafka" is the
+         * source, as before there were sinks */
+        if (strncmp(names[i], "dead_letter.", 12) != 0)
+            n_lasts = i + 1;
     }
     const char *near = br_did_you_mean(name, names, all->n);
     if (near)
         return near;
-    near = br_did_you_mean(name, lasts, all->n);
+    near = br_did_you_mean(name, lasts, n_lasts);
     for (size_t i = 0; near && i < all->n; i++)
         if (lasts[i] == near)
             return names[i];
