@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "admin_status.h"
+#include "dlq_sink.h"
 #include "clock.h"
 #include "pipeline.h"
 #include "readiness.h"
@@ -93,7 +94,7 @@ static json_t *dead_letter(struct br_pipeline *pl)
     bool failing = atomic_load(&o->sink_state) == BR_SINK_FAILING;
     /* The file sink is the only one this build knows of. */
     return json_pack("{s:o, s:s, s:I, s:o}",
-                     "sink", pl->conf->no_dead_letter ? json_null() : json_string("file"),
+                     "sink", pl->dlq ? json_string(br_dlq_sink_kind(pl->dlq)) : json_null(),
                      "state", failing ? "failing" : "ok",
                      "failures", LOAD(o->sink_failures),
                      "error", *err ? json_string(err) : json_null());

@@ -10,6 +10,7 @@
 #include "config/paths.h"
 #include "backoff.h"
 #include "config.h"
+#include "dlq_sink.h"
 #include "log.h"
 
 #define PATH_LEN 256
@@ -220,10 +221,14 @@ const struct br_opt br_pipeline_opts[] = {
      .offset = P(memory_size_mb), .min = 128, .max = 10240,
      .help = "MB, as Lambda's memory size: the function's usage in GB-seconds "
              "is billed_ms / 1000 * memory_size / 1024 (README: Operations)"},
+    /* Custom: one sink, the file's options here, the others' with their
+     * connectors (load_dead_letter). */
     {.name = "dead_letter", .type = BR_OPT_SECTION, .section = dlq_opts,
+     .flags = BR_OPT_CUSTOM, .type_doc = "mapping",
      .def_doc = "`file: {path: <state_dir>/dlq/<name>.jsonl}`",
-     .help = "where records go when retries are exhausted; given, it needs a "
-             "sink: `file`"},
+     .help = "where records go when retries are exhausted: exactly one sink, "
+             "`file` (below), or `kafka`, `mqtt`, `http` with the options of "
+             "section `dead_letter.NAME`"},
     {.name = "circuit_breaker", .type = BR_OPT_SECTION, .section = breaker_opts,
      .def_doc = "none",
      .help = "stop calling a failing function for a while, and pause the "
@@ -395,11 +400,59 @@ static void cross_checks(const struct br_pipeline_conf *pl,
                       (long long)pl->inflight_max_records,
                       (long long)pl->batch_max_records);
     }
-    const struct br_node *dl = br_node_get(node, "dead_letter");
-    if (dl && dl->type == BR_NODE_MAP && !br_node_get(dl, "file")) {
-        fmt_path(kpath, "%s.dead_letter", path);
-        br_errors_add(errs, dl, kpath, "needs a sink: file: {path: ...}");
+}
+
+/* "file, kafka, mqtt, http": the sinks dead_letter may name. */
+static void sink_names(char *buf, size_t size)
+{
+    size_t len = (size_t)snprintf(buf, size, "%s", br_sink_file.name);
+    for (size_t i = 0; br_sinks[i] && len < size; i++)
+        len += (size_t)snprintf(buf + len, size - len, ", %s", br_sinks[i]->name);
+}
+
+/* dead_letter: a mapping naming exactly one sink. Returns its ops, or NULL
+ * with an error added. */
+static const struct br_sink_ops *pick_sink(const struct br_node *dl, const char *dpath,
+                                           struct br_errors *errs)
+{
+    char known[128];
+    sink_names(known, sizeof known);
+    if (dl->type != BR_NODE_MAP || dl->n != 1) {
+        br_errors_add(errs, dl->type == BR_NODE_MAP && dl->n > 1 ? dl->keys[1] : dl,
+                      dpath, "%s exactly one sink, as in {file: {path: ...}}; "
+                      "known sinks: %s", dl->type == BR_NODE_MAP && dl->n > 1 ?
+                      "one sink per pipeline: needs" : "needs", known);
+        return NULL;
     }
+    const struct br_sink_ops *ops = br_find_sink(dl->keys[0]->value);
+    if (!ops)
+        br_errors_add(errs, dl->keys[0], dpath, "unknown sink '%s'; known sinks: %s",
+                      dl->keys[0]->value, known);
+    return ops;
+}
+
+static void load_dead_letter(struct br_pipeline_conf *pl, const struct br_node *dl,
+                             const char *path, struct br_errors *errs)
+{
+    char dpath[PATH_LEN], cpath[PATH_LEN];
+    fmt_path(dpath, "%s.dead_letter", path);
+    const struct br_sink_ops *ops = dl ? pick_sink(dl, dpath, errs) : NULL;
+    if (!ops)
+        return;
+    pl->dlq_sink_line = dl->keys[0]->line;
+    pl->dlq_sink_col = dl->keys[0]->col;
+    if (ops == &br_sink_file) {
+        br_opts_apply(dlq_opts, dl, pl, dpath, errs);
+        return;
+    }
+    if (!(pl->dlq_ctx = calloc(1, ops->ctx_size ? ops->ctx_size : 1))) {
+        br_errors_add(errs, dl, dpath, "out of memory");
+        return;
+    }
+    pl->dlq_ops = ops;
+    fmt_path(cpath, "%s.%s", dpath, ops->name);
+    if (!br_opts_apply(ops->opts, dl->items[0], pl->dlq_ctx, cpath, errs) && ops->check)
+        ops->check(pl->dlq_ctx, pl->source_ops, pl->source_ctx, dl->items[0], cpath, errs);
 }
 
 /* True if a scalar reads as zero (a negative number is out of range and
@@ -442,6 +495,7 @@ static void load_pipeline(struct br_pipeline_conf *pl,
         return;
     load_source(pl, br_node_get(node, "source"), path, errs);
     load_target(pl, br_node_get(node, "function"), path, errs);
+    load_dead_letter(pl, br_node_get(node, "dead_letter"), path, errs);
     if (nerr == 0)
         cross_checks(pl, node, path, errs);
     load_limits(pl, node, path, errs);
@@ -629,6 +683,10 @@ static void pipeline_free(struct br_pipeline_conf *pl)
     if (pl->target_ops)
         br_opts_free(pl->target_ops->opts, pl->target_ctx);
     free(pl->target_ctx);
+    br_opts_free(dlq_opts, pl);         /* dead_letter is custom: not above */
+    if (pl->dlq_ops)
+        br_opts_free(pl->dlq_ops->opts, pl->dlq_ctx);
+    free(pl->dlq_ctx);
 }
 
 void br_config_free(struct br_config *cfg)

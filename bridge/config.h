@@ -49,6 +49,11 @@ struct br_pipeline_conf {
                                            pipeline rather than be lost) */
     int dlq_line, dlq_col;              /* where it was given */
     bool dlq_secret;                    /* it came through interpolation */
+    /* dead_letter.NAME other than file (dlq_sink.h): NULL for the file
+     * sink; dlq_ctx is calloc'd ops->ctx_size, options set, owned here. */
+    const struct br_sink_ops *dlq_ops;
+    void *dlq_ctx;
+    int dlq_sink_line, dlq_sink_col;    /* the sink's key, for init errors */
 
     int64_t memory_size_mb;             /* memory_size (128): for GB-seconds */
 

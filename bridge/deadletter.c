@@ -18,6 +18,7 @@
 #include "batch.h"
 #include "clock.h"
 #include "deadletter.h"
+#include "dlq_sink.h"
 #include "dlq_json.h"
 #include "fsdir.h"
 #include "log.h"
@@ -34,7 +35,7 @@ struct br_deadletter {
     /* The dispatcher writes batches; a source thread may write a message
      * too large to become a record. Lines must not interleave. */
     pthread_mutex_t lock;
-    bool failing;          /* log a failure streak once */
+    char why[256];         /* the last failure, for the sink's log line */
     struct br_buf head;    /* the line up to its payload */
     struct br_buf slice;   /* base64 of one slice of a payload */
 };
@@ -85,6 +86,11 @@ void br_deadletter_close(struct br_deadletter *dl)
 const char *br_deadletter_path(const struct br_deadletter *dl)
 {
     return dl->path;
+}
+
+const char *br_deadletter_error(const struct br_deadletter *dl)
+{
+    return dl->why;
 }
 
 static int put_timestamp(struct br_buf *out)
@@ -271,19 +277,11 @@ static int write_line_locked(struct br_deadletter *dl, const struct payload *pl)
         rc = write_line_streamed(dl, pl);
     if (dl->head.cap > KEEP_HEAD_CAP)
         br_buf_free(&dl->head);         /* a huge batch's head: give it back */
-    if (rc == 0 && fsync(dl->fd) == 0) {
-        if (dl->failing)
-            br_info(dl->scope, "dead-letter file %s writable again", dl->path);
-        dl->failing = false;
+    if (rc == 0 && fsync(dl->fd) == 0)
         return 0;
-    }
-    int saved = errno;
+    snprintf(dl->why, sizeof(dl->why), "writing to %s: %s", dl->path, strerror(errno));
     if (before >= 0 && ftruncate(dl->fd, before) < 0)
         br_error(dl->scope, "could not remove a torn dead-letter line: %s", strerror(errno));
-    if (!dl->failing)
-        br_error(dl->scope, "dead-letter write to %s failed: %s; holding the "
-                 "records and retrying", dl->path, strerror(saved));
-    dl->failing = true;
     return -1;
 }
 
@@ -312,10 +310,7 @@ static int write_line(struct br_deadletter *dl, const struct payload *pl)
 
 static int head_failed(struct br_deadletter *dl)
 {
-    if (!dl->failing)
-        br_error(dl->scope, "out of memory building a dead-letter record; "
-                 "holding the records and retrying");
-    dl->failing = true;
+    snprintf(dl->why, sizeof(dl->why), "out of memory building a dead-letter record");
     pthread_mutex_unlock(&dl->lock);
     return -1;
 }
@@ -353,4 +348,23 @@ int br_deadletter_write_record(struct br_deadletter *dl, struct br_pipeline *pl,
     int rc = write_line(dl, &value);
     pthread_mutex_unlock(&dl->lock);
     return rc;
+}
+
+/* The line in memory, for sinks that send it as one message: the head,
+ * then the payload as write_line_at_once would lay it out. */
+int br_dlq_item_line(struct br_buf *out, const struct br_dlq_item *item)
+{
+    const struct br_batch *b = item->batch;
+    const unsigned char *p = item->alone ? item->recs[0]->value
+                                         : (const unsigned char *)b->body.data;
+    size_t n = item->alone ? item->recs[0]->value_len : b->body.len;
+    bool base64 = item->alone || (n && !br_dlq_json_embeddable(p, n));
+    if (format_head(out, b, item->condition) < 0)
+        return -1;
+    if (!base64 && !n)
+        return br_buf_puts(out, "null}");
+    if (!base64)
+        return br_buf_append(out, p, n) | br_buf_putc(out, '}');
+    int rc = br_buf_putc(out, '"') | br_buf_put_base64(out, p ? p : (const unsigned char *)"", n);
+    return rc | br_buf_append(out, b64_tail, sizeof(b64_tail) - 2);   /* no newline */
 }

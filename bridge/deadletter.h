@@ -1,4 +1,4 @@
-/* deadletter.h - the dead-letter file sink: one JSON line per failed
+/* deadletter.h - the dead-letter file and its line: one JSON line per failed
  * batch, shaped like Lambda's on-failure destination record, written and
  * fsynced before any of its records is acked. Every line loads with a
  * strict JSON parser: what is not JSON text goes as base64 (dlq_json.h). */
@@ -31,5 +31,7 @@ int br_deadletter_write(struct br_deadletter *dl, const struct br_batch *b,
 int br_deadletter_write_record(struct br_deadletter *dl, struct br_pipeline *pl,
                                const struct br_record *rec, const char *condition);
 const char *br_deadletter_path(const struct br_deadletter *dl);
+/* Why the last write failed ("writing to PATH: No space left on device"). */
+const char *br_deadletter_error(const struct br_deadletter *dl);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "connector.h"
+#include "dlq_sink.h"
 #include "help_config.h"
 
 #define EXIT_USAGE 2
@@ -58,7 +59,7 @@ static struct section *add_tree(struct sections *all, const char *name,
     if (!add_section(all, name, where, table, nested))
         return NULL;
     for (const struct br_opt *o = table; o->name; o++) {
-        if (o->type != BR_OPT_SECTION || (o->flags & BR_OPT_CUSTOM))
+        if (o->type != BR_OPT_SECTION || !o->section)   /* custom may have one */
             continue;
         char sub_name[96], sub_where[128];
         snprintf(sub_name, sizeof sub_name, "%s.%s", name, o->name);
@@ -87,6 +88,11 @@ static void collect_sections(struct sections *all)
         snprintf(where, sizeof where, "pipelines[].function.%s", br_targets[i]->name);
         add_tree(all, name, where, br_targets[i]->opts, false);
     }
+    for (size_t i = 0; br_sinks[i]; i++) {
+        snprintf(name, sizeof name, "dead_letter.%s", br_sinks[i]->name);
+        snprintf(where, sizeof where, "pipelines[].dead_letter.%s", br_sinks[i]->name);
+        add_tree(all, name, where, br_sinks[i]->opts, false);
+    }
 }
 
 static const struct section *find_section(const struct sections *all,
@@ -103,14 +109,19 @@ static const struct section *find_section(const struct sections *all,
 static const char *suggest_section(const struct sections *all, const char *name)
 {
     const char *names[MAX_SECTIONS], *lasts[MAX_SECTIONS];
+    size_t n_lasts = 0;
     for (size_t i = 0; i < all->n; i++) {
         names[i] = all->v[i].name;
         lasts[i] = strrchr(names[i], '.') ? strrchr(names[i], '.') + 1 : names[i];
+        /* a sink shares its name with a source or target: "kafka" is the
+         * source, as before there were sinks */
+        if (strncmp(names[i], "dead_letter.", 12) != 0)
+            n_lasts = i + 1;
     }
     const char *near = br_did_you_mean(name, names, all->n);
     if (near)
         return near;
-    near = br_did_you_mean(name, lasts, all->n);
+    near = br_did_you_mean(name, lasts, n_lasts);
     for (size_t i = 0; near && i < all->n; i++)
         if (lasts[i] == near)
             return names[i];
@@ -307,7 +318,7 @@ static void print_keys(FILE *out, const struct br_opt *table,
         if (w < 0 || (size_t)w >= sizeof key)
             continue;       /* no table nests that deep */
         print_key(out, o, key);
-        if (o->type == BR_OPT_SECTION && !(o->flags & BR_OPT_CUSTOM))
+        if (o->type == BR_OPT_SECTION && o->section)
             print_keys(out, o->section, key, print_key);
     }
 }

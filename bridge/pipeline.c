@@ -7,7 +7,7 @@
 #include "config/secrets.h"
 #include "ackset.h"
 #include "clock.h"
-#include "deadletter.h"
+#include "dlq_sink.h"
 #include "log.h"
 #include "pipeline.h"
 #include "runner.h"
@@ -23,19 +23,52 @@ static enum br_format pick_format(const struct br_pipeline_conf *conf)
     return BR_FORMAT_JSON;
 }
 
+/* "FILE:LINE:COL: pipelines[i].dead_letter.NAME: why", as config errors are. */
+static void sink_error(const struct br_pipeline *pl, const struct br_sink_ops *ops,
+                       const char *why, char *err, size_t errlen)
+{
+    const struct br_pipeline_conf *conf = pl->conf;
+    snprintf(err, errlen, "%s:%d:%d: pipelines[%td].dead_letter.%s: %s", pl->cfg->path,
+             conf->dlq_sink_line, conf->dlq_sink_col, conf - pl->cfg->pipelines,
+             ops->name, why);
+}
+
 static int open_dead_letter(struct br_pipeline *pl, char *err, size_t errlen)
 {
-    char fallback[4096];
-    const char *path = pl->conf->dlq_file_path;
+    const struct br_sink_ops *ops = pl->conf->dlq_ops ? pl->conf->dlq_ops : &br_sink_file;
+    char why[512] = "";
     if (pl->conf->no_dead_letter)
         return 0;
-    if (!path) {
-        snprintf(fallback, sizeof(fallback), "%s/dlq/%s.jsonl",
-                 pl->cfg->state_dir, pl->conf->name);
-        path = fallback;
+    pl->dlq = br_dlq_sink_open(pl, ops, pl->conf->dlq_ctx, why, sizeof(why));
+    if (pl->dlq)
+        return 0;
+    if (ops == &br_sink_file)     /* its errors name the path: as they were */
+        snprintf(err, errlen, "%s", why);
+    else
+        sink_error(pl, ops, why, err, errlen);
+    return -1;
+}
+
+/* `check`: a sink other than the file (which br_config_check_paths
+ * judges) is initialised and destroyed, so its property errors show. */
+static int check_dead_letter(struct br_pipeline *pl, char *err, size_t errlen)
+{
+    const struct br_sink_ops *ops = pl->conf->dlq_ops;
+    char why[512] = "";
+    if (!ops || pl->conf->no_dead_letter)
+        return 0;
+    struct br_sink sk = {.ops = ops, .ctx = pl->conf->dlq_ctx, .pl = pl,
+                         .pipeline_name = pl->conf->name,
+                         .source_ops = pl->conf->source_ops,
+                         .source_ctx = pl->conf->source_ctx};
+    snprintf(sk.scope, sizeof(sk.scope), "%s/dlq-%s", pl->scope, ops->name);
+    if (ops->init(&sk, why, sizeof(why)) < 0) {
+        sink_error(pl, ops, why, err, errlen);
+        return -1;
     }
-    pl->dlq = br_deadletter_open(path, pl->scope, err, errlen);
-    return pl->dlq ? 0 : -1;
+    if (ops->destroy)
+        ops->destroy(&sk);
+    return 0;
 }
 
 /* "FILE:LINE:COL: pipelines[i].source.kafka: why", as config errors are. */
@@ -184,6 +217,8 @@ int br_pipeline_check(const struct br_config *cfg,
     pl->format = pick_format(conf);
     int rc = show_name(pl, err, errlen) < 0 || check_format(pl, err, errlen) < 0
              ? -1 : init_connectors(pl, err, errlen);
+    if (rc == 0)
+        rc = check_dead_letter(pl, err, errlen);
     if (pl->tgt.ops && pl->tgt.ops->destroy)
         pl->tgt.ops->destroy(&pl->tgt);
     if (pl->src.ops && pl->src.ops->destroy)
@@ -197,12 +232,12 @@ void br_pipeline_destroy(struct br_pipeline *pl)
 {
     if (!pl)
         return;
+    br_dlq_sink_close(pl->dlq);         /* first: its worker reads batches */
     br_runner_destroy(pl->runner);
     if (pl->tgt.ops && pl->tgt.ops->destroy)
         pl->tgt.ops->destroy(&pl->tgt);
     if (pl->src.ops && pl->src.ops->destroy)
         pl->src.ops->destroy(&pl->src);
-    br_deadletter_close(pl->dlq);
     br_record_list_free(&pl->inbound);
     br_record_list_free(&pl->acks);
     br_record_list_free(&pl->emitted);

@@ -21,7 +21,7 @@
 
 struct br_ackset;
 struct br_runner;
-struct br_deadletter;
+struct br_dlq_sink;
 struct br_batch;
 
 struct br_shard_info {
@@ -102,7 +102,7 @@ struct br_pipeline {
 
     /* dispatcher thread only */
     struct br_runner *runner;
-    struct br_deadletter *dlq;             /* NULL with conf->no_dead_letter;
+    struct br_dlq_sink *dlq;               /* NULL with conf->no_dead_letter;
                                               it locks itself: the source
                                               thread writes records too large
                                               for an event there too

@@ -8,7 +8,7 @@
 
 #include "batcher.h"
 #include "clock.h"
-#include "deadletter.h"
+#include "dlq_sink.h"
 #include "gate.h"
 #include "invoke.h"
 #include "log.h"
@@ -27,6 +27,8 @@ struct br_runner {
     struct br_batch_list runnable;  /* retries and halves due now */
     struct br_batch_list waiting;   /* in backoff, or for the sink */
     struct br_batch_list flight;    /* invocations in progress */
+    struct br_batch_list sinking;   /* at the dead-letter sink, unanswered */
+    int64_t sink_retry_ms;          /* while the sink fails: its next try */
     struct br_record_list acks;     /* settled this round */
     unsigned seen_revoke_epoch;
     struct br_gate gate;            /* circuit breaker and rate limit */
@@ -88,6 +90,7 @@ void br_runner_destroy(struct br_runner *r)
     free_batches(&r->runnable);
     free_batches(&r->waiting);
     free_batches(&r->flight);
+    free_batches(&r->sinking);
     br_batcher_destroy(r->batcher);
     br_record_list_free(&r->acks);
     free(r->fate);
@@ -170,7 +173,25 @@ static bool drop_stale(struct br_runner *r, struct br_batch *b)
     return b->n > 0;
 }
 
-static void dead_letter(struct br_runner *r, struct br_batch *b, const char *condition)
+static void sink_answers(struct br_runner *r, int64_t now);
+
+/* While the sink fails one batch at a time probes it: the others wait
+ * for its next try, and go as soon as one write succeeds. A batch whose
+ * wait for that try ended (due) only waits for a probe out. */
+static bool sink_probing(struct br_runner *r, int64_t now, bool due)
+{
+    return br_dlq_sink_streak(r->pl->dlq) > 0 &&
+           (r->sinking.count > 0 || (!due && now < r->sink_retry_ms));
+}
+
+static void sink_later(struct br_runner *r, struct br_batch *b, int64_t now)
+{
+    int64_t backoff = br_dlq_sink_backoff_ms(br_dlq_sink_streak(r->pl->dlq));
+    run_later(r, b, r->sink_retry_ms > now ? r->sink_retry_ms : now + backoff);
+}
+
+static void send_to_sink(struct br_runner *r, struct br_batch *b, const char *condition,
+                         int64_t now, bool due)
 {
     struct br_pipeline *pl = r->pl;
     if (!pl->dlq) {         /* fnbridge invoke: reported, not written */
@@ -182,21 +203,70 @@ static void dead_letter(struct br_runner *r, struct br_batch *b, const char *con
     }
     if (!b->body.len)
         b->body.max = 0;   /* the record keeps the whole event, however big */
+    /* Nothing is acked until the sink holds the records: the lanes of this
+     * batch stay blocked while it waits for the sink or for its answer. */
+    b->dlq_condition = condition;
+    struct br_dlq_job *job;
     /* Without its event (out of memory) the line would not hold the
-     * records: like a failed write, nothing is acked and it is retried. */
-    if ((!b->body.len && br_invoke_encode(b) < 0) ||
-        br_deadletter_write(pl->dlq, b, condition) < 0) {
-        /* Nothing is acked until the sink holds the records: the lanes of
-         * this batch stay blocked and the write is tried again. */
-        b->dlq_condition = condition;
-        run_later(r, b, br_now_ms() + SINK_RETRY_MS);
+     * records: like a failed write, it is tried again. */
+    if ((!b->body.len && br_invoke_encode(b) < 0) || !(job = calloc(1, sizeof(*job)))) {
+        run_later(r, b, now + SINK_RETRY_MS);
         return;
     }
+    if (sink_probing(r, now, due)) {
+        free(job);
+        sink_later(r, b, now);
+        return;
+    }
+    job->batch = b;
+    job->condition = condition;
+    br_batch_list_push(&r->sinking, b);
+    br_dlq_sink_submit(pl->dlq, job);
+    sink_answers(r, now);   /* a sink without a worker answered already */
+}
+
+static void dead_letter(struct br_runner *r, struct br_batch *b, const char *condition)
+{
+    send_to_sink(r, b, condition, br_now_ms(), false);
+}
+
+static void sink_written(struct br_runner *r, struct br_batch *b)
+{
+    struct br_pipeline *pl = r->pl;
     br_warn(pl->scope, "dead-lettered %zu record%s (%s) to %s", b->n,
-            b->n == 1 ? "" : "s", condition, br_deadletter_path(pl->dlq));
+            b->n == 1 ? "" : "s", b->dlq_condition, br_dlq_sink_where(pl->dlq));
     atomic_fetch_add(&pl->stats.dead_lettered, b->n);
     settle(r, b, NULL, BR_SETTLE_DEAD_LETTERED);
     finished(r, b);
+}
+
+/* The sink answered: a durable write settles its batch; a failure keeps
+ * it for the sink's next try (the sink logged it and holds the source).
+ * After a success the batches kept for the sink go now. */
+static void sink_answers(struct br_runner *r, int64_t now)
+{
+    struct br_dlq_job *job = r->pl->dlq ? br_dlq_sink_take_answers(r->pl->dlq) : NULL;
+    bool wrote = false;
+    while (job) {
+        struct br_dlq_job *next = job->next;
+        struct br_batch *b = job->batch;
+        br_batch_list_remove(&r->sinking, b);
+        if (job->rc == 0) {
+            sink_written(r, b);
+            wrote = true;
+        } else {
+            r->sink_retry_ms = now + br_dlq_sink_backoff_ms(br_dlq_sink_streak(r->pl->dlq));
+            run_later(r, b, r->sink_retry_ms);
+        }
+        free(job);
+        job = next;
+    }
+    if (!wrote || br_dlq_sink_streak(r->pl->dlq) > 0)
+        return;
+    r->sink_retry_ms = 0;
+    for (struct br_batch *b = r->waiting.head; b; b = b->next)
+        if (b->dlq_condition && b->due_ms > now)
+            b->due_ms = now;
 }
 
 /* Two halves run one after the other; out of memory, the whole batch is
@@ -394,13 +464,14 @@ static void start(struct br_runner *r, struct br_batch *b, int64_t now)
 /* Batches due again: retried, or their dead-letter write tried again. */
 static void promote_waiting(struct br_runner *r, int64_t now)
 {
+    sink_answers(r, now);
     struct br_batch *b = r->waiting.head;
     while (b) {
         struct br_batch *next = b->next;
         if (b->due_ms <= now) {
             br_batch_list_remove(&r->waiting, b);
             if (b->dlq_condition)
-                dead_letter(r, b, b->dlq_condition);
+                send_to_sink(r, b, b->dlq_condition, now, true);
             else
                 br_batch_list_push(&r->runnable, b);
         }

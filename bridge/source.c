@@ -6,7 +6,7 @@
 
 #include "ackset.h"
 #include "clock.h"
-#include "deadletter.h"
+#include "dlq_sink.h"
 #include "log.h"
 #include "pipeline.h"
 
@@ -283,13 +283,13 @@ int br_source_dead_letter(struct br_source *src, const struct br_record *rec,
                           const char *condition)
 {
     struct br_pipeline *pl = src->pl;
-    if (pl->dlq && br_deadletter_write_record(pl->dlq, pl, rec, condition) < 0)
+    if (pl->dlq && br_dlq_sink_write_record(pl->dlq, rec, condition) < 0)
         return -1;
     atomic_fetch_add(&pl->stats.received, 1);
     atomic_fetch_add(&pl->stats.dead_lettered, 1);
     if (pl->dlq)
         br_warn(pl->scope, "dead-lettered 1 record (%s) to %s", condition,
-                br_deadletter_path(pl->dlq));
+                br_dlq_sink_where(pl->dlq));
     else
         br_warn(pl->scope, "dropped 1 record (%s): dead-lettering is off", condition);
     return 0;

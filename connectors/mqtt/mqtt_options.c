@@ -1,4 +1,5 @@
 /* mqtt_options.c - the option table of the MQTT source. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,8 +70,41 @@ const char *mqtt_url_userinfo(const char *url, char **user, char **password)
     return at + 1;
 }
 
+int mqtt_split_url(const char *url, char *host_out, size_t host_size, int *port_out,
+                   bool *tls, char **user, char **password, char *err, size_t errlen)
+{
+    *tls = !strncmp(url, "mqtts://", 8);
+    const char *host = mqtt_url_userinfo(url, user, password);
+    if (!host) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    size_t host_len = strcspn(host, ":/");
+    if (host_len == 0 || host_len >= host_size) {
+        snprintf(err, errlen, "url '%s' names no usable host", url);
+        return -1;
+    }
+    memcpy(host_out, host, host_len);
+    host_out[host_len] = '\0';
+    *port_out = *tls ? 8883 : 1883;
+    const char *rest = host + host_len;
+    if (*rest == ':') {
+        char *end;
+        long port = strtol(rest + 1, &end, 10);
+        if (end == rest + 1 || port < 1 || port > 65535 || (*end && strcmp(end, "/"))) {
+            snprintf(err, errlen, "url '%s' has a bad port (1-65535)", url);
+            return -1;
+        }
+        *port_out = (int)port;
+    } else if (*rest && strcmp(rest, "/")) {
+        snprintf(err, errlen, "url '%s' must not have a path", url);
+        return -1;
+    }
+    return 0;
+}
+
 #define O(field) offsetof(struct mqtt_options, field)
-static const struct br_opt tls_opts[] = {
+const struct br_opt mqtt_tls_opts[] = {
     {.name = "ca", .type = BR_OPT_STR, .offset = O(tls_ca),
      .def_doc = "the system's CAs",
      .help = "CA file (PEM) the broker's certificate must chain to"},
@@ -134,7 +168,7 @@ const struct br_opt mqtt_source_opts[] = {
     {.name = "password", .type = BR_OPT_STR, .offset = O(password),
      .help = "its password (`password: ${env:MQTT_PASSWORD}` keeps it out of "
              "the file)"},
-    {.name = "tls", .type = BR_OPT_SECTION, .section = tls_opts,
+    {.name = "tls", .type = BR_OPT_SECTION, .section = mqtt_tls_opts,
      .help = "TLS settings for `mqtts://`"},
     {.name = "keepalive", .type = BR_OPT_DURATION, .def = "30s", .offset = O(keepalive_ms),
      .min = 5000, .max = 65535000, .help = "the MQTT keepalive interval"},

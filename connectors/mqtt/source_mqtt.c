@@ -592,40 +592,12 @@ static void mqtt_resume(struct br_source *src)
 
 /* ------------------------------------------------------------------ init */
 
-/* Splits mqtt[s]://[user[:password]@]host[:port][/] into ctx->url_user,
- * url_password, host, port and tls. Errors quote the url: the sinks mask
- * its userinfo (config/secrets.h). */
+/* Splits the url into ctx->url_user, url_password, host, port and tls
+ * (mqtt_split_url). */
 static int parse_url(struct mqtt_ctx *ctx, char *err, size_t errlen)
 {
-    const char *url = ctx->opts.url;
-    ctx->tls = !strncmp(url, "mqtts://", 8);
-    const char *host = mqtt_url_userinfo(url, &ctx->url_user, &ctx->url_password);
-    if (!host) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    size_t host_len = strcspn(host, ":/");
-    if (host_len == 0 || host_len >= sizeof(ctx->host)) {
-        snprintf(err, errlen, "url '%s' names no usable host", url);
-        return -1;
-    }
-    memcpy(ctx->host, host, host_len);
-    ctx->host[host_len] = '\0';
-    ctx->port = ctx->tls ? 8883 : 1883;
-    const char *rest = host + host_len;
-    if (*rest == ':') {
-        char *end;
-        long port = strtol(rest + 1, &end, 10);
-        if (end == rest + 1 || port < 1 || port > 65535 || (*end && strcmp(end, "/"))) {
-            snprintf(err, errlen, "url '%s' has a bad port (1-65535)", url);
-            return -1;
-        }
-        ctx->port = (int)port;
-    } else if (*rest && strcmp(rest, "/")) {
-        snprintf(err, errlen, "url '%s' must not have a path", url);
-        return -1;
-    }
-    return 0;
+    return mqtt_split_url(ctx->opts.url, ctx->host, sizeof(ctx->host), &ctx->port, &ctx->tls,
+                          &ctx->url_user, &ctx->url_password, err, errlen);
 }
 
 static int check_options(struct mqtt_ctx *ctx, char *err, size_t errlen)

@@ -35,6 +35,14 @@ struct mqtt_options {
 };
 
 extern const struct br_opt mqtt_source_opts[];
+/* The `tls` section (offsets into struct mqtt_options): the sink's too. */
+extern const struct br_opt mqtt_tls_opts[];
+/* Splits mqtt[s]://[user[:password]@]host[:port][/] into host (host_size
+ * bytes), port (1883 / 8883 by default) and tls; *user and *password as
+ * mqtt_url_userinfo. Errors quote the url: the log sinks mask its
+ * userinfo (config/secrets.h). Returns 0, or -1 with err filled. */
+int mqtt_split_url(const char *url, char *host, size_t host_size, int *port, bool *tls,
+                   char **user, char **password, char *err, size_t errlen);
 /* NULL if s is a usable url, else why not. */
 const char *mqtt_check_url(const char *s);
 /* Splits the url's "user[:password]@" off: *user and *password become new

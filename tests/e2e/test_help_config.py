@@ -76,7 +76,7 @@ def test_without_a_section_every_table_of_its_own_is_printed():
     assert r.returncode == 0 and r.stderr == ""
     headers = [line.split()[0] for line in r.stdout.splitlines() if line and line[0] != " "]
     own = [n for n in sections() if n in ("top", "pipeline") or n.count(".") == 1 and
-           n.split(".")[0] in ("source", "target")]
+           n.split(".")[0] in ("source", "target", "dead_letter")]
     assert headers == own, headers
     # nested tables appear inside their table as dotted keys
     assert key_line(r.stdout, "retry.backoff.jitter")[0] == "enum (full | none), default full"

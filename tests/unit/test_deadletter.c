@@ -16,6 +16,7 @@
 #include "bridge/runner.h"
 #include "bridge/clock.h"
 #include "bridge/deadletter.h"
+#include "bridge/dlq_sink.h"
 #include "bridge/dlq_json.h"
 #include "bridge/format.h"
 #include "bridge/log.h"
@@ -387,7 +388,7 @@ static void test_coordinates_that_are_not_text(struct br_pipeline *pl)
             struct br_record rec = {.kind = kind, .topic = topics[i],
                                     .offset = 7, .value = (const unsigned char *)"v",
                                     .value_len = 1, .meta = kind == &br_kind_s3 ? &meta : NULL};
-            CHECK_INT(br_deadletter_write_record(pl->dlq, pl, &rec, "MaximumPayloadSizeExceeded"), 0);
+            CHECK_INT(br_dlq_sink_write_record(pl->dlq, &rec, "MaximumPayloadSizeExceeded"), 0);
             json_t *j = last_line("lambda");
             json_t *src = json_object_get(j, "source");
             bool text = br_dlq_is_text((const unsigned char *)topics[i], strlen(topics[i]));
@@ -427,7 +428,7 @@ static void test_records_streamed_as_base64(struct br_pipeline *pl)
         struct bytes v = repeat("\x00\x01\xFF\x80payload", 11, sizes[i]);
         struct br_record rec = {.kind = &br_kind_mqtt, .topic = "big/one", .offset = 42,
                                 .value = v.p, .value_len = v.n};
-        CHECK_INT(br_deadletter_write_record(pl->dlq, pl, &rec, "MaximumPayloadSizeExceeded"), 0);
+        CHECK_INT(br_dlq_sink_write_record(pl->dlq, &rec, "MaximumPayloadSizeExceeded"), 0);
         json_t *j = last_line("lambda");
         const char *payload = str_at(j, "payload", NULL);
         const char *enc = str_at(j, "payloadEncoding", NULL);
