@@ -149,10 +149,13 @@ static int write_back(struct br_source *src, struct replay_src *rs,
         run->fatal = true;
         return -1;
     }
-    br_print(stderr, "%s: failed again (%s after %d attempt%s%s%.0ld%s%s): written back "
+    char status[32] = "";
+    if (rs->status)
+        snprintf(status, sizeof(status), ", status %ld", rs->status);
+    br_print(stderr, "%s: failed again (%s after %d attempt%s%s%s%s): written back "
              "with replayCount %lld\n", run->in->ops->where(run->in->impl), rs->condition,
-             rs->attempts, rs->attempts == 1 ? "" : "s", rs->status ? ", status " : "",
-             rs->status, rs->error[0] ? "; " : "", rs->error, (long long)l->replay_count + 1);
+             rs->attempts, rs->attempts == 1 ? "" : "s", status, rs->error[0] ? "; " : "",
+             rs->error, (long long)l->replay_count + 1);
     if (leave_input(run) < 0)
         return -1;
     tally(&run->counts.failed, l);
