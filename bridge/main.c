@@ -1,4 +1,4 @@
-/* main.c - the fnbridge command line: run, check, invoke, version, help. */
+/* main.c - the fnbridge command line: run, check, invoke, dlq, version, help. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <expat.h>
@@ -16,6 +16,7 @@
 #include "admin.h"
 #include "config.h"
 #include "dispatcher.h"
+#include "dlq_replay.h"
 #include "help_config.h"
 #include "invoke_cmd.h"
 #include "log.h"
@@ -35,6 +36,8 @@ static const char usage_main[] =
     "  fnbridge check -c FILE     validate the config (after interpolation)\n"
     "  fnbridge invoke -c FILE --pipeline NAME [--event FILE|-]\n"
     "                             send one event through a pipeline's function\n"
+    "  fnbridge dlq replay -c FILE --pipeline NAME [--from FILE] [--dry-run]\n"
+    "                             re-drive dead letters through a pipeline\n"
     "  fnbridge version           print the version\n"
     "  fnbridge help [COMMAND]    this text, or a command's\n"
     "  fnbridge help config [SECTION] [--markdown]\n"
@@ -382,10 +385,14 @@ int main(int argc, char **argv)
         if (!strcmp(argv[1], "help")) {
             if (argc > 2 && !strcmp(argv[2], "config"))
                 return br_help_config_main(argc - 3, argv + 3);
+            if (argc > 2 && !strcmp(argv[2], "dlq"))
+                return fputs(br_dlq_usage, stdout) < 0;
             const struct command *c = argc > 2 ? find_command(argv[2]) : NULL;
             fputs(c ? c->usage : usage_main, stdout);
             return argc > 2 && !c ? EXIT_USAGE : 0;
         }
+        if (!strcmp(argv[1], "dlq"))
+            return br_dlq_main(argc - 1, argv + 1);
         if (!(cmd = find_command(argv[1])))
             return usage_error("unknown command '%s'", argv[1]);
         first = 2;

@@ -1,0 +1,296 @@
+/* dlq_replay.c - `fnbridge dlq replay` (README: Replaying dead letters):
+ * its command line, the pipeline and files it names, the dry run, and
+ * the summary it ends with. The input is a small interface
+ * (dlq_input.h): today the dead-letter file (dlq_replay_file.c), whose
+ * bookkeeping makes a killed replay lose nothing; the pipeline run is
+ * dlq_replay_run.c. */
+#include <curl/curl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "config/secrets.h"
+#include "dlq_replay.h"
+#include "dlq_replay_file.h"
+#include "dlq_replay_run.h"
+#include "log.h"
+
+#define MAX_REPLAYS_DEFAULT 3
+
+const char br_dlq_usage[] =
+    "Usage: fnbridge dlq replay -c FILE --pipeline NAME [--from FILE | --from-topic TOPIC]\n"
+    "                           [--dry-run] [--max-replays N]\n"
+    "\n"
+    "Re-drives dead letters through pipeline NAME's function and retry policy,\n"
+    "one after the other, each line's payload sent exactly as it was the first\n"
+    "time. A letter the function takes leaves the file; one that fails again\n"
+    "is appended to the pipeline's dead-letter file with replayCount raised by\n"
+    "one; one replayed N times already is not sent but kept aside in the\n"
+    "parked file beside the input (NAME.parked.jsonl for NAME.jsonl). Lines\n"
+    "of other pipelines and lines that are not dead letters stay where they\n"
+    "are. Lines appended while it runs wait for the next run. Killed at any\n"
+    "moment it loses nothing (a letter may be sent twice); a second replay of\n"
+    "the same file at the same time is refused.\n"
+    "\n"
+    "Options:\n"
+    "  -p, --pipeline NAME        the pipeline whose function replays them\n"
+    "      --from FILE            the dead-letter file (default: the pipeline's)\n"
+    "      --from-topic TOPIC     a dead-letter topic (needs the kafka dead-letter\n"
+    "                             sink; not available in this build)\n"
+    "      --dry-run              print what would be sent; change nothing\n"
+    "      --max-replays N        the replay limit (default 3)\n"
+    "\n"
+    "Exit codes: 0 every letter succeeded, 1 some failed again or were kept\n"
+    "aside (or the run stopped on an error), 2 usage or config error, a line\n"
+    "that is not a dead letter, or another replay running.\n";
+
+struct replay_args {
+    const char *config;
+    const char *pipeline;
+    const char *from;
+    const char *from_topic;
+    bool dry_run;
+    long max_replays;
+};
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "fnbridge: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nTry 'fnbridge help dlq'.\n");
+    return BR_DLQ_EXIT_USAGE;
+}
+
+static int parse_count(const char *text, long *out)
+{
+    char *end;
+    long v = strtol(text, &end, 10);
+    if (!*text || *end || v < 0 || v > 1000000)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Returns -1 to go on, or the exit code. */
+static int parse_args(int argc, char **argv, struct replay_args *a)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"pipeline", required_argument, NULL, 'p'},
+        {"from", required_argument, NULL, 'f'},
+        {"from-topic", required_argument, NULL, 't'},
+        {"dry-run", no_argument, NULL, 'n'},
+        {"max-replays", required_argument, NULL, 'm'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    optind = 2;
+    while ((opt = getopt_long(argc, argv, "+c:p:h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': a->config = optarg; break;
+        case 'p': a->pipeline = optarg; break;
+        case 'f': a->from = optarg; break;
+        case 't': a->from_topic = optarg; break;
+        case 'n': a->dry_run = true; break;
+        case 'm':
+            if (parse_count(optarg, &a->max_replays) < 0)
+                return usage_error("--max-replays %s: not a count (0 to 1000000)", optarg);
+            break;
+        case 'h': fputs(br_dlq_usage, stdout); return 0;
+        default: return usage_error("%s", "invalid option for 'dlq replay'");
+        }
+    }
+    if (optind < argc)
+        return usage_error("unexpected argument '%s'", argv[optind]);
+    if (!a->config)
+        return usage_error("%s", "'dlq replay' needs a config file: -c FILE");
+    if (!a->pipeline)
+        return usage_error("%s", "'dlq replay' needs the pipeline: --pipeline NAME");
+    if (a->from && a->from_topic)
+        return usage_error("%s", "--from and --from-topic exclude each other");
+    if (a->from_topic)
+        return usage_error("--from-topic %s: replaying from a topic needs the kafka "
+                           "dead-letter sink, which this build does not have; use "
+                           "--from FILE", a->from_topic);
+    return -1;
+}
+
+/* ------------------------------------------------------------- summary */
+
+static void print_tally(const char *what, const struct br_dlq_tally *t, const char *where)
+{
+    br_print(stdout, "  %-16s %zu (%zu record%s)%s%s\n", what, t->lines, t->records,
+             t->records == 1 ? "" : "s", where ? ", " : "", where ? where : "");
+}
+
+static void print_summary(const struct br_dlq_run *run, const char *pipeline,
+                          const char *from, const char *live, const char *parked)
+{
+    const struct br_dlq_counts *c = &run->counts;
+    char back[4200], kept[4200];
+    snprintf(back, sizeof(back), "written back to %s", live);
+    snprintf(kept, sizeof(kept), "in %s", parked);
+    br_print(stdout, "%s%s: %zu dead letter%s in %s\n", pipeline,
+             run->dry_run ? " (dry run)" : "",
+             c->succeeded.lines + c->failed.lines + c->parked.lines,
+             c->succeeded.lines + c->failed.lines + c->parked.lines == 1 ? "" : "s", from);
+    if (run->dry_run) {
+        print_tally("would send:", &c->succeeded, NULL);
+        print_tally("would keep aside:", &c->parked, kept);
+    } else {
+        print_tally("succeeded:", &c->succeeded, NULL);
+        print_tally("failed again:", &c->failed, back);
+        print_tally("kept aside:", &c->parked, kept);
+    }
+    print_tally("other pipelines:", &c->other, "left in place");
+    br_print(stdout, "  %-16s %zu%s\n", "not dead letters:", c->malformed,
+             c->malformed ? ", left in place" : "");
+}
+
+static int exit_code(const struct br_dlq_run *run)
+{
+    if (run->counts.malformed)
+        return BR_DLQ_EXIT_USAGE;
+    if (run->fatal || !run->complete || run->counts.failed.lines || run->counts.parked.lines)
+        return BR_DLQ_EXIT_FAILED;
+    return BR_DLQ_EXIT_OK;
+}
+
+/* ------------------------------------------------------------- dry run */
+
+static void dry_run(struct br_dlq_run *run, const char *pipeline)
+{
+    static const char *const verbs[] = {"would send", "would keep aside",
+                                        "another pipeline's: left in place"};
+    for (;;) {
+        struct br_dlq_letter l;
+        char msg[1024];
+        enum br_dlq_next got = run->in->ops->next(run->in->impl, &l, msg, sizeof(msg));
+        if (got == BR_DLQ_END) {
+            run->complete = true;
+            return;
+        }
+        if (got != BR_DLQ_LETTER) {
+            if (got == BR_DLQ_ERROR) {
+                br_print(stderr, "fnbridge: %s\n", msg);
+                run->fatal = true;
+                return;
+            }
+            br_dlq_note_malformed(run, msg);
+            continue;
+        }
+        enum br_dlq_action action = br_dlq_classify(run, &l, pipeline);
+        struct br_dlq_tally *t = action == BR_DLQ_SEND ? &run->counts.succeeded
+                                 : action == BR_DLQ_PARK ? &run->counts.parked
+                                                         : &run->counts.other;
+        t->lines++;
+        t->records += l.records;
+        br_print(stdout, "%s: pipeline=%s condition=%s replayCount=%lld records=%zu: %s\n",
+                 run->in->ops->where(run->in->impl), l.pipeline,
+                 l.condition[0] ? l.condition : "-", (long long)l.replay_count, l.records,
+                 verbs[action]);
+        br_dlq_letter_free(&l);
+    }
+}
+
+/* -------------------------------------------------------------- running */
+
+static struct br_pipeline_conf *find_pipeline(struct br_config *cfg, const char *name)
+{
+    struct br_pipeline_conf *conf = (struct br_pipeline_conf *)br_config_pipeline(cfg, name);
+    if (conf)
+        return conf;
+    br_print(stderr, "fnbridge: %s has no pipeline named \"%s\"; it has:", cfg->path, name);
+    for (size_t i = 0; i < cfg->n_pipelines; i++)
+        br_print(stderr, " %s", cfg->pipelines[i].name);
+    fputc('\n', stderr);
+    return NULL;
+}
+
+/* Replays from the file at from into the live dead-letter file. */
+static int replay_file(struct br_config *cfg, struct br_pipeline_conf *conf,
+                       const struct replay_args *a, const char *from, const char *live)
+{
+    struct br_dlq_input in;
+    struct br_dlq_output out;
+    struct br_dlq_run run = {.in = &in, .out = &out, .max_replays = a->max_replays,
+                             .dry_run = a->dry_run};
+    char err[4200];
+    bool missing;
+    char *shown = br_secrets_mask_dup(conf->name);
+    char *parked = br_dlq_parked_path(from);
+    int rc = BR_DLQ_EXIT_USAGE;
+    if (!shown || !parked || br_dlq_file_output_open(&out, live, parked) < 0) {
+        br_print(stderr, "fnbridge: out of memory\n");
+    } else if (br_dlq_file_input_open(&in, from, a->dry_run, &missing, err, sizeof(err)) < 0) {
+        /* No file yet at the pipeline's own path: nothing was dead-lettered. */
+        bool none_yet = missing && !a->from;
+        if (none_yet)
+            br_print(stdout, "%s: no dead letters (%s)\n", shown, err);
+        else
+            br_print(stderr, "fnbridge: %s\n", err);
+        rc = none_yet ? BR_DLQ_EXIT_OK : BR_DLQ_EXIT_USAGE;
+        out.ops->close(out.impl);
+    } else {
+        if (a->dry_run)
+            dry_run(&run, shown);
+        else if (br_dlq_run_pipeline(cfg, conf, &run) < 0)
+            run.fatal = true;
+        if (run.complete && !run.fatal && in.ops->finish(in.impl, err, sizeof(err)) < 0) {
+            br_print(stderr, "fnbridge: %s\n", err);
+            run.fatal = true;
+        }
+        print_summary(&run, shown, from, live, parked);
+        rc = exit_code(&run);
+        in.ops->close(in.impl);
+        out.ops->close(out.impl);
+    }
+    free(parked);
+    free(shown);
+    return rc;
+}
+
+static int replay(const struct replay_args *a)
+{
+    struct br_errors errs = {.file = a->config};
+    struct br_config *cfg = br_config_load(a->config, &errs);
+    br_errors_print(&errs, stderr);
+    br_errors_free(&errs);
+    if (!cfg)
+        return BR_DLQ_EXIT_USAGE;
+    br_log_setup(cfg->log_level, cfg->log_format);
+    int rc = BR_DLQ_EXIT_USAGE;
+    struct br_pipeline_conf *conf = find_pipeline(cfg, a->pipeline);
+    if (conf) {
+        char def[4096];
+        br_config_default_dlq(cfg, conf, def, sizeof(def));
+        const char *live = conf->dlq_file_path ? conf->dlq_file_path : def;
+        rc = replay_file(cfg, conf, a, a->from ? a->from : live, live);
+    }
+    br_config_free(cfg);
+    return rc;
+}
+
+int br_dlq_main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "replay")) {
+        if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+            fputs(br_dlq_usage, stdout);
+            return 0;
+        }
+        return usage_error("'dlq' needs a subcommand: replay%s", "");
+    }
+    struct replay_args a = {.max_replays = MAX_REPLAYS_DEFAULT};
+    int rc = parse_args(argc, argv, &a);
+    if (rc >= 0)
+        return rc;
+    signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    rc = replay(&a);
+    curl_global_cleanup();
+    return rc;
+}
