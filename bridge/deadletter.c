@@ -100,23 +100,6 @@ static int put_timestamp(struct br_buf *out)
     return br_buf_put_json_str(out, text, n);
 }
 
-static int put_request_id(struct br_buf *out)
-{
-    unsigned char r[16];
-    FILE *f = fopen("/dev/urandom", "rb");
-    if (!f || fread(r, 1, sizeof(r), f) != sizeof(r))
-        for (size_t i = 0; i < sizeof(r); i++)
-            r[i] = (unsigned char)(rand() & 0xff);
-    if (f)
-        fclose(f);
-    r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);   /* UUID version 4 */
-    r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
-    return br_buf_printf(out, "\"%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-                              "%02x%02x%02x%02x%02x%02x\"",
-                         r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
-                         r[10], r[11], r[12], r[13], r[14], r[15]);
-}
-
 /* Where the records came from, as their kind names them. */
 static int put_source(struct br_buf *out, const struct br_batch *b)
 {
@@ -169,7 +152,7 @@ static int format_head(struct br_buf *out, const struct br_batch *b,
     int rc = br_buf_puts(out, "{\"version\":\"1.0\",\"timestamp\":");
     rc |= put_timestamp(out);
     rc |= br_buf_puts(out, ",\"requestContext\":{\"requestId\":");
-    rc |= put_request_id(out);
+    rc |= br_dlq_put_request_id(out);
     rc |= br_buf_puts(out, ",\"functionArn\":");
     rc |= br_dlq_put_text(out, (const unsigned char *)fn, strlen(fn));  /* any bytes */
     rc |= br_buf_printf(out, ",\"condition\":\"%s\",\"approximateInvokeCount\":%d},",

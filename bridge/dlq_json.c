@@ -2,6 +2,7 @@
  * dlq_json.h). Nothing here allocates beyond the output buffer. */
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,4 +171,21 @@ bool br_dlq_json_embeddable(const unsigned char *p, size_t n)
         }
     }
     return true;
+}
+
+int br_dlq_put_request_id(struct br_buf *out)
+{
+    unsigned char r[16];
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(r, 1, sizeof(r), f) != sizeof(r))
+        for (size_t i = 0; i < sizeof(r); i++)
+            r[i] = (unsigned char)(rand() & 0xff);
+    if (f)
+        fclose(f);
+    r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);   /* UUID version 4 */
+    r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
+    return br_buf_printf(out, "\"%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+                              "%02x%02x%02x%02x%02x%02x\"",
+                         r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
+                         r[10], r[11], r[12], r[13], r[14], r[15]);
 }

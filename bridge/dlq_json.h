@@ -25,6 +25,10 @@ bool br_dlq_is_text(const unsigned char *p, size_t n);
  * labels whose exact bytes travel beside them as base64). */
 int br_dlq_put_text(struct br_buf *out, const unsigned char *p, size_t n);
 
+/* Appends a fresh random UUID (version 4) as a JSON string: a dead
+ * letter's requestId. */
+int br_dlq_put_request_id(struct br_buf *out);
+
 /* Appends "name":<s as text>, and when s is not text (br_dlq_is_text),
  * also ,"<name>Base64":"<its bytes>" so nothing of it is lost. */
 int br_dlq_put_label(struct br_buf *out, const char *name, const char *s, size_t n);

@@ -264,29 +264,11 @@ void br_dlq_letter_free(struct br_dlq_letter *l)
 
 /* ----------------------------------------------------------- writing back */
 
-static int put_request_id(struct br_buf *out)
-{
-    unsigned char r[16];
-    FILE *f = fopen("/dev/urandom", "rb");
-    if (!f || fread(r, 1, sizeof(r), f) != sizeof(r))
-        for (size_t i = 0; i < sizeof(r); i++)
-            r[i] = (unsigned char)(rand() & 0xff);
-    if (f)
-        fclose(f);
-    r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);   /* UUID version 4 */
-    r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
-    int rc = br_buf_putc(out, '"');
-    for (size_t i = 0; i < sizeof(r); i++)
-        rc |= br_buf_printf(out, "%s%02x", i == 4 || i == 6 || i == 8 || i == 10 ? "-" : "",
-                            r[i]);
-    return rc | br_buf_putc(out, '"');
-}
-
 static int put_contexts(struct br_buf *out, const struct br_dlq_attempt *a)
 {
     const char *fn = a->function ? a->function : "";
     int rc = br_buf_puts(out, ",\"requestContext\":{\"requestId\":");
-    rc |= put_request_id(out);
+    rc |= br_dlq_put_request_id(out);
     rc |= br_buf_puts(out, ",\"functionArn\":");
     rc |= br_dlq_put_text(out, (const unsigned char *)fn, strlen(fn));
     rc |= br_buf_printf(out, ",\"condition\":\"%s\",\"approximateInvokeCount\":%d},"
