@@ -461,10 +461,47 @@ static void start(struct br_runner *r, struct br_batch *b, int64_t now)
         br_invocation_done(&b->inv);
 }
 
+/* True while a batch waits for the dead-letter sink (its answer or its
+ * next try). */
+static bool waits_for_sink(const struct br_runner *r)
+{
+    if (r->sinking.count)
+        return true;
+    for (const struct br_batch *b = r->waiting.head; b; b = b->next)
+        if (b->dlq_condition)
+            return true;
+    return false;
+}
+
+/* A failing sink holds the source only while records wait for it. When
+ * none do (the write that failed was the source's own, for a message the
+ * broker will send again; or the batch's partition was revoked), the hold
+ * is lifted once the sink's backoff passed: the source goes on and the
+ * next dead letter tries the sink again. Until a write succeeds the sink
+ * still counts as failing (/readyz, fnbridge_dead_letter_sink_up). */
+static void release_idle_sink_hold(struct br_runner *r, int64_t now)
+{
+    struct br_pipeline *pl = r->pl;
+    if (!pl->dlq || !(atomic_load(&pl->hold) & BR_HOLD_SINK) ||
+        br_dlq_sink_streak(pl->dlq) == 0 || waits_for_sink(r))
+        return;
+    if (!r->sink_retry_ms) {
+        r->sink_retry_ms = now + br_dlq_sink_backoff_ms(br_dlq_sink_streak(pl->dlq));
+        return;
+    }
+    if (now < r->sink_retry_ms)
+        return;
+    br_info(pl->scope, "no record waits for the failing dead-letter sink: the source "
+            "resumes, and the next dead letter tries the sink again");
+    r->sink_retry_ms = 0;
+    br_pipeline_hold(pl, BR_HOLD_SINK, false);
+}
+
 /* Batches due again: retried, or their dead-letter write tried again. */
 static void promote_waiting(struct br_runner *r, int64_t now)
 {
     sink_answers(r, now);
+    release_idle_sink_hold(r, now);
     struct br_batch *b = r->waiting.head;
     while (b) {
         struct br_batch *next = b->next;

@@ -294,3 +294,37 @@ def test_mqtt_message_too_large_for_any_event_goes_to_each_sink(kind, kafka, fn_
     finally:
         if sub:
             sub.close()
+
+
+def test_a_sink_that_failed_a_source_write_is_tried_again_after_it_recovers(
+        kafka, fn_server, bridges, mosquitto, dlq_server):
+    """Regression: a message too large for any event, written by the MQTT
+    source itself to a failing sink, left the hold on with no batch waiting
+    for the sink: the source stayed paused for ever, even once the sink
+    worked again. Now the hold lifts after the sink's backoff, the broker
+    sends the message again, and it reaches the recovered sink."""
+    import paho.mqtt.client as mqtt
+    broker = mosquitto()
+    fn = fn_server("--payload-ids")
+    sink = dlq_server(status=500)
+    pl = mqtt_pipeline("p", broker.url, "held", fn.url, topics=("held/#",),
+                       dead_letter={"http": {"url": sink.url}})
+    pl["function"]["http"]["max_payload"] = "1KiB"
+    bridge = bridges.start([pl])
+    broker.wait_subscribed("held", "held/#", proc=bridge)
+    client = mqtt.Client(client_id="pub-held", protocol=mqtt.MQTTv5)
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    try:
+        client.publish("held/big", b"x" * 3000, qos=1).wait_for_publish(20 * SLOW)
+        wait_until(lambda: sink.answered(500), 30 * SLOW, "the sink failing")
+        sink.status = 200
+        wait_until(lambda: sink.answered(200), 60 * SLOW, "the message at the recovered sink")
+        line = json.loads(sink.answered(200)[0][2])
+        assert line["requestContext"]["condition"] == "MaximumPayloadSizeExceeded"
+        client.publish("held/small", json.dumps({"id": "after-1"}).encode(),
+                       qos=1).wait_for_publish(20 * SLOW)
+        fn.log.wait_delivered({"after-1"}, 30 * SLOW, bridge)
+    finally:
+        client.disconnect()
+        client.loop_stop()
