@@ -60,12 +60,57 @@ void br_observe_destroy(struct br_observe *o)
     pthread_mutex_destroy(&o->lock);
 }
 
+/* Length of the well-formed UTF-8 sequence at p (Unicode Table 3-7), or
+ * 0 when p does not start one; n bytes are there. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+    unsigned char c = p[0];
+    size_t len = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
+               : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    if (len == 0 || len > n)
+        return 0;
+    unsigned char lo = 0x80, hi = 0xbf;          /* the second byte's range */
+    if (c == 0xe0) lo = 0xa0;                    /* no overlongs */
+    else if (c == 0xed) hi = 0x9f;               /* no surrogates */
+    else if (c == 0xf0) lo = 0x90;
+    else if (c == 0xf4) hi = 0x8f;               /* nothing past U+10FFFF */
+    for (size_t i = 1; i < len; i++, lo = 0x80, hi = 0xbf)
+        if (p[i] < lo || p[i] > hi)
+            return 0;
+    return len;
+}
+
+/* Copies text into out (n bytes) as well-formed UTF-8: a byte that starts
+ * no sequence becomes '?', and a cut never splits a character. The admin
+ * server hands these texts to a JSON encoder that refuses anything else
+ * (a function's error type, a runtime's message: bytes it chose). */
+static void copy_utf8(char *out, size_t n, const char *text)
+{
+    const unsigned char *p = (const unsigned char *)text;
+    size_t left = strlen(text), at = 0;
+    while (left && at + 1 < n) {
+        size_t len = utf8_seq(p, left);
+        if (len == 0) {
+            out[at++] = '?';
+            len = 1;
+        } else if (at + len < n) {
+            memcpy(out + at, p, len);
+            at += len;
+        } else {
+            break;
+        }
+        p += len;
+        left -= len;
+    }
+    out[at] = '\0';
+}
+
 static void keep_masked(struct br_observe *o, char *slot, const char *why)
 {
     char shown[BR_OBSERVE_ERROR_LEN];
     /* Masked whole, then cut (a cut through a secret would show its start). */
     char *masked = br_secrets_mask_dup(why ? why : "");
-    snprintf(shown, sizeof(shown), "%s", masked ? masked : "(not shown: out of memory)");
+    copy_utf8(shown, sizeof(shown), masked ? masked : "(not shown: out of memory)");
     free(masked);
     pthread_mutex_lock(&o->lock);
     memcpy(slot, shown, sizeof(shown));
