@@ -173,7 +173,7 @@ static const struct br_opt rate_limit_opts[] = {
      .offset = P(rate_per_second), .flags = BR_OPT_REQUIRED, .min = 0,
      .max = 1000000,
      .help = "invocations started per second, on average; fractions allowed "
-             "(`0.5`: one every 2 s); greater than 0"},
+             "(`0.5`: one every 2 s); at least 0.000001"},
     {.name = "burst", .type = BR_OPT_INT, .def = "1", .offset = P(rate_burst),
      .min = 1, .max = 1000000,
      .help = "invocations that may start at once after a quiet spell: in any "
@@ -455,15 +455,18 @@ static void load_dead_letter(struct br_pipeline_conf *pl, const struct br_node *
         ops->check(pl->dlq_ctx, pl->source_ops, pl->source_ctx, dl->items[0], cpath, errs);
 }
 
-/* True if a scalar reads as zero (a negative number is out of range and
- * what is no number at all, the option table reported already). */
-static bool not_positive(const struct br_node *v)
+#define MIN_RATE 1e-6   /* one invocation in about 11.6 days */
+
+/* True if a scalar reads as a rate below MIN_RATE (a negative number is
+ * out of range and what is no number at all, the option table reported
+ * already): 0 would never start a call, and a tiny rate's wait overflows. */
+static bool below_min_rate(const struct br_node *v)
 {
     char *end;
     if (!v || v->type != BR_NODE_SCALAR || !v->value[0])
         return false;
     double d = strtod(v->value, &end);
-    return !*end && d == 0;
+    return !*end && d >= 0 && d < MIN_RATE;
 }
 
 /* circuit_breaker and rate_limit are off unless given (null: not given);
@@ -476,10 +479,10 @@ static void load_limits(struct br_pipeline_conf *pl, const struct br_node *node,
     pl->breaker_on = cb && cb->type == BR_NODE_MAP;
     pl->rate_limit_on = rl && rl->type == BR_NODE_MAP;
     const struct br_node *rate = dig(node, "rate_limit", "invocations_per_second", NULL);
-    if (pl->rate_limit_on && not_positive(rate)) {
+    if (pl->rate_limit_on && below_min_rate(rate)) {
         char kpath[PATH_LEN];
         fmt_path(kpath, "%s.rate_limit.invocations_per_second", path);
-        br_errors_add(errs, rate, kpath, "must be greater than 0 (leave "
+        br_errors_add(errs, rate, kpath, "must be at least 0.000001 (leave "
                       "rate_limit out for no limit)");
     }
 }

@@ -35,6 +35,8 @@ int64_t br_ratelimit_wait(struct br_ratelimit *rl, int64_t now)
     if (missing <= TOKEN_SLACK)
         return 0;
     double ms = ceil(missing * 1000.0 / rl->per_second - TOKEN_SLACK);
+    if (ms > (double)INT32_MAX)      /* no overflow whatever the rate */
+        return INT32_MAX;
     return ms < 1 ? 1 : (int64_t)ms;
 }
 

@@ -71,10 +71,22 @@ bool br_readiness_judge(const struct br_ready_facts *f, struct br_readiness *out
     return out->n == 0;
 }
 
-int64_t br_readiness_stall_bound_ms(int64_t batch_max_wait_ms, int64_t timeout_ms,
-                                    int64_t backoff_max_ms)
+/* A rate limit spaces invocations 1 / rate apart: a pipeline that waits
+ * for its next token is slow by design, not stalled (two tokens: one may
+ * go to a retry). */
+static int64_t rate_wait_ms(double rate_per_second)
 {
-    return batch_max_wait_ms + 2 * timeout_ms + backoff_max_ms + BR_STALL_SLACK_MS;
+    if (rate_per_second <= 0)
+        return 0;
+    double ms = 2000.0 / rate_per_second;
+    return ms < 86400000.0 ? (int64_t)ms : 86400000;
+}
+
+int64_t br_readiness_stall_bound_ms(int64_t batch_max_wait_ms, int64_t timeout_ms,
+                                    int64_t backoff_max_ms, double rate_per_second)
+{
+    return batch_max_wait_ms + 2 * timeout_ms + backoff_max_ms + BR_STALL_SLACK_MS +
+           rate_wait_ms(rate_per_second);
 }
 
 bool br_pipeline_ready(struct br_pipeline *pl, struct br_readiness *out)
@@ -96,7 +108,7 @@ bool br_pipeline_ready(struct br_pipeline *pl, struct br_readiness *out)
         .idle_ms = atomic_load(&o->idle_ms),
         .stall_bound_ms = br_readiness_stall_bound_ms(
             c->batch_max_wait_ms, br_target_common(&pl->tgt)->timeout_ms,
-            c->backoff_max_ms),
+            c->backoff_max_ms, c->rate_limit_on ? c->rate_per_second : 0),
         .now_ms = br_now_ms(),
     };
     return br_readiness_judge(&f, out);

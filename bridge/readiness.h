@@ -51,9 +51,11 @@ bool br_readiness_judge(const struct br_ready_facts *f, struct br_readiness *out
  * that runs into the function's timeout, the longest backoff, and a
  * second attempt that times out too, plus BR_STALL_SLACK_MS. A healthy
  * pipeline settles something well within it; a failing function that is
- * still being retried may pass it, and is then rightly not ready. */
+ * still being retried may pass it, and is then rightly not ready. With a
+ * rate limit (rate_per_second > 0; 0: none) two tokens' wait is added: a
+ * pipeline waiting for its next token is slow by design, not stalled. */
 int64_t br_readiness_stall_bound_ms(int64_t batch_max_wait_ms, int64_t timeout_ms,
-                                    int64_t backoff_max_ms);
+                                    int64_t backoff_max_ms, double rate_per_second);
 
 /* Judges pipeline pl now; returns true when ready. */
 bool br_pipeline_ready(struct br_pipeline *pl, struct br_readiness *out);

@@ -175,8 +175,12 @@ static void test_readiness_rules(void)
     CHECK(!br_readiness_judge(&f, &r));
     CHECK_INT(r.n, 4);
 
-    CHECK_INT(br_readiness_stall_bound_ms(500, 30000, 30000), 95500);
-    CHECK_INT(br_readiness_stall_bound_ms(0, 1000, 0), 7000);
+    CHECK_INT(br_readiness_stall_bound_ms(500, 30000, 30000, 0), 95500);
+    CHECK_INT(br_readiness_stall_bound_ms(0, 1000, 0, 0), 7000);
+    /* A slow rate limit is no stall (review: one call every 20 s flapped
+     * /readyz with a bound of 10.5 s). */
+    CHECK_INT(br_readiness_stall_bound_ms(500, 2000, 1000, 0.05), 10500 + 40000);
+    CHECK(br_readiness_stall_bound_ms(0, 1000, 0, 1e-6) > 0);
 }
 
 static void test_liveness(void)

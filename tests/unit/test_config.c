@@ -1206,7 +1206,10 @@ static const struct bad limit_cases[] = {
     {PIPE "    circuit_breaker: 3\n", 5, 22, "pipelines[0].circuit_breaker",
      "must be a mapping", NULL},
     {PIPE "    rate_limit: {invocations_per_second: 0}\n", 5, 42,
-     "pipelines[0].rate_limit.invocations_per_second", "must be greater than 0", NULL},
+     "pipelines[0].rate_limit.invocations_per_second", "must be at least 0.000001", NULL},
+    /* a rate so small its wait would overflow (review) */
+    {PIPE "    rate_limit: {invocations_per_second: 1e-300}\n", 5, 42,
+     "pipelines[0].rate_limit.invocations_per_second", "must be at least 0.000001", NULL},
     {PIPE "    rate_limit: {invocations_per_second: -2}\n", 5, 42,
      "pipelines[0].rate_limit.invocations_per_second", "must be between 0 and", NULL},
     {PIPE "    rate_limit: {invocations_per_second: fast}\n", 5, 42,
@@ -1217,7 +1220,7 @@ static const struct bad limit_cases[] = {
      "pipelines[0].rate_limit.burst", "must be between 1 and 1000000", NULL},
     /* a zero rate is found beside other errors of the pipeline */
     {PIPE "    concurrency: 0\n    rate_limit: {invocations_per_second: 0.0}\n", 6, 42,
-     "pipelines[0].rate_limit.invocations_per_second", "must be greater than 0", NULL},
+     "pipelines[0].rate_limit.invocations_per_second", "must be at least 0.000001", NULL},
 };
 
 static const struct br_pipeline_conf *load_one(const char *yaml, struct br_config **cfg)
