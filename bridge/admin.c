@@ -19,7 +19,8 @@
 #include "pipeline.h"
 #include "readiness.h"
 
-#define ADMIN_MAX_CONNECTIONS 16
+#define ADMIN_MAX_CONNECTIONS 32
+#define ADMIN_MAX_PER_CLIENT 8    /* one client cannot take every slot (the probes) */
 #define ADMIN_CONNECTION_TIMEOUT_S 10
 #define ADMIN_REQUEST_MEMORY (32 * 1024)   /* request line and headers */
 #define ADMIN_MAX_BODY (64 * 1024 * 1024)  /* a response, at most */
@@ -270,12 +271,16 @@ struct br_admin *br_admin_start(const struct br_config *cfg,
         free(a);
         return NULL;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+    /* MHD_USE_AUTO: poll or epoll, not select, which refuses descriptors
+     * past FD_SETSIZE (a process with many broker sockets reaches it). */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG |
                      (cfg->admin_addr.ipv6 ? MHD_USE_IPv6 : 0);
     a->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, a,
                               MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
                               MHD_OPTION_LISTEN_SOCKET, (MHD_socket)a->fd,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)ADMIN_MAX_CONNECTIONS,
+                              MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                              (unsigned)ADMIN_MAX_PER_CLIENT,
                               MHD_OPTION_CONNECTION_TIMEOUT,
                               (unsigned)ADMIN_CONNECTION_TIMEOUT_S,
                               MHD_OPTION_CONNECTION_MEMORY_LIMIT,

@@ -306,6 +306,17 @@ static void await_reports(struct kafka_sink *ctx, struct delivery *d)
     }
 }
 
+/* Errors no retry clears: the write is still retried (nothing is ever
+ * dropped), but the operator is told it waits for them. */
+static bool permanent(rd_kafka_resp_err_t e)
+{
+    return e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
+           e == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE ||
+           e == RD_KAFKA_RESP_ERR_INVALID_RECORD ||
+           e == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+           e == RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION;
+}
+
 /* A fatal error (idempotence) leaves the producer unusable: the next
  * write makes a new one. */
 static void drop_if_fatal(struct kafka_sink *ctx, char *err, size_t errlen)
@@ -333,7 +344,9 @@ static int kafka_sink_write(struct br_sink *sk, const struct br_dlq_item *item, 
         e = d.err;
     if (!e)
         return 0;
-    snprintf(err, errlen, "producing to %s: %s", ctx->where, rd_kafka_err2str(e));
+    snprintf(err, errlen, "producing to %s: %s%s", ctx->where, rd_kafka_err2str(e),
+             permanent(e) ? " (this will not pass by itself: the records wait until "
+             "the topic or its limits change)" : "");
     drop_if_fatal(ctx, err, errlen);
     return -1;
 }

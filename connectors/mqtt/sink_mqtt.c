@@ -51,9 +51,11 @@ static const struct br_opt mqtt_sink_opts[] = {
     {.name = "topic", .type = BR_OPT_STR, .offset = M(topic),
      .flags = BR_OPT_REQUIRED | BR_OPT_NONEMPTY,
      .help = "each failed batch's dead-letter record is published here as JSON"},
-    {.name = "qos", .type = BR_OPT_INT, .def = "1", .offset = M(opts.qos), .min = 0, .max = 1,
-     .help = "`1`: the write counts once the broker's PUBACK accepted it; `0`: once "
-             "it left fnbridge (not durable)"},
+    /* Only 1: a dead letter counts once durable, and QoS 0 has no PUBACK
+     * to say so (review). */
+    {.name = "qos", .type = BR_OPT_INT, .def = "1", .offset = M(opts.qos), .min = 1, .max = 1,
+     .help = "`1`: the write counts once the broker's PUBACK accepted it (QoS 0 "
+             "would ack records on a write nobody confirmed)"},
     {.name = "client_id", .type = BR_OPT_STR, .offset = M(opts.client_id),
      .def_doc = "`fnbridge-<pipeline>-dlq`",
      .help = "the client id of the sink's own connection (clean session)"},

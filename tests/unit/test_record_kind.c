@@ -16,7 +16,7 @@
 #include <jansson.h>
 
 #include "bridge/ce_attr.h"
-#include "bridge/deadletter.h"
+#include "bridge/dlq_sink.h"
 #include "bridge/event_json.h"
 #include "bridge/format.h"
 #include "bridge/log.h"
@@ -457,7 +457,7 @@ static void test_dead_letters(void)
     json_decref(src);
 
     struct br_record *big = ticket("sales", 9, "bob", 1, "too large");
-    CHECK_INT(br_deadletter_write_record(pl->dlq, pl, big, "MaximumPayloadSizeExceeded"), 0);
+    CHECK_INT(br_dlq_sink_write_record(pl->dlq, big, "MaximumPayloadSizeExceeded"), 0);
     src = last_source();
     CHECK_STR(str(src, "queue"), "sales");
     CHECK_INT(json_integer_value(json_array_get(json_object_get(src, "tickets"), 0)), 9);
