@@ -226,9 +226,13 @@ struct replay_state {
     size_t emitted;
 };
 
+/* Ends a chunk at REPLAY_CHUNK records, or once max_inflight has no room
+ * left (before emitting: this message then starts the next chunk). */
 static int replay_one(void *arg, uint64_t seq, const struct mqtt_msg *m)
 {
     struct replay_state *st = arg;
+    if (br_source_room(st->ctx->src) == 0)
+        return 1;
     st->next = seq + 1;
     if (emit(st->ctx, seq, m) < 0)
         return -1;
@@ -261,6 +265,7 @@ int mqtt_replay(struct mqtt_ctx *ctx)
          * backpressure; no read transaction is open here. */
         br_source_service(ctx->src);
         br_source_wait(ctx->src, BR_WAIT_RESUMED, NULL);
+        mqtt_report_spool(ctx);
         if (mqtt_spool_commit(ctx->spool) < 0)
             br_warn(ctx->src->scope, "%s", mqtt_spool_error(ctx->spool));
         if (rc == 0 || br_source_stopping(ctx->src))

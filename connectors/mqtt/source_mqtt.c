@@ -261,6 +261,15 @@ static bool spool_full(const struct mqtt_ctx *ctx)
            mqtt_spool_seq_room(ctx->spool) <= MQTT_READ_BATCH;
 }
 
+/* Whether one more message may be read: each read takes at most one
+ * PUBLISH, so checking before every read keeps max_inflight exact. At 0
+ * the socket is left unread, as with a full spool, and the broker holds
+ * the rest; the core's backpressure waits for acks meanwhile. */
+static bool has_room(const struct mqtt_ctx *ctx)
+{
+    return br_source_room(ctx->src) > 0;
+}
+
 /* Logs when the spool fills up and when it has room again. */
 static void note_spool_state(struct mqtt_ctx *ctx, bool full)
 {
@@ -294,7 +303,7 @@ static void read_round(struct mqtt_ctx *ctx)
 {
     bool full = spool_full(ctx);
     note_spool_state(ctx, full);
-    bool may_read = !ctx->connected || (!ctx->paused && !full);
+    bool may_read = !ctx->connected || (!ctx->paused && !full && has_room(ctx));
     bool may_write = mqtt_spool_durable(ctx->spool) && mosquitto_want_write(ctx->mosq);
     struct pollfd p[2] = {
         {.fd = mosquitto_socket(ctx->mosq),
@@ -314,7 +323,8 @@ static void read_round(struct mqtt_ctx *ctx)
     p[0].events = POLLIN;
     for (int i = 0; i < MQTT_READ_BATCH; i++) {
         if (mosquitto_loop_read(ctx->mosq, 1) != MOSQ_ERR_SUCCESS || ctx->spool_failed ||
-            !socket_open(ctx) || (ctx->connected && (ctx->paused || spool_full(ctx))))
+            !socket_open(ctx) ||
+            (ctx->connected && (ctx->paused || spool_full(ctx) || !has_room(ctx))))
             break;
         p[0].fd = mosquitto_socket(ctx->mosq);
         if (poll(p, 1, 0) <= 0)
@@ -369,6 +379,14 @@ static void finish_round(struct mqtt_ctx *ctx)
         ctx->spool_backoff_ms = 0;
     }
     trim_memory(ctx);
+}
+
+/* The spool's depth for /status and /metrics: a short lock, no I/O (the
+ * writer does not hold it while it commits), so once a round is cheap. */
+void mqtt_report_spool(struct mqtt_ctx *ctx)
+{
+    br_source_report_gauge(ctx->src, BR_GAUGE_SPOOL_RECORDS,
+                           (int64_t)mqtt_spool_count(ctx->spool));
 }
 
 static void round_trip(struct mqtt_ctx *ctx)
@@ -554,8 +572,10 @@ static int mqtt_run(struct br_source *src)
     pthread_mutex_unlock(&ctx->reply_lock);
     br_info(src->scope, "subscribing to %zu topic filter(s) on %s", ctx->opts.topics.n,
             ctx->opts.url);
-    while (!br_source_stopping(src) && !atomic_load(&ctx->fatal))
+    while (!br_source_stopping(src) && !atomic_load(&ctx->fatal)) {
         round_trip(ctx);
+        mqtt_report_spool(ctx);
+    }
     int rc = atomic_load(&ctx->fatal) ? -1 : 0;
     drain(ctx);
     stop_client(ctx);
