@@ -2,6 +2,7 @@
  * message (with its v5 properties) is spooled and becomes a record, or,
  * too large for any event, is dead-lettered straight from libmosquitto's
  * buffer; spooled messages of an earlier run are replayed as records;
+ * the spool's depth is reported as a gauge;
  * replies go back to the message's response topic. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -219,6 +220,14 @@ int mqtt_take_message(struct mqtt_ctx *ctx, const struct mosquitto_message *msg,
 }
 
 /* ------------------------------------------------------------- replay */
+
+/* The spool's depth for /status and /metrics: a short lock, no I/O (the
+ * writer does not hold it while it commits), so once a round is cheap. */
+void mqtt_report_spool(struct mqtt_ctx *ctx)
+{
+    br_source_report_gauge(ctx->src, BR_GAUGE_SPOOL_RECORDS,
+                           (int64_t)mqtt_spool_count(ctx->spool));
+}
 
 struct replay_state {
     struct mqtt_ctx *ctx;

@@ -2,7 +2,7 @@
  * messages are written to a durable spool (mqtt_spool.c) before their
  * PUBACK may leave, and leave the spool once settled. This file: options,
  * the connection and the socket loop; mqtt_records.c turns messages into
- * records, replays the spool and sends replies.
+ * records, replays the spool, reports its depth and sends replies.
  *
  * Why we run libmosquitto's loop ourselves, in threaded mode: libmosquitto
  * 2.0.11 queues a QoS 1 PUBACK before it calls the message callback. In
@@ -379,14 +379,6 @@ static void finish_round(struct mqtt_ctx *ctx)
         ctx->spool_backoff_ms = 0;
     }
     trim_memory(ctx);
-}
-
-/* The spool's depth for /status and /metrics: a short lock, no I/O (the
- * writer does not hold it while it commits), so once a round is cheap. */
-void mqtt_report_spool(struct mqtt_ctx *ctx)
-{
-    br_source_report_gauge(ctx->src, BR_GAUGE_SPOOL_RECORDS,
-                           (int64_t)mqtt_spool_count(ctx->spool));
 }
 
 static void round_trip(struct mqtt_ctx *ctx)
