@@ -70,6 +70,8 @@ int mqtt_take_message(struct mqtt_ctx *ctx, const struct mosquitto_message *msg,
 /* Emits every spooled message from an earlier run before anything new,
  * serving the core (acks, backpressure) between chunks. Returns 0 or -1. */
 int mqtt_replay(struct mqtt_ctx *ctx);
+/* Reports how many messages the spool holds (the spool_records gauge). */
+void mqtt_report_spool(struct mqtt_ctx *ctx);
 /* The source's response op: publishes the function's body to each
  * record's v5 response topic (reply: true). */
 void mqtt_reply(struct br_source *src, struct br_record *const *recs, size_t n,

@@ -2,6 +2,7 @@
  * message (with its v5 properties) is spooled and becomes a record, or,
  * too large for any event, is dead-lettered straight from libmosquitto's
  * buffer; spooled messages of an earlier run are replayed as records;
+ * the spool's depth is reported as a gauge;
  * replies go back to the message's response topic. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -220,15 +221,27 @@ int mqtt_take_message(struct mqtt_ctx *ctx, const struct mosquitto_message *msg,
 
 /* ------------------------------------------------------------- replay */
 
+/* The spool's depth for /status and /metrics: a short lock, no I/O (the
+ * writer does not hold it while it commits), so once a round is cheap. */
+void mqtt_report_spool(struct mqtt_ctx *ctx)
+{
+    br_source_report_gauge(ctx->src, BR_GAUGE_SPOOL_RECORDS,
+                           (int64_t)mqtt_spool_count(ctx->spool));
+}
+
 struct replay_state {
     struct mqtt_ctx *ctx;
     uint64_t next;               /* first sequence not yet emitted */
     size_t emitted;
 };
 
+/* Ends a chunk at REPLAY_CHUNK records, or once max_inflight has no room
+ * left (before emitting: this message then starts the next chunk). */
 static int replay_one(void *arg, uint64_t seq, const struct mqtt_msg *m)
 {
     struct replay_state *st = arg;
+    if (br_source_room(st->ctx->src) == 0)
+        return 1;
     st->next = seq + 1;
     if (emit(st->ctx, seq, m) < 0)
         return -1;
@@ -261,6 +274,7 @@ int mqtt_replay(struct mqtt_ctx *ctx)
          * backpressure; no read transaction is open here. */
         br_source_service(ctx->src);
         br_source_wait(ctx->src, BR_WAIT_RESUMED, NULL);
+        mqtt_report_spool(ctx);
         if (mqtt_spool_commit(ctx->spool) < 0)
             br_warn(ctx->src->scope, "%s", mqtt_spool_error(ctx->spool));
         if (rc == 0 || br_source_stopping(ctx->src))

@@ -2,7 +2,7 @@
  * messages are written to a durable spool (mqtt_spool.c) before their
  * PUBACK may leave, and leave the spool once settled. This file: options,
  * the connection and the socket loop; mqtt_records.c turns messages into
- * records, replays the spool and sends replies.
+ * records, replays the spool, reports its depth and sends replies.
  *
  * Why we run libmosquitto's loop ourselves, in threaded mode: libmosquitto
  * 2.0.11 queues a QoS 1 PUBACK before it calls the message callback. In
@@ -261,6 +261,15 @@ static bool spool_full(const struct mqtt_ctx *ctx)
            mqtt_spool_seq_room(ctx->spool) <= MQTT_READ_BATCH;
 }
 
+/* Whether one more message may be read: each read takes at most one
+ * PUBLISH, so checking before every read keeps max_inflight exact. At 0
+ * the socket is left unread, as with a full spool, and the broker holds
+ * the rest; the core's backpressure waits for acks meanwhile. */
+static bool has_room(const struct mqtt_ctx *ctx)
+{
+    return br_source_room(ctx->src) > 0;
+}
+
 /* Logs when the spool fills up and when it has room again. */
 static void note_spool_state(struct mqtt_ctx *ctx, bool full)
 {
@@ -294,7 +303,7 @@ static void read_round(struct mqtt_ctx *ctx)
 {
     bool full = spool_full(ctx);
     note_spool_state(ctx, full);
-    bool may_read = !ctx->connected || (!ctx->paused && !full);
+    bool may_read = !ctx->connected || (!ctx->paused && !full && has_room(ctx));
     bool may_write = mqtt_spool_durable(ctx->spool) && mosquitto_want_write(ctx->mosq);
     struct pollfd p[2] = {
         {.fd = mosquitto_socket(ctx->mosq),
@@ -314,7 +323,8 @@ static void read_round(struct mqtt_ctx *ctx)
     p[0].events = POLLIN;
     for (int i = 0; i < MQTT_READ_BATCH; i++) {
         if (mosquitto_loop_read(ctx->mosq, 1) != MOSQ_ERR_SUCCESS || ctx->spool_failed ||
-            !socket_open(ctx) || (ctx->connected && (ctx->paused || spool_full(ctx))))
+            !socket_open(ctx) ||
+            (ctx->connected && (ctx->paused || spool_full(ctx) || !has_room(ctx))))
             break;
         p[0].fd = mosquitto_socket(ctx->mosq);
         if (poll(p, 1, 0) <= 0)
@@ -554,8 +564,10 @@ static int mqtt_run(struct br_source *src)
     pthread_mutex_unlock(&ctx->reply_lock);
     br_info(src->scope, "subscribing to %zu topic filter(s) on %s", ctx->opts.topics.n,
             ctx->opts.url);
-    while (!br_source_stopping(src) && !atomic_load(&ctx->fatal))
+    while (!br_source_stopping(src) && !atomic_load(&ctx->fatal)) {
         round_trip(ctx);
+        mqtt_report_spool(ctx);
+    }
     int rc = atomic_load(&ctx->fatal) ? -1 : 0;
     drain(ctx);
     stop_client(ctx);

@@ -149,9 +149,13 @@ static void serve(struct br_source *src)
     service(src->ctx);
 }
 
+/* Hands over every SERVICE_EVERY records, and at once when max_inflight
+ * has no room left: the walk then waits here (the core's backpressure
+ * stalls for acks, then pauses) instead of emitting past the bound. */
 static void after_emit(struct s3_ctx *ctx)
 {
-    if (++ctx->since_service >= SERVICE_EVERY || ctx->paused) {
+    if (++ctx->since_service >= SERVICE_EVERY || ctx->paused ||
+        br_source_room(ctx->src) == 0) {
         service(ctx);
         br_source_wait(ctx->src, BR_WAIT_RESUMED, serve);
     }

@@ -3,7 +3,10 @@ limit (README: Delivery guarantees, Bounded memory): with a Kafka backlog
 ten times max_inflight.records and a function that fails (the circuit
 opens), then answers slowly behind a rate limit, the source never holds
 more records than the bound, the function never sees more calls at once
-than `concurrency`, and every record is delivered.
+than `concurrency`, and every record is delivered. The MQTT and S3 sources
+keep the same bound with a backlog several times it: MQTT reads no more
+messages off its socket than the room left (the broker holds the rest),
+S3 stops emitting and waits.
 
 What the source holds is read from its debug line "in flight: N records,
 B bytes (the most so far)", written whenever that count grows (the admin
@@ -12,7 +15,10 @@ import re
 
 import pytest
 
-from helpers import SLOW, http_function, kafka_pipeline, produce, stop_cleanly
+from helpers import (SLOW, http_function, kafka_pipeline, produce, stop_cleanly,
+                     wait_until)
+from mqtt_helpers import mosquitto, mqtt_pipeline, publish  # noqa: F401 (fixture)
+from s3_helpers import S3rver, s3_pipeline
 from timed_function import TimedFunction
 
 TOPICS = {"mi_backlog": 4}
@@ -67,3 +73,61 @@ def test_the_source_never_holds_more_than_max_inflight(
     assert records >= MAX_RECORDS // 2, f"only {records} held: the backlog never pressed"
     assert "circuit breaker open after 3 failed invocations" in log
     assert fn.max_in_flight <= CONCURRENCY
+
+
+def check_bound(log, bound):
+    most = held(log)
+    assert most, "the source never said what it holds"
+    records = max(n for n, _ in most)
+    assert records <= bound, f"the source held {records} records (max {bound})"
+    assert records >= bound // 2, f"only {records} held: the backlog never pressed"
+    return records
+
+
+# Small enough that one read chunk (MQTT: 256 packets a round, S3: 64
+# records between hand-overs) would pass it.
+SMALL_BOUND = 40
+
+
+def test_mqtt_reads_no_more_than_max_inflight_leaves_room_for(
+        mosquitto, timed, bridges, tmp_path):
+    broker = mosquitto()
+    fn = timed(lambda n, ids: (200, 0.05))
+    b = bridges.start([mqtt_pipeline(
+        "mi-mqtt", broker.url, "mi-mqtt", fn.url,
+        dlq=tmp_path / "dlq.jsonl", batch={"max_records": 10, "max_wait": "20ms"},
+        concurrency=2, max_inflight={"records": SMALL_BOUND})], log_level="debug")
+    broker.wait_subscribed("mi-mqtt", "sensors/#", proc=b)
+    sent = publish(broker.url, "sensors/mi", 10 * SMALL_BOUND, "--qos", 1, prefix="mi-")
+    wait_delivered_count(fn, sent.count, 120 * SLOW, b)
+    stop_cleanly(b)
+    most = check_bound(b.stderr(), SMALL_BOUND)
+    print(f"MQTT: {sent.count} messages, the most held at once {most} "
+          f"(max_inflight.records {SMALL_BOUND})")
+
+
+def test_s3_emits_no_more_than_max_inflight_leaves_room_for(procs, timed, bridges, tmp_path):
+    store = S3rver(procs, buckets=("mi-backlog",))
+    keys = [f"k/{i:04d}" for i in range(8 * SMALL_BOUND)]
+    store.seed("mi-backlog", keys)
+    fn = timed(lambda n, ids: (200, 0.05))
+    b = bridges.start([s3_pipeline(
+        "mi-s3", store.endpoint, "mi-backlog", fn.url, dlq=tmp_path / "dlq.jsonl",
+        batch={"max_records": 10, "max_wait": "20ms"}, concurrency=2,
+        max_inflight={"records": SMALL_BOUND})], log_level="debug")
+    # An S3 id is bucket/key@sequencer: every key delivered once at least.
+    wait_delivered_count(fn, len(keys), 120 * SLOW, b, key=lambda rid: rid.split("@")[0])
+    stop_cleanly(b)
+    most = check_bound(b.stderr(), SMALL_BOUND)
+    print(f"S3: {len(keys)} objects, the most held at once {most} "
+          f"(max_inflight.records {SMALL_BOUND})")
+
+
+def wait_delivered_count(fn, count, timeout, proc, key=lambda rid: rid):
+    """Waits until count distinct records (by key of their id) were
+    answered 200."""
+    def done():
+        if not proc.running():
+            raise AssertionError(f"{proc.name} exited with {proc.popen.returncode}")
+        return len({key(rid) for rid in fn.delivered()}) >= count
+    wait_until(done, timeout, f"{count} records delivered")
