@@ -15,7 +15,9 @@
 #include "config/secrets.h"
 #include "dlq_replay.h"
 #include "dlq_replay_file.h"
+#include "dlq_sink.h"
 #include "dlq_replay_run.h"
+#include "dlq_replay_topic.h"
 #include "log.h"
 
 #define MAX_REPLAYS_DEFAULT 3
@@ -112,10 +114,6 @@ static int parse_args(int argc, char **argv, struct replay_args *a)
         return usage_error("%s", "'dlq replay' needs the pipeline: --pipeline NAME");
     if (a->from && a->from_topic)
         return usage_error("%s", "--from and --from-topic exclude each other");
-    if (a->from_topic)
-        return usage_error("--from-topic %s: replaying from a topic needs the kafka "
-                           "dead-letter sink, which this build does not have; use "
-                           "--from FILE", a->from_topic);
     return -1;
 }
 
@@ -254,6 +252,47 @@ static int replay_file(struct br_config *cfg, struct br_pipeline_conf *conf,
     return rc;
 }
 
+/* Replays from the dead-letter topic of the pipeline's sink. */
+static int replay_topic(struct br_config *cfg, struct br_pipeline_conf *conf,
+                        const struct replay_args *a)
+{
+    const struct br_dlq_topic_ops *ops = conf->dlq_ops ? br_find_dlq_topic(conf->dlq_ops)
+                                                       : NULL;
+    char *shown = br_secrets_mask_dup(conf->name);
+    char *topic = br_secrets_mask_dup(a->from_topic);
+    char group[4200], from[8500], err[4200], live[256];
+    int rc = BR_DLQ_EXIT_USAGE;
+    snprintf(group, sizeof(group), "fnbridge-replay-%s", conf->name);
+    struct br_dlq_topic_conf tc = {.topic = a->from_topic, .group = group,
+                                   .sink_ctx = conf->dlq_ctx,
+                                   .source_ops = conf->source_ops,
+                                   .source_ctx = conf->source_ctx,
+                                   .pipeline_name = conf->name, .dry_run = a->dry_run};
+    void *in = NULL;
+    if (!shown || !topic)
+        br_print(stderr, "fnbridge: out of memory\n");
+    else if (!ops)
+        br_print(stderr, "fnbridge: --from-topic %s: pipeline %s's dead-letter sink is %s; "
+                 "replaying from a topic needs a kafka dead-letter sink\n", topic, shown,
+                 conf->dlq_ops ? conf->dlq_ops->name : "file");
+    else if (!(in = ops->open(&tc, err, sizeof(err))))
+        br_print(stderr, "fnbridge: --from-topic %s: %s\n", topic, err);
+    if (in) {
+        struct br_dlq_run run = {.max_replays = a->max_replays, .dry_run = a->dry_run};
+        struct br_dlq_topic_run t = {.ops = ops, .in = in, .run = &run};
+        if (br_dlq_run_topic(cfg, conf, &t) < 0)
+            run.fatal = true;
+        snprintf(from, sizeof(from), "kafka topic %s (group %s)", topic, group);
+        snprintf(live, sizeof(live), "the pipeline's %s dead-letter sink", conf->dlq_ops->name);
+        print_summary(&run, shown, from, live, ops->parked_where(in));
+        rc = exit_code(&run);
+        ops->close(in);
+    }
+    free(topic);
+    free(shown);
+    return rc;
+}
+
 static int replay(const struct replay_args *a)
 {
     struct br_errors errs = {.file = a->config};
@@ -265,7 +304,9 @@ static int replay(const struct replay_args *a)
     br_log_setup(cfg->log_level, cfg->log_format);
     int rc = BR_DLQ_EXIT_USAGE;
     struct br_pipeline_conf *conf = find_pipeline(cfg, a->pipeline);
-    if (conf) {
+    if (conf && a->from_topic) {
+        rc = replay_topic(cfg, conf, a);
+    } else if (conf) {
         char def[4096];
         br_config_default_dlq(cfg, conf, def, sizeof(def));
         const char *live = conf->dlq_file_path ? conf->dlq_file_path : def;
