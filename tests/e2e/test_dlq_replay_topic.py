@@ -266,13 +266,13 @@ def test_kill_9_at_any_moment_loses_nothing(kafka, bridges, group, tmp_path):
         assert killed >= 2, "the replays ended before the kill: nothing was tested"
         fn.failing = set()
         r = replay(config, "kill")
-        assert r.returncode == 0, r.stdout + r.stderr
+        # 1 when records that failed in three killed runs were kept aside.
+        assert r.returncode in (0, 1), r.stdout + r.stderr
+        assert summary(r.stdout, "failed again:") == (0, 0)
         parked = seqs(read_all(kafka, "kill.dlq.parked")) \
             if sum(watermarks(kafka, "kill.dlq.parked")) else []
         missing = want - fn.taken - set(parked)
         assert not missing, f"lost: {sorted(missing)}"
-        r = replay(config, "kill")   # what the last run wrote back, if anything
-        assert r.returncode == 0, r.stdout + r.stderr
         assert reached(kafka, "kill.dlq", watermarks(kafka, "kill.dlq"))
         r = replay(config, "kill")
         assert r.returncode == 0 and summary(r.stdout, "succeeded:") == (0, 0), r.stdout
