@@ -17,6 +17,7 @@
 #include "dlq_replay_file.h"
 #include "dlq_sink.h"
 #include "dlq_replay_run.h"
+#include "dlq_replay_sink.h"
 #include "dlq_replay_topic.h"
 #include "log.h"
 
@@ -209,7 +210,22 @@ static struct br_pipeline_conf *find_pipeline(struct br_config *cfg, const char 
     return NULL;
 }
 
-/* Replays from the file at from into the live dead-letter file. */
+/* Where letters that fail again go: the pipeline's sink, the live file
+ * when that is a file. */
+static int open_output(const struct br_config *cfg, const struct br_pipeline_conf *conf,
+                       struct br_dlq_output *out, const char *live, const char *parked,
+                       char *err, size_t errlen)
+{
+    if (conf->dlq_ops)
+        return br_dlq_sink_output_open(out, cfg, conf, parked, err, errlen);
+    if (br_dlq_file_output_open(out, live, parked) == 0)
+        return 0;
+    snprintf(err, errlen, "out of memory");
+    return -1;
+}
+
+/* Replays from the file at from into the pipeline's dead-letter sink
+ * (live: its file, when it is the file sink). */
 static int replay_file(struct br_config *cfg, struct br_pipeline_conf *conf,
                        const struct replay_args *a, const char *from, const char *live)
 {
@@ -222,8 +238,8 @@ static int replay_file(struct br_config *cfg, struct br_pipeline_conf *conf,
     char *shown = br_secrets_mask_dup(conf->name);
     char *parked = br_dlq_parked_path(from);
     int rc = BR_DLQ_EXIT_USAGE;
-    if (!shown || !parked || br_dlq_file_output_open(&out, live, parked) < 0) {
-        br_print(stderr, "fnbridge: out of memory\n");
+    if (!shown || !parked || open_output(cfg, conf, &out, live, parked, err, sizeof(err)) < 0) {
+        br_print(stderr, "fnbridge: %s\n", shown && parked ? err : "out of memory");
     } else if (br_dlq_file_input_open(&in, from, a->dry_run, &missing, err, sizeof(err)) < 0) {
         /* No file yet at the pipeline's own path: nothing was dead-lettered. */
         bool none_yet = missing && !a->from;
@@ -242,7 +258,8 @@ static int replay_file(struct br_config *cfg, struct br_pipeline_conf *conf,
             br_print(stderr, "fnbridge: %s\n", err);
             run.fatal = true;
         }
-        print_summary(&run, shown, from, live, parked);
+        print_summary(&run, shown, from, conf->dlq_ops ? br_dlq_sink_output_where(&out) : live,
+                      parked);
         rc = exit_code(&run);
         in.ops->close(in.impl);
         out.ops->close(out.impl);
@@ -306,6 +323,12 @@ static int replay(const struct replay_args *a)
     struct br_pipeline_conf *conf = find_pipeline(cfg, a->pipeline);
     if (conf && a->from_topic) {
         rc = replay_topic(cfg, conf, a);
+    } else if (conf && conf->dlq_ops && !a->from) {
+        char *shown = br_secrets_mask_dup(conf->name);
+        br_print(stderr, "fnbridge: pipeline %s's dead letters go to its %s sink, not to a "
+                 "file: name them with --from-topic TOPIC or --from FILE\n",
+                 shown ? shown : "?", conf->dlq_ops->name);
+        free(shown);
     } else if (conf) {
         char def[4096];
         br_config_default_dlq(cfg, conf, def, sizeof(def));

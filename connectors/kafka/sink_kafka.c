@@ -325,6 +325,34 @@ static void drop_if_fatal(struct kafka_sink *ctx, char *err, size_t errlen)
     ctx->rk = NULL;
 }
 
+/* A dead-letter file's line replayed and failed again: its records are
+ * inside its event, not at hand, so the line itself is the message, with
+ * the headers that can be told (README: Replaying dead letters). */
+static rd_kafka_resp_err_t produce_line(struct kafka_sink *ctx, const struct br_dlq_item *item,
+                                        int64_t replay_count, struct delivery *d)
+{
+    rd_kafka_headers_t *h = rd_kafka_headers_new(5);
+    rd_kafka_header_add(h, DLQ_HEADER "pipeline", -1, item->pipeline, -1);
+    rd_kafka_header_add(h, DLQ_HEADER "condition", -1, item->condition, -1);
+    add_number(h, DLQ_HEADER "attempts", item->attempts);
+    add_number(h, DLQ_HEADER "replay_count", replay_count);
+    rd_kafka_header_add(h, DLQ_HEADER "line", -1, "1", 1);
+    rd_kafka_resp_err_t e;
+    do {
+        e = rd_kafka_producev(ctx->rk, RD_KAFKA_V_TOPIC(ctx->o.topic),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                              RD_KAFKA_V_VALUE((void *)item->line, item->line_len),
+                              RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(d), RD_KAFKA_V_END);
+        if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            rd_kafka_poll(ctx->rk, POLL_MS);
+    } while (e == RD_KAFKA_RESP_ERR__QUEUE_FULL);
+    if (e)
+        rd_kafka_headers_destroy(h);
+    else
+        d->pending++;
+    return e;
+}
+
 static int kafka_sink_write(struct br_sink *sk, const struct br_dlq_item *item, char *err,
                             size_t errlen)
 {
@@ -333,6 +361,8 @@ static int kafka_sink_write(struct br_sink *sk, const struct br_dlq_item *item, 
     rd_kafka_resp_err_t e = 0;
     if (!ctx->rk && make_producer(ctx, err, errlen) < 0)
         return -1;
+    if (item->line)
+        e = produce_line(ctx, item, item->line_replay_count, &d);
     for (size_t i = 0; i < item->n && !e; i++)
         e = produce(ctx, item, item->recs[i], &d);
     await_reports(ctx, &d);

@@ -21,7 +21,7 @@ from helpers import (FNBRIDGE, SLOW, event_records, http_function, kafka_pipelin
                      produce, run_fnbridge, stop_cleanly, wait_until, write_config)
 from mqtt_helpers import CaptureFunction
 
-TOPICS = {"healthy": 2, "healthy.dlq": 2, "partly": 2, "partly.dlq": 2,
+TOPICS = {"lines": 1, "lines.dlq": 1, "healthy": 2, "healthy.dlq": 2, "partly": 2, "partly.dlq": 2,
           "partly.dlq.parked": 1, "dry": 1, "dry.dlq": 1, "kill": 2, "kill.dlq": 2,
           "kill.dlq.parked": 1}
 GROUP = "fnbridge-replay-orders"
@@ -276,5 +276,56 @@ def test_kill_9_at_any_moment_loses_nothing(kafka, bridges, group, tmp_path):
         assert reached(kafka, "kill.dlq", watermarks(kafka, "kill.dlq"))
         r = replay(config, "kill")
         assert r.returncode == 0 and summary(r.stdout, "succeeded:") == (0, 0), r.stdout
+    finally:
+        fn.close()
+
+
+def test_a_file_letter_failing_again_goes_to_the_pipelines_kafka_sink(
+        kafka, bridges, group, tmp_path):
+    """The letters of a dead-letter file (the pipeline's sink was a file
+    before) replayed into a pipeline whose sink is now kafka: those that
+    fail again go to its topic, not to a dead-letter file it never reads."""
+    failing = Function()
+    failing.fail_all = True
+    dlq = tmp_path / "old" / "orders.jsonl"
+    file_sink = kafka_pipeline("orders", kafka, "lines", group, http_function(failing.url),
+                               dlq=dlq, batch={"max_records": RECORDS_PER_EVENT,
+                                               "max_wait": "20ms"},
+                               retry={"max_attempts": 1, "bisect_on_error": False})
+    try:
+        b = bridges.start([file_sink], name="daemon")
+        produce(kafka, "lines", 10, "--start-seq", 400)
+        wait_until(lambda: dlq.exists() and dlq.read_text().count("\n") >= 1 and
+                   sum(len(event_records(json.loads(l)["payload"]))
+                       for l in dlq.read_text().splitlines()) >= 10 or not b.running(),
+                   60 * SLOW, "10 records dead-lettered to the file")
+        stop_cleanly(b)
+    finally:
+        failing.close()
+    n_lines = len(dlq.read_text().splitlines())
+    fn = Function()
+    fn.fail_all = True
+    try:
+        config = config_for(tmp_path, kafka, "lines", group, fn.url)
+        r = run_fnbridge("dlq", "replay", "-c", config, "--pipeline", "orders",
+                         "--from", dlq, timeout=120)
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert summary(r.stdout, "failed again:") == (n_lines, 10)
+        assert "written back to kafka topic lines.dlq at" in r.stdout
+        assert not (tmp_path / "replay-state" / "dlq").exists(), \
+            "nothing goes to a dead-letter file the pipeline does not use"
+        msgs = read_all(kafka, "lines.dlq")
+        assert len(msgs) == n_lines
+        for m in msgs:
+            letter = json.loads(m[3])
+            assert letter["replayCount"] == 1 and letter["pipeline"] == "orders"
+            assert m[4]["fnbridge.dlq.replay_count"] == "1"
+            assert m[4]["fnbridge.dlq.line"] == "1"
+        assert sorted(s for m in msgs for s in map(seq_of, event_records(
+            json.loads(m[3])["payload"]))) == list(range(400, 410))
+        assert dlq.stat().st_size == 0, "every line left the file"
+        # Without --from, the pipeline has no file to read from.
+        r = run_fnbridge("dlq", "replay", "-c", config, "--pipeline", "orders")
+        assert r.returncode == 2 and "--from-topic TOPIC or --from FILE" in r.stderr, r.stderr
     finally:
         fn.close()
