@@ -324,6 +324,11 @@ def test_a_file_letter_failing_again_goes_to_the_pipelines_kafka_sink(
         assert sorted(s for m in msgs for s in map(seq_of, event_records(
             json.loads(m[3])["payload"]))) == list(range(400, 410))
         assert dlq.stat().st_size == 0, "every line left the file"
+        # A pipeline whose sink is a file has no topic to replay from.
+        file_config = write_config(tmp_path / "file.json", [file_sink], tmp_path / "fs")
+        r = run_fnbridge("dlq", "replay", "-c", file_config, "--pipeline", "orders",
+                         "--from-topic", "lines.dlq")
+        assert r.returncode == 2 and "needs a kafka dead-letter sink" in r.stderr, r.stderr
         # Without --from, the pipeline has no file to read from.
         r = run_fnbridge("dlq", "replay", "-c", config, "--pipeline", "orders")
         assert r.returncode == 2 and "--from-topic TOPIC or --from FILE" in r.stderr, r.stderr
