@@ -197,15 +197,16 @@ static int name_things(struct dlq_topic *t, const struct br_dlq_topic_conf *c)
 {
     size_t n = strlen(c->topic) + 8;
     char *shown = br_secrets_mask_dup(c->topic);
+    size_t shown_n = shown ? strlen(shown) + 32 : 0;
     t->topic = strdup(c->topic);
     t->parked_topic = malloc(n);
-    t->parked_where = shown ? malloc(strlen(shown) + 32) : NULL;
+    t->parked_where = shown ? malloc(shown_n) : NULL;
     if (!t->topic || !t->parked_topic || !t->parked_where) {
         free(shown);
         return -1;
     }
     snprintf(t->parked_topic, n, "%s.parked", c->topic);
-    sprintf(t->parked_where, "kafka topic %s.parked", shown);
+    snprintf(t->parked_where, shown_n, "kafka topic %s.parked", shown);
     free(shown);
     snprintf(t->client_id, sizeof(t->client_id), "fnbridge-%s-replay", c->pipeline_name);
     return 0;
