@@ -47,11 +47,14 @@ class Function:
         self.delay = delay
         self.taken = set()       # seqs answered as succeeded
         self.records = []        # every record received, as sent
+        self.arrived = 0         # events received (counted before the delay)
         self.lock = threading.Lock()
         self.fn = CaptureFunction(self.respond)
         self.url = self.fn.url
 
     def respond(self, event):
+        with self.lock:
+            self.arrived += 1
         if self.delay:
             time.sleep(self.delay)
         recs = event_records(event)
@@ -257,13 +260,21 @@ def test_kill_9_at_any_moment_loses_nothing(kafka, bridges, group, tmp_path):
                 "--from-topic", "kill.dlq"]
         killed = 0
         for round_ in range(6):
-            p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(0.05, 1.2) * SLOW)   # the moment, not a wait
+            err = tmp_path / f"replay{round_}.err"
+            with open(err, "w") as stderr:
+                p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=stderr)
+            # The moment: before it sent anything, or once k more events
+            # reached the function (held there by its delay, in flight).
+            k, base = rng.choice([0, 1, 2, 4, 7]), fn.arrived
+            if k:
+                wait_until(lambda: fn.arrived >= base + k or p.poll() is not None,
+                           60 * SLOW, f"{k} events sent")
             killed += p.poll() is None
             p.send_signal(signal.SIGKILL)
-            p.wait(30)
+            rc = p.wait(30)
+            assert rc in (-signal.SIGKILL, 0, 1), err.read_text()[-3000:]
         print(f"killed {killed} of 6 replays mid-run; {len(fn.records)} records sent")
-        assert killed >= 2, "the replays ended before the kill: nothing was tested"
+        assert killed >= 4, "the replays ended before the kill: nothing was tested"
         fn.failing = set()
         r = replay(config, "kill")
         # 1 when records that failed in three killed runs were kept aside.
