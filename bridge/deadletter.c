@@ -337,6 +337,10 @@ int br_deadletter_write_record(struct br_deadletter *dl, struct br_pipeline *pl,
  * then the payload as write_line_at_once would lay it out. */
 int br_dlq_item_line(struct br_buf *out, const struct br_dlq_item *item)
 {
+    if (item->line) {
+        br_buf_reset(out);
+        return br_buf_append(out, item->line, item->line_len);
+    }
     const struct br_batch *b = item->batch;
     const unsigned char *p = item->alone ? item->recs[0]->value
                                          : (const unsigned char *)b->body.data;

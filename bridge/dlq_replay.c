@@ -15,7 +15,10 @@
 #include "config/secrets.h"
 #include "dlq_replay.h"
 #include "dlq_replay_file.h"
+#include "dlq_sink.h"
 #include "dlq_replay_run.h"
+#include "dlq_replay_sink.h"
+#include "dlq_replay_topic.h"
 #include "log.h"
 
 #define MAX_REPLAYS_DEFAULT 3
@@ -24,23 +27,34 @@ const char br_dlq_usage[] =
     "Usage: fnbridge dlq replay -c FILE --pipeline NAME [--from FILE | --from-topic TOPIC]\n"
     "                           [--dry-run] [--max-replays N]\n"
     "\n"
-    "Re-drives dead letters through pipeline NAME's function and retry policy,\n"
-    "one after the other, each line's payload sent exactly as it was the first\n"
-    "time. A letter the function takes leaves the file; one that fails again\n"
-    "is appended to the pipeline's dead-letter file with replayCount raised by\n"
-    "one; one replayed N times already is not sent but kept aside in the\n"
-    "parked file beside the input (NAME.parked.jsonl for NAME.jsonl). Lines\n"
+    "Re-drives dead letters through pipeline NAME's function and retry policy.\n"
+    "\n"
+    "From a file (the pipeline's dead-letter file by default), one line after\n"
+    "the other, each line's payload sent exactly as it was the first time. A\n"
+    "letter the function takes leaves the file; one that fails again goes to\n"
+    "the pipeline's dead-letter sink (its file: appended) with replayCount\n"
+    "raised by one; one replayed N times already is not sent but kept aside in\n"
+    "the parked file beside the input (NAME.parked.jsonl for NAME.jsonl). Lines\n"
     "of other pipelines and lines that are not dead letters stay where they\n"
-    "are. Lines appended while it runs wait for the next run. Killed at any\n"
-    "moment it loses nothing (a letter may be sent twice); a second replay of\n"
-    "the same file at the same time is refused.\n"
+    "are. Lines appended while it runs wait for the next run; a second replay\n"
+    "of the same file at the same time is refused.\n"
+    "\n"
+    "From a topic of the kafka dead-letter sink (--from-topic): each message\n"
+    "becomes its record again and goes through the pipeline (format, batching,\n"
+    "partial answers); a failure is written back by the kafka sink with\n"
+    "fnbridge.dlq.replay_count raised, one at the limit is produced to\n"
+    "TOPIC.parked. Group fnbridge-replay-NAME, from its committed offsets up to\n"
+    "the high watermarks seen at the start; an offset is committed once every\n"
+    "message before it is settled.\n"
+    "\n"
+    "Killed at any moment it loses nothing (a letter may be sent twice).\n"
     "\n"
     "Options:\n"
     "  -p, --pipeline NAME        the pipeline whose function replays them\n"
     "      --from FILE            the dead-letter file (default: the pipeline's)\n"
-    "      --from-topic TOPIC     a dead-letter topic (needs the kafka dead-letter\n"
-    "                             sink; not available in this build)\n"
-    "      --dry-run              print what would be sent; change nothing\n"
+    "      --from-topic TOPIC     a topic of the pipeline's kafka dead-letter sink\n"
+    "      --dry-run              print what would be sent; change nothing, commit\n"
+    "                             nothing\n"
     "      --max-replays N        the replay limit (default 3)\n"
     "\n"
     "Exit codes: 0 every letter succeeded, 1 some failed again or were kept\n"
@@ -112,10 +126,6 @@ static int parse_args(int argc, char **argv, struct replay_args *a)
         return usage_error("%s", "'dlq replay' needs the pipeline: --pipeline NAME");
     if (a->from && a->from_topic)
         return usage_error("%s", "--from and --from-topic exclude each other");
-    if (a->from_topic)
-        return usage_error("--from-topic %s: replaying from a topic needs the kafka "
-                           "dead-letter sink, which this build does not have; use "
-                           "--from FILE", a->from_topic);
     return -1;
 }
 
@@ -211,7 +221,22 @@ static struct br_pipeline_conf *find_pipeline(struct br_config *cfg, const char 
     return NULL;
 }
 
-/* Replays from the file at from into the live dead-letter file. */
+/* Where letters that fail again go: the pipeline's sink, the live file
+ * when that is a file. */
+static int open_output(const struct br_config *cfg, const struct br_pipeline_conf *conf,
+                       struct br_dlq_output *out, const char *live, const char *parked,
+                       char *err, size_t errlen)
+{
+    if (conf->dlq_ops)
+        return br_dlq_sink_output_open(out, cfg, conf, parked, err, errlen);
+    if (br_dlq_file_output_open(out, live, parked) == 0)
+        return 0;
+    snprintf(err, errlen, "out of memory");
+    return -1;
+}
+
+/* Replays from the file at from into the pipeline's dead-letter sink
+ * (live: its file, when it is the file sink). */
 static int replay_file(struct br_config *cfg, struct br_pipeline_conf *conf,
                        const struct replay_args *a, const char *from, const char *live)
 {
@@ -224,8 +249,8 @@ static int replay_file(struct br_config *cfg, struct br_pipeline_conf *conf,
     char *shown = br_secrets_mask_dup(conf->name);
     char *parked = br_dlq_parked_path(from);
     int rc = BR_DLQ_EXIT_USAGE;
-    if (!shown || !parked || br_dlq_file_output_open(&out, live, parked) < 0) {
-        br_print(stderr, "fnbridge: out of memory\n");
+    if (!shown || !parked || open_output(cfg, conf, &out, live, parked, err, sizeof(err)) < 0) {
+        br_print(stderr, "fnbridge: %s\n", shown && parked ? err : "out of memory");
     } else if (br_dlq_file_input_open(&in, from, a->dry_run, &missing, err, sizeof(err)) < 0) {
         /* No file yet at the pipeline's own path: nothing was dead-lettered. */
         bool none_yet = missing && !a->from;
@@ -244,12 +269,54 @@ static int replay_file(struct br_config *cfg, struct br_pipeline_conf *conf,
             br_print(stderr, "fnbridge: %s\n", err);
             run.fatal = true;
         }
-        print_summary(&run, shown, from, live, parked);
+        print_summary(&run, shown, from, conf->dlq_ops ? br_dlq_sink_output_where(&out) : live,
+                      parked);
         rc = exit_code(&run);
         in.ops->close(in.impl);
         out.ops->close(out.impl);
     }
     free(parked);
+    free(shown);
+    return rc;
+}
+
+/* Replays from the dead-letter topic of the pipeline's sink. */
+static int replay_topic(struct br_config *cfg, struct br_pipeline_conf *conf,
+                        const struct replay_args *a)
+{
+    const struct br_dlq_topic_ops *ops = conf->dlq_ops ? br_find_dlq_topic(conf->dlq_ops)
+                                                       : NULL;
+    char *shown = br_secrets_mask_dup(conf->name);
+    char *topic = br_secrets_mask_dup(a->from_topic);
+    char group[4200], from[8500], err[4200], live[256];
+    int rc = BR_DLQ_EXIT_USAGE;
+    snprintf(group, sizeof(group), "fnbridge-replay-%s", conf->name);
+    struct br_dlq_topic_conf tc = {.topic = a->from_topic, .group = group,
+                                   .sink_ctx = conf->dlq_ctx,
+                                   .source_ops = conf->source_ops,
+                                   .source_ctx = conf->source_ctx,
+                                   .pipeline_name = conf->name, .dry_run = a->dry_run};
+    void *in = NULL;
+    if (!shown || !topic)
+        br_print(stderr, "fnbridge: out of memory\n");
+    else if (!ops)
+        br_print(stderr, "fnbridge: --from-topic %s: pipeline %s's dead-letter sink is %s; "
+                 "replaying from a topic needs a kafka dead-letter sink\n", topic, shown,
+                 conf->dlq_ops ? conf->dlq_ops->name : "file");
+    else if (!(in = ops->open(&tc, err, sizeof(err))))
+        br_print(stderr, "fnbridge: --from-topic %s: %s\n", topic, err);
+    if (in) {
+        struct br_dlq_run run = {.max_replays = a->max_replays, .dry_run = a->dry_run};
+        struct br_dlq_topic_run t = {.ops = ops, .in = in, .run = &run};
+        if (br_dlq_run_topic(cfg, conf, &t) < 0)
+            run.fatal = true;
+        snprintf(from, sizeof(from), "kafka topic %s (group %s)", topic, group);
+        snprintf(live, sizeof(live), "the pipeline's %s dead-letter sink", conf->dlq_ops->name);
+        print_summary(&run, shown, from, live, ops->parked_where(in));
+        rc = exit_code(&run);
+        ops->close(in);
+    }
+    free(topic);
     free(shown);
     return rc;
 }
@@ -265,7 +332,15 @@ static int replay(const struct replay_args *a)
     br_log_setup(cfg->log_level, cfg->log_format);
     int rc = BR_DLQ_EXIT_USAGE;
     struct br_pipeline_conf *conf = find_pipeline(cfg, a->pipeline);
-    if (conf) {
+    if (conf && a->from_topic) {
+        rc = replay_topic(cfg, conf, a);
+    } else if (conf && conf->dlq_ops && !a->from) {
+        char *shown = br_secrets_mask_dup(conf->name);
+        br_print(stderr, "fnbridge: pipeline %s's dead letters go to its %s sink, not to a "
+                 "file: name them with --from-topic TOPIC or --from FILE\n",
+                 shown ? shown : "?", conf->dlq_ops->name);
+        free(shown);
+    } else if (conf) {
         char def[4096];
         br_config_default_dlq(cfg, conf, def, sizeof(def));
         const char *live = conf->dlq_file_path ? conf->dlq_file_path : def;

@@ -36,10 +36,17 @@ struct br_dlq_item {
     int attempts;                     /* invocations made */
     const char *pipeline;             /* the pipeline's name as printed */
     bool alone;                       /* a record too large for any event */
+    /* `fnbridge dlq replay --from FILE`: a letter of a dead-letter file
+     * that failed again, as the line to keep (replayCount raised, no
+     * newline); then batch and recs are NULL, n is 0. */
+    const char *line;
+    size_t line_len;
+    int64_t line_replay_count;        /* its replayCount */
 };
 
 /* The JSON line the file sink writes for item (without its newline), in
- * out (reset first): for sinks that send one message per failed batch.
+ * out (reset first): for sinks that send one message per failed batch;
+ * item->line as it is when set.
  * A record too large for any event is copied here as base64, whole.
  * Returns 0, or -1 when out of memory. */
 int br_dlq_item_line(struct br_buf *out, const struct br_dlq_item *item);

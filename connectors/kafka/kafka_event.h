@@ -5,12 +5,22 @@
 #define KAFKA_EVENT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "bridge/buf.h"
 #include "bridge/format.h"
 #include "bridge/record_kind.h"
 
 extern const struct br_record_kind br_kind_kafka;
+
+/* A Kafka record read back from a dead-letter topic by `fnbridge dlq
+ * replay`: the same shapes as br_kind_kafka, and a metadata block with
+ * the replay count its dead letter carries when it fails again (the
+ * kafka sink writes it in fnbridge.dlq.replay_count). */
+struct kafka_replay_meta {
+    int64_t replay_count;
+};
+extern const struct br_record_kind br_kind_kafka_replayed;
 
 /* The lambda shape (kafka_lambda.c): the self-managed Kafka event of AWS
  * Lambda, records grouped by "<topic>-<partition>". */

@@ -15,6 +15,8 @@
 #include "bridge/dlq_sink.h"
 #include "bridge/log.h"
 #include "config/secrets.h"
+#include "kafka_event.h"
+#include "sink_kafka.h"
 #include "source_kafka.h"
 
 extern const struct br_source_ops br_source_kafka;   /* brokers lent from it */
@@ -24,9 +26,7 @@ extern const struct br_source_ops br_source_kafka;   /* brokers lent from it */
 #define PURGE_AFTER_MS 10000      /* past message.timeout.ms: give up waiting */
 
 struct kafka_sink {
-    char *brokers;
-    char *topic;
-    struct br_strmap librdkafka;
+    struct kafka_sink_options o;      /* must stay first: the option table */
     /* not options: */
     struct br_sink *sk;
     rd_kafka_t *rk;
@@ -43,14 +43,14 @@ struct delivery {
 
 #define K(field) offsetof(struct kafka_sink, field)
 static const struct br_opt kafka_sink_opts[] = {
-    {.name = "topic", .type = BR_OPT_STR, .offset = K(topic),
+    {.name = "topic", .type = BR_OPT_STR, .offset = K(o.topic),
      .flags = BR_OPT_REQUIRED | BR_OPT_NONEMPTY,
      .help = "the topic each failed record is produced to"},
-    {.name = "brokers", .type = BR_OPT_STR, .offset = K(brokers),
+    {.name = "brokers", .type = BR_OPT_STR, .offset = K(o.brokers),
      .def_doc = "the source's, when it is kafka",
      .help = "bootstrap servers, `host:port[,host:port...]`; required unless the "
              "source is kafka"},
-    {.name = "librdkafka", .type = BR_OPT_STRMAP, .offset = K(librdkafka),
+    {.name = "librdkafka", .type = BR_OPT_STRMAP, .offset = K(o.librdkafka),
      .help = "librdkafka producer properties passed through, e.g. "
              "`{security.protocol: SASL_SSL, message.timeout.ms: 5000}`. "
              "`bootstrap.servers` is refused (use `brokers`), and so are "
@@ -68,11 +68,11 @@ static int kafka_sink_check(void *ctx_, const struct br_source_ops *src_ops,
                             const char *path, struct br_errors *errs)
 {
     struct kafka_sink *ctx = ctx_;
-    if (ctx->brokers)
+    if (ctx->o.brokers)
         return 0;
     if (src_ops == &br_source_kafka) {
         const struct kafka_options *src = src_ctx;
-        if ((ctx->brokers = strdup(src->brokers)))
+        if ((ctx->o.brokers = strdup(src->brokers)))
             return 0;
         br_errors_add(errs, map, path, "out of memory");
         return 1;
@@ -137,24 +137,24 @@ static rd_kafka_conf_t *build_conf(struct kafka_sink *ctx, char *err, size_t err
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     const char *defaults[][2] = {
-        {"bootstrap.servers", ctx->brokers}, {"client.id", ctx->client_id},
+        {"bootstrap.servers", ctx->o.brokers}, {"client.id", ctx->client_id},
         {"acks", "all"}, {"enable.idempotence", "true"},
         {"message.timeout.ms", "10000"},
     };
     int rc = conf ? 0 : -1;
     for (size_t i = 0; rc == 0 && i < sizeof(defaults) / sizeof(defaults[0]); i++)
         rc = conf_set(conf, defaults[i][0], defaults[i][1], err, errlen);
-    for (size_t i = 0; rc == 0 && i < ctx->librdkafka.n; i++) {
-        const char *key = ctx->librdkafka.keys[i], *why = managed_key(key);
+    for (size_t i = 0; rc == 0 && i < ctx->o.librdkafka.n; i++) {
+        const char *key = ctx->o.librdkafka.keys[i], *why = managed_key(key);
         if (why) {
             snprintf(err, errlen, "librdkafka property '%s': %s", key, why);
             rc = -1;
         } else {
-            rc = conf_set(conf, key, ctx->librdkafka.values[i], err, errlen);
+            rc = conf_set(conf, key, ctx->o.librdkafka.values[i], err, errlen);
         }
     }
     if (rc == 0)
-        rc = kafka_check_tls_files(&ctx->librdkafka, err, errlen);
+        rc = kafka_check_tls_files(&ctx->o.librdkafka, err, errlen);
     if (rc < 0) {
         if (!conf)
             snprintf(err, errlen, "out of memory");
@@ -193,7 +193,7 @@ static int kafka_sink_init(struct br_sink *sk, char *err, size_t errlen)
     if (!conf)
         return -1;
     rd_kafka_conf_destroy(conf);
-    char *brokers = br_secrets_mask_dup(ctx->brokers), *topic = br_secrets_mask_dup(ctx->topic);
+    char *brokers = br_secrets_mask_dup(ctx->o.brokers), *topic = br_secrets_mask_dup(ctx->o.topic);
     size_t n = brokers && topic ? strlen(brokers) + strlen(topic) + 20 : 0;
     if (n && (ctx->where = malloc(n)))
         snprintf(ctx->where, n, "kafka topic %s at %s", topic, brokers);
@@ -235,9 +235,16 @@ static void add_number(rd_kafka_headers_t *h, const char *name, int64_t v)
     rd_kafka_header_add(h, name, -1, text, n);
 }
 
-/* A record replayed from a dead-letter topic keeps its replay count. */
+/* A record replayed from a dead-letter topic (`fnbridge dlq replay`)
+ * carries the count its dead letter gets; a record that kept the header
+ * (a pipeline reading a dead-letter topic) keeps its count. */
 static void add_replay_count(rd_kafka_headers_t *h, const struct br_record *rec)
 {
+    if (rec->kind == &br_kind_kafka_replayed && rec->meta) {
+        const struct kafka_replay_meta *m = rec->meta;
+        add_number(h, DLQ_HEADER "replay_count", m->replay_count);
+        return;
+    }
     for (size_t i = 0; i < rec->n_headers; i++)
         if (!strcmp(rec->headers[i].name, DLQ_HEADER "replay_count") && rec->headers[i].value) {
             rd_kafka_header_add(h, DLQ_HEADER "replay_count", -1, rec->headers[i].value,
@@ -274,7 +281,7 @@ static rd_kafka_resp_err_t produce(struct kafka_sink *ctx, const struct br_dlq_i
     rd_kafka_resp_err_t e;
     do {
         rd_kafka_headers_t *h = headers_of(item, rec);
-        e = rd_kafka_producev(ctx->rk, RD_KAFKA_V_TOPIC(ctx->topic),
+        e = rd_kafka_producev(ctx->rk, RD_KAFKA_V_TOPIC(ctx->o.topic),
                               RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                               RD_KAFKA_V_KEY(rec->key, rec->key_len),
                               RD_KAFKA_V_VALUE((void *)rec->value, rec->value_len),
@@ -329,6 +336,34 @@ static void drop_if_fatal(struct kafka_sink *ctx, char *err, size_t errlen)
     ctx->rk = NULL;
 }
 
+/* A dead-letter file's line replayed and failed again: its records are
+ * inside its event, not at hand, so the line itself is the message, with
+ * the headers that can be told (README: Replaying dead letters). */
+static rd_kafka_resp_err_t produce_line(struct kafka_sink *ctx, const struct br_dlq_item *item,
+                                        int64_t replay_count, struct delivery *d)
+{
+    rd_kafka_headers_t *h = rd_kafka_headers_new(5);
+    rd_kafka_header_add(h, DLQ_HEADER "pipeline", -1, item->pipeline, -1);
+    rd_kafka_header_add(h, DLQ_HEADER "condition", -1, item->condition, -1);
+    add_number(h, DLQ_HEADER "attempts", item->attempts);
+    add_number(h, DLQ_HEADER "replay_count", replay_count);
+    rd_kafka_header_add(h, DLQ_HEADER "line", -1, "1", 1);
+    rd_kafka_resp_err_t e;
+    do {
+        e = rd_kafka_producev(ctx->rk, RD_KAFKA_V_TOPIC(ctx->o.topic),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                              RD_KAFKA_V_VALUE((void *)item->line, item->line_len),
+                              RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(d), RD_KAFKA_V_END);
+        if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            rd_kafka_poll(ctx->rk, POLL_MS);
+    } while (e == RD_KAFKA_RESP_ERR__QUEUE_FULL);
+    if (e)
+        rd_kafka_headers_destroy(h);
+    else
+        d->pending++;
+    return e;
+}
+
 static int kafka_sink_write(struct br_sink *sk, const struct br_dlq_item *item, char *err,
                             size_t errlen)
 {
@@ -337,6 +372,8 @@ static int kafka_sink_write(struct br_sink *sk, const struct br_dlq_item *item, 
     rd_kafka_resp_err_t e = 0;
     if (!ctx->rk && make_producer(ctx, err, errlen) < 0)
         return -1;
+    if (item->line)
+        e = produce_line(ctx, item, item->line_replay_count, &d);
     for (size_t i = 0; i < item->n && !e; i++)
         e = produce(ctx, item, item->recs[i], &d);
     await_reports(ctx, &d);

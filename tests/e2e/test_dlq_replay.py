@@ -233,8 +233,9 @@ def test_lines_that_are_not_dead_letters_stay_named_and_counted(
 
 
 def test_usage_errors():
-    r = run_fnbridge("dlq", "replay", "-c", "x.yaml", "--pipeline", "p", "--from-topic", "t")
-    assert r.returncode == 2 and "kafka dead-letter sink" in r.stderr
+    r = run_fnbridge("dlq", "replay", "-c", "x.yaml", "--pipeline", "p", "--from-topic", "t",
+                     "--from", "f")
+    assert r.returncode == 2 and "exclude each other" in r.stderr
     r = run_fnbridge("dlq", "replay", "-c", "x.yaml")
     assert r.returncode == 2 and "--pipeline NAME" in r.stderr
     r = run_fnbridge("dlq", "replay", "-c", "x.yaml", "-p", "p", "--max-replays", "-1")
