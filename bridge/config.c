@@ -712,3 +712,15 @@ const struct br_pipeline_conf *br_config_pipeline(const struct br_config *cfg,
             return &cfg->pipelines[i];
     return NULL;
 }
+
+struct br_pipeline_conf *br_config_pipeline_named(struct br_config *cfg, const char *name)
+{
+    struct br_pipeline_conf *conf = (struct br_pipeline_conf *)br_config_pipeline(cfg, name);
+    if (conf)
+        return conf;
+    br_print(stderr, "fnbridge: %s has no pipeline named \"%s\"; it has:", cfg->path, name);
+    for (size_t i = 0; i < cfg->n_pipelines; i++)
+        br_print(stderr, " %s", cfg->pipelines[i].name);
+    fputc('\n', stderr);
+    return NULL;
+}

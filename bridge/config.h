@@ -115,5 +115,8 @@ void br_config_default_dlq(const struct br_config *cfg,
 /* Finds a pipeline by name, or NULL. */
 const struct br_pipeline_conf *br_config_pipeline(const struct br_config *cfg,
                                                   const char *name);
+/* For commands given --pipeline NAME: the pipeline, or NULL after
+ * printing to stderr that cfg has none of that name, and the names it has. */
+struct br_pipeline_conf *br_config_pipeline_named(struct br_config *cfg, const char *name);
 
 #endif

@@ -10,9 +10,7 @@
 #include "dlq_json.h"
 #include "json_check.h"
 
-/* Length of the well-formed UTF-8 sequence at p (left bytes available),
- * or 0 when there is none (Unicode Table 3-7). ASCII counts, NUL too. */
-static size_t utf8_len(const unsigned char *p, size_t left)
+size_t br_utf8_len(const unsigned char *p, size_t left)
 {
     unsigned char c = p[0];
     if (c < 0x80)
@@ -57,7 +55,7 @@ bool br_dlq_is_text(const unsigned char *p, size_t n)
             i++;
             continue;
         }
-        size_t len = p[i] ? utf8_len(p + i, n - i) : 0;
+        size_t len = p[i] ? br_utf8_len(p + i, n - i) : 0;
         if (!len)
             return false;
         i += len;
@@ -76,7 +74,7 @@ int br_dlq_put_text(struct br_buf *out, const unsigned char *p, size_t n)
     br_buf_init(&clean, 0);
     int rc = br_buf_reserve(&clean, n);
     for (size_t i = 0; rc == 0 && i < n;) {
-        size_t len = p[i] ? utf8_len(p + i, n - i) : 0;
+        size_t len = p[i] ? br_utf8_len(p + i, n - i) : 0;
         rc = len ? br_buf_append(&clean, p + i, len) : br_buf_puts(&clean, replacement);
         i += len ? len : 1;
     }

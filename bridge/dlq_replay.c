@@ -209,18 +209,6 @@ static void dry_run(struct br_dlq_run *run, const char *pipeline)
 
 /* -------------------------------------------------------------- running */
 
-static struct br_pipeline_conf *find_pipeline(struct br_config *cfg, const char *name)
-{
-    struct br_pipeline_conf *conf = (struct br_pipeline_conf *)br_config_pipeline(cfg, name);
-    if (conf)
-        return conf;
-    br_print(stderr, "fnbridge: %s has no pipeline named \"%s\"; it has:", cfg->path, name);
-    for (size_t i = 0; i < cfg->n_pipelines; i++)
-        br_print(stderr, " %s", cfg->pipelines[i].name);
-    fputc('\n', stderr);
-    return NULL;
-}
-
 /* Where letters that fail again go: the pipeline's sink, the live file
  * when that is a file. */
 static int open_output(const struct br_config *cfg, const struct br_pipeline_conf *conf,
@@ -331,7 +319,7 @@ static int replay(const struct replay_args *a)
         return BR_DLQ_EXIT_USAGE;
     br_log_setup(cfg->log_level, cfg->log_format);
     int rc = BR_DLQ_EXIT_USAGE;
-    struct br_pipeline_conf *conf = find_pipeline(cfg, a->pipeline);
+    struct br_pipeline_conf *conf = br_config_pipeline_named(cfg, a->pipeline);
     if (conf && a->from_topic) {
         rc = replay_topic(cfg, conf, a);
     } else if (conf && conf->dlq_ops && !a->from) {

@@ -286,14 +286,25 @@ static const struct br_source_ops replay_source = {
 
 /* ------------------------------------------------------------ running */
 
-static int run_built(struct br_dispatcher *disp, struct br_pipeline *pl)
+int br_dlq_run_conf(struct br_config *cfg, const struct br_pipeline_conf *conf,
+                    void (*report)(struct br_pipeline *, struct br_batch *, const char *,
+                                   const char *, size_t))
 {
-    pl->report = replay_report;
+    char err[1024] = "";
+    struct br_dispatcher *disp = br_dispatcher_create(err, sizeof(err));
+    struct br_pipeline *pl = disp ? br_pipeline_create(cfg, conf, err, sizeof(err)) : NULL;
     int rc = -1;
-    if (br_dispatcher_add(disp, pl) == 0 && br_dispatcher_start(disp) == 0) {
-        rc = br_pipeline_start(pl) == 0 && br_pipeline_join(pl) == 0 ? 0 : -1;
-        br_dispatcher_stop(disp);
+    if (!pl) {
+        br_print(stderr, "%s\n", err[0] ? err : "fnbridge: out of memory");
+    } else {
+        pl->report = report;
+        if (br_dispatcher_add(disp, pl) == 0 && br_dispatcher_start(disp) == 0) {
+            rc = br_pipeline_start(pl) == 0 && br_pipeline_join(pl) == 0 ? 0 : -1;
+            br_dispatcher_stop(disp);
+        }
     }
+    br_pipeline_destroy(pl);
+    br_dispatcher_destroy(disp);
     return rc;
 }
 
@@ -310,14 +321,7 @@ int br_dlq_run_pipeline(struct br_config *cfg, struct br_pipeline_conf *orig,
     conf.batch_max_wait_ms = 0;
     conf.no_dead_letter = true;       /* failures come back to the report hook */
     common->format = BR_FORMAT_PAYLOAD;
-    char err[1024] = "";
-    struct br_dispatcher *disp = br_dispatcher_create(err, sizeof(err));
-    struct br_pipeline *pl = disp ? br_pipeline_create(cfg, &conf, err, sizeof(err)) : NULL;
-    int rc = pl ? run_built(disp, pl) : -1;
-    if (!pl)
-        br_print(stderr, "%s\n", err[0] ? err : "fnbridge: out of memory");
-    br_pipeline_destroy(pl);
-    br_dispatcher_destroy(disp);
+    int rc = br_dlq_run_conf(cfg, &conf, replay_report);
     common->format = saved_format;
     forget_outcome(&rs);
     return rc;

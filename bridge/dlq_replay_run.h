@@ -11,6 +11,9 @@
 #include "config.h"
 #include "dlq_input.h"
 
+struct br_batch;
+struct br_pipeline;
+
 /* Lines and the records they stand for. */
 struct br_dlq_tally {
     size_t lines;
@@ -60,5 +63,11 @@ int br_dlq_park(struct br_dlq_run *run, const struct br_dlq_letter *l);
  * could not be built or run (printed). */
 int br_dlq_run_pipeline(struct br_config *cfg, struct br_pipeline_conf *conf,
                         struct br_dlq_run *run);
+/* Builds a pipeline of conf (its source swapped in by the caller), runs it
+ * until its source returns, and frees it; report, when not NULL, is told
+ * how each batch ended (pipeline.h). Returns 0, or -1 (printed). */
+int br_dlq_run_conf(struct br_config *cfg, const struct br_pipeline_conf *conf,
+                    void (*report)(struct br_pipeline *, struct br_batch *, const char *,
+                                   const char *, size_t));
 
 #endif

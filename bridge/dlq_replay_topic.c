@@ -19,7 +19,6 @@
 #include <string.h>
 
 #include "config/secrets.h"
-#include "dispatcher.h"
 #include "dlq_replay_topic.h"
 #include "dlq_sink.h"
 #include "lane.h"
@@ -233,16 +232,6 @@ static void dry_run(struct br_dlq_topic_run *t, const char *pipeline)
 
 /* ------------------------------------------------------------- running */
 
-static int run_built(struct br_dispatcher *disp, struct br_pipeline *pl)
-{
-    int rc = -1;
-    if (br_dispatcher_add(disp, pl) == 0 && br_dispatcher_start(disp) == 0) {
-        rc = br_pipeline_start(pl) == 0 && br_pipeline_join(pl) == 0 ? 0 : -1;
-        br_dispatcher_stop(disp);
-    }
-    return rc;
-}
-
 int br_dlq_run_topic(struct br_config *cfg, struct br_pipeline_conf *orig,
                      struct br_dlq_topic_run *t)
 {
@@ -265,13 +254,5 @@ int br_dlq_run_topic(struct br_config *cfg, struct br_pipeline_conf *orig,
     struct br_pipeline_conf conf = *orig;
     conf.source_ops = &ops;
     conf.source_ctx = &ts;
-    char err[1024] = "";
-    struct br_dispatcher *disp = br_dispatcher_create(err, sizeof(err));
-    struct br_pipeline *pl = disp ? br_pipeline_create(cfg, &conf, err, sizeof(err)) : NULL;
-    int rc = pl ? run_built(disp, pl) : -1;
-    if (!pl)
-        br_print(stderr, "%s\n", err[0] ? err : "fnbridge: out of memory");
-    br_pipeline_destroy(pl);
-    br_dispatcher_destroy(disp);
-    return rc;
+    return br_dlq_run_conf(cfg, &conf, NULL);
 }

@@ -316,19 +316,6 @@ static int run_invocations(struct br_config *cfg, struct br_pipeline_conf *conf,
     return rc;
 }
 
-/* The named pipeline, or NULL with the names there are on stderr. */
-static struct br_pipeline_conf *find_pipeline(struct br_config *cfg, const char *name)
-{
-    struct br_pipeline_conf *conf = (struct br_pipeline_conf *)br_config_pipeline(cfg, name);
-    if (conf)
-        return conf;
-    br_print(stderr, "fnbridge: %s has no pipeline named \"%s\"; it has:", cfg->path, name);
-    for (size_t i = 0; i < cfg->n_pipelines; i++)
-        br_print(stderr, " %s", cfg->pipelines[i].name);
-    fputc('\n', stderr);
-    return NULL;
-}
-
 /* Runs ctx's invocations through a copy of orig made for invoking (the
  * config frees its own source options at the end, and gets its target's
  * format back). */
@@ -346,7 +333,7 @@ static int invoke_pipeline(struct br_config *cfg, struct br_pipeline_conf *orig,
 int br_invoke_timed(struct br_config *cfg, const char *pipeline, const char *event,
                     size_t event_len, size_t count, int64_t *latency_us)
 {
-    struct br_pipeline_conf *orig = find_pipeline(cfg, pipeline);
+    struct br_pipeline_conf *orig = br_config_pipeline_named(cfg, pipeline);
     if (!orig)
         return -1;
     struct invoke_ctx ctx = {.event = (char *)event, .event_len = event_len,
@@ -363,7 +350,7 @@ int br_invoke_timed(struct br_config *cfg, const char *pipeline, const char *eve
 
 int br_cmd_invoke(struct br_config *cfg, const char *pipeline, const char *event_path)
 {
-    struct br_pipeline_conf *orig = find_pipeline(cfg, pipeline);
+    struct br_pipeline_conf *orig = br_config_pipeline_named(cfg, pipeline);
     if (!orig)
         return BR_INVOKE_USAGE;
     struct invoke_ctx ctx = {.count = 1};

@@ -8,6 +8,7 @@
 
 #include "config/secrets.h"
 #include "clock.h"
+#include "dlq_json.h"
 #include "observe.h"
 
 const char *const br_source_state_names[] = {"starting", "connected", "disconnected",
@@ -60,26 +61,6 @@ void br_observe_destroy(struct br_observe *o)
     pthread_mutex_destroy(&o->lock);
 }
 
-/* Length of the well-formed UTF-8 sequence at p (Unicode Table 3-7), or
- * 0 when p does not start one; n bytes are there. */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-    unsigned char c = p[0];
-    size_t len = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
-               : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-    if (len == 0 || len > n)
-        return 0;
-    unsigned char lo = 0x80, hi = 0xbf;          /* the second byte's range */
-    if (c == 0xe0) lo = 0xa0;                    /* no overlongs */
-    else if (c == 0xed) hi = 0x9f;               /* no surrogates */
-    else if (c == 0xf0) lo = 0x90;
-    else if (c == 0xf4) hi = 0x8f;               /* nothing past U+10FFFF */
-    for (size_t i = 1; i < len; i++, lo = 0x80, hi = 0xbf)
-        if (p[i] < lo || p[i] > hi)
-            return 0;
-    return len;
-}
-
 /* Copies text into out (n bytes) as well-formed UTF-8: a byte that starts
  * no sequence becomes '?', and a cut never splits a character. The admin
  * server hands these texts to a JSON encoder that refuses anything else
@@ -89,7 +70,7 @@ static void copy_utf8(char *out, size_t n, const char *text)
     const unsigned char *p = (const unsigned char *)text;
     size_t left = strlen(text), at = 0;
     while (left && at + 1 < n) {
-        size_t len = utf8_seq(p, left);
+        size_t len = br_utf8_len(p, left);
         if (len == 0) {
             out[at++] = '?';
             len = 1;

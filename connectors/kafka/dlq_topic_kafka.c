@@ -22,6 +22,7 @@
 #include "bridge/dlq_input.h"
 #include "bridge/dlq_sink.h"
 #include "config/secrets.h"
+#include "kafka_conf.h"
 #include "kafka_dlq_headers.h"
 #include "kafka_event.h"
 #include "sink_kafka.h"
@@ -69,16 +70,6 @@ struct dlq_topic {
 
 /* ------------------------------------------------------------- opening */
 
-static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *err,
-                    size_t errlen)
-{
-    char why[512];
-    if (rd_kafka_conf_set(conf, key, value, why, sizeof(why)) == RD_KAFKA_CONF_OK)
-        return 0;
-    snprintf(err, errlen, "librdkafka property '%s': %s", key, why);
-    return -1;
-}
-
 /* librdkafka says at warning level that a producer property (the sink's)
  * means nothing to a consumer: only errors are worth a line. */
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -96,10 +87,10 @@ static rd_kafka_conf_t *build_conf(struct dlq_topic *t, const char *const (*set)
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     int rc = conf ? 0 : -1;
     for (size_t i = 0; rc == 0 && i < t->sink->librdkafka.n; i++)
-        rc = conf_set(conf, t->sink->librdkafka.keys[i], t->sink->librdkafka.values[i], err,
+        rc = kafka_conf_set(conf, t->sink->librdkafka.keys[i], t->sink->librdkafka.values[i], err,
                       errlen);
     for (size_t i = 0; rc == 0 && i < n_set; i++)
-        rc = conf_set(conf, set[i][0], set[i][1], err, errlen);
+        rc = kafka_conf_set(conf, set[i][0], set[i][1], err, errlen);
     if (rc < 0) {
         if (!conf)
             snprintf(err, errlen, "out of memory");

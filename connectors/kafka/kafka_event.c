@@ -163,31 +163,24 @@ static size_t json_bound(const struct br_event_ctx *ev, const struct br_record *
 
 /* ---------------------------------------------------------------- the kind */
 
-const struct br_record_kind br_kind_kafka = {
-    .name = "kafka",
-    .flags = BR_KIND_TOPIC_IS_CHANNEL | BR_KIND_PARTITIONED,
-    .id = kafka_id,
-    .coord = kafka_coord,
-    .parse_id = kafka_parse_id,
-    .lambda = {kafka_lambda_encode, lambda_bound},
-    .json = {kafka_json_record, json_bound},
-    .cloudevents = {.type = kafka_ce_type, .source = kafka_ce_source,
-                    .subject = kafka_ce_subject, .extensions = kafka_ce_extensions,
-                    .bound = kafka_ce_bound},
-    .dlq_source = br_kind_dlq_partitions,
-};
+/* What a Kafka record is, whether read from its topic or from a
+ * dead-letter topic for replay (which only adds its metadata block). */
+#define KAFKA_KIND                                                            \
+    .name = "kafka",                                                          \
+    .flags = BR_KIND_TOPIC_IS_CHANNEL | BR_KIND_PARTITIONED,                  \
+    .id = kafka_id,                                                           \
+    .coord = kafka_coord,                                                     \
+    .parse_id = kafka_parse_id,                                               \
+    .lambda = {kafka_lambda_encode, lambda_bound},                            \
+    .json = {kafka_json_record, json_bound},                                  \
+    .cloudevents = {.type = kafka_ce_type, .source = kafka_ce_source,         \
+                    .subject = kafka_ce_subject, .extensions = kafka_ce_extensions, \
+                    .bound = kafka_ce_bound},                                 \
+    .dlq_source = br_kind_dlq_partitions
+
+const struct br_record_kind br_kind_kafka = {KAFKA_KIND};
 
 const struct br_record_kind br_kind_kafka_replayed = {
-    .name = "kafka",
-    .flags = BR_KIND_TOPIC_IS_CHANNEL | BR_KIND_PARTITIONED,
+    KAFKA_KIND,
     .meta_size = sizeof(struct kafka_replay_meta),
-    .id = kafka_id,
-    .coord = kafka_coord,
-    .parse_id = kafka_parse_id,
-    .lambda = {kafka_lambda_encode, lambda_bound},
-    .json = {kafka_json_record, json_bound},
-    .cloudevents = {.type = kafka_ce_type, .source = kafka_ce_source,
-                    .subject = kafka_ce_subject, .extensions = kafka_ce_extensions,
-                    .bound = kafka_ce_bound},
-    .dlq_source = br_kind_dlq_partitions,
 };

@@ -15,6 +15,7 @@
 #include "bridge/dlq_sink.h"
 #include "bridge/log.h"
 #include "config/secrets.h"
+#include "kafka_conf.h"
 #include "kafka_event.h"
 #include "sink_kafka.h"
 #include "source_kafka.h"
@@ -84,16 +85,6 @@ static int kafka_sink_check(void *ctx_, const struct br_source_ops *src_ops,
     return 1;
 }
 
-static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *value,
-                    char *err, size_t errlen)
-{
-    char why[512];
-    if (rd_kafka_conf_set(conf, key, value, why, sizeof(why)) == RD_KAFKA_CONF_OK)
-        return 0;
-    snprintf(err, errlen, "librdkafka property '%s': %s", key, why);
-    return -1;
-}
-
 static const char *managed_key(const char *key)
 {
     if (!strcmp(key, "bootstrap.servers") || !strcmp(key, "metadata.broker.list"))
@@ -143,14 +134,14 @@ static rd_kafka_conf_t *build_conf(struct kafka_sink *ctx, char *err, size_t err
     };
     int rc = conf ? 0 : -1;
     for (size_t i = 0; rc == 0 && i < sizeof(defaults) / sizeof(defaults[0]); i++)
-        rc = conf_set(conf, defaults[i][0], defaults[i][1], err, errlen);
+        rc = kafka_conf_set(conf, defaults[i][0], defaults[i][1], err, errlen);
     for (size_t i = 0; rc == 0 && i < ctx->o.librdkafka.n; i++) {
         const char *key = ctx->o.librdkafka.keys[i], *why = managed_key(key);
         if (why) {
             snprintf(err, errlen, "librdkafka property '%s': %s", key, why);
             rc = -1;
         } else {
-            rc = conf_set(conf, key, ctx->o.librdkafka.values[i], err, errlen);
+            rc = kafka_conf_set(conf, key, ctx->o.librdkafka.values[i], err, errlen);
         }
     }
     if (rc == 0)

@@ -13,6 +13,7 @@
 #include "bridge/clock.h"
 #include "bridge/format.h"
 #include "bridge/log.h"
+#include "kafka_conf.h"
 #include "kafka_consumer.h"
 #include "kafka_event.h"
 
@@ -391,16 +392,6 @@ static void kafka_resume(struct br_source *src)
 
 /* ------------------------------------------------------------------ init */
 
-static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *value,
-                    char *err, size_t errlen)
-{
-    char why[512];
-    if (rd_kafka_conf_set(conf, key, value, why, sizeof(why)) == RD_KAFKA_CONF_OK)
-        return 0;
-    snprintf(err, errlen, "librdkafka property '%s': %s", key, why);
-    return -1;
-}
-
 /* Keys fnbridge sets from its own options or needs for at-least-once. */
 static const char *managed_key(const char *key)
 {
@@ -428,7 +419,7 @@ static int fit_fetch_max(rd_kafka_conf_t *conf, char *err, size_t errlen)
         return 0;
     if (strcmp(fetch_max, KAFKA_FETCH_MAX_BYTES) != 0 || atoll(msg_max) <= atoll(fetch_max))
         return 0;
-    return conf_set(conf, "fetch.max.bytes", msg_max, err, errlen);
+    return kafka_conf_set(conf, "fetch.max.bytes", msg_max, err, errlen);
 }
 
 static int build_conf(struct kafka_ctx *ctx, char *err, size_t errlen)
@@ -454,7 +445,7 @@ static int build_conf(struct kafka_ctx *ctx, char *err, size_t errlen)
         {"statistics.interval.ms", "1000"},   /* kafka_health.c */
     };
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
-        if (conf_set(ctx->conf, defaults[i][0], defaults[i][1], err, errlen) < 0)
+        if (kafka_conf_set(ctx->conf, defaults[i][0], defaults[i][1], err, errlen) < 0)
             return -1;
     for (size_t i = 0; i < o->librdkafka.n; i++) {
         const char *key = o->librdkafka.keys[i];
@@ -463,7 +454,7 @@ static int build_conf(struct kafka_ctx *ctx, char *err, size_t errlen)
             snprintf(err, errlen, "librdkafka property '%s': %s", key, why);
             return -1;
         }
-        if (conf_set(ctx->conf, key, o->librdkafka.values[i], err, errlen) < 0)
+        if (kafka_conf_set(ctx->conf, key, o->librdkafka.values[i], err, errlen) < 0)
             return -1;
     }
     if (fit_fetch_max(ctx->conf, err, errlen) < 0 ||

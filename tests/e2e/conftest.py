@@ -12,6 +12,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 import helpers  # noqa: E402
 from mqtt_helpers import CaptureFunction  # noqa: E402
+from timed_function import TimedFunction  # noqa: E402
 
 
 def _check_binaries():
@@ -110,3 +111,18 @@ def pytest_runtest_makereport(item, call):
         for label, path in getattr(item, "fnb_logs", []):
             if Path(path).exists():
                 report.sections.append((label, helpers.tail(path)))
+
+
+@pytest.fixture
+def timed():
+    """timed(policy) -> a TimedFunction (timed_function.py), closed at
+    teardown."""
+    started = []
+
+    def start(policy):
+        fn = TimedFunction(policy)
+        started.append(fn)
+        return fn
+    yield start
+    for fn in started:
+        fn.close()

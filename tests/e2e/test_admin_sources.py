@@ -10,28 +10,14 @@ metered."""
 import json
 import threading
 
-import pytest
 
 from helpers import SLOW, free_port, kafka_pipeline, produce, stop_cleanly, wait_until
 from mqtt_helpers import mosquitto, mqtt_pipeline, publish  # noqa: F401 (fixture)
 from s3_helpers import S3rver, s3_pipeline
 from test_admin import CONTRACT, answers, get, promtool_check, samples, start, write_config
-from timed_function import TimedFunction
 
 TOPICS = {"ad_breaker": 1, "ad_exec": 2}
 
-
-@pytest.fixture
-def timed():
-    started = []
-
-    def start_fn(policy):
-        fn = TimedFunction(policy)
-        started.append(fn)
-        return fn
-    yield start_fn
-    for fn in started:
-        fn.close()
 
 
 def held_until(gate):

@@ -5,29 +5,15 @@ failure that opens the circuit no call arrives for the cooldown, then one
 probe and nothing else until it was answered; nothing is lost."""
 import time
 
-import pytest
 
 from helpers import (SLOW, http_function, kafka_pipeline, produce, read_dlq, stop_cleanly,
                      wait_until)
-from timed_function import TimedFunction
 
 TOPICS = {"cb_500": 1, "cb_429": 4, "cb_400": 2}
 # fnbridge's timers run on whole milliseconds: a gap may look up to 1 ms
 # short of the cooldown from here, and the server's clock reads add a little.
 CLOCK_SLACK = 0.005
 
-
-@pytest.fixture
-def timed():
-    started = []
-
-    def start(policy):
-        fn = TimedFunction(policy)
-        started.append(fn)
-        return fn
-    yield start
-    for fn in started:
-        fn.close()
 
 
 def breaker_pipeline(kafka, topic, group, fn, failures, cooldown_s, dlq, max_attempts=5,

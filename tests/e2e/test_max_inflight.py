@@ -13,31 +13,17 @@ B bytes (the most so far)", written whenever that count grows (the admin
 server is not needed for it)."""
 import re
 
-import pytest
 
 from helpers import (SLOW, http_function, kafka_pipeline, produce, stop_cleanly,
                      wait_until)
 from mqtt_helpers import mosquitto, mqtt_pipeline, publish  # noqa: F401 (fixture)
 from s3_helpers import S3rver, s3_pipeline
-from timed_function import TimedFunction
 
 TOPICS = {"mi_backlog": 4}
 MAX_RECORDS = 400
 MAX_BYTES = 64 * 1024 * 1024
 CONCURRENCY = 4
 
-
-@pytest.fixture
-def timed():
-    started = []
-
-    def start(policy):
-        fn = TimedFunction(policy)
-        started.append(fn)
-        return fn
-    yield start
-    for fn in started:
-        fn.close()
 
 
 def held(log):
