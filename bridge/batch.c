@@ -137,7 +137,7 @@ void br_batch_note_answer(struct br_batch *b, const struct br_result *res,
     if (!body)
         return;
     /* Not in the middle of a character: a cut one is not text. */
-    size_t n = br_dlq_cut((const unsigned char *)body, body_len, LAST_BODY_MAX);
+    size_t n = br_utf8_cut((const unsigned char *)body, body_len, LAST_BODY_MAX);
     if ((b->last_body = malloc(n + 1))) {
         memcpy(b->last_body, body, n);
         b->last_body[n] = '\0';

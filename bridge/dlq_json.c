@@ -10,44 +10,6 @@
 #include "dlq_json.h"
 #include "json_check.h"
 
-size_t br_utf8_len(const unsigned char *p, size_t left)
-{
-    unsigned char c = p[0];
-    if (c < 0x80)
-        return 1;
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xBF;      /* range of the second byte */
-    if (c >= 0xC2 && c <= 0xDF)      len = 2;
-    else if (c == 0xE0)              len = 3, lo = 0xA0;   /* no overlongs */
-    else if (c == 0xED)              len = 3, hi = 0x9F;   /* no surrogates */
-    else if (c >= 0xE1 && c <= 0xEF) len = 3;
-    else if (c == 0xF0)              len = 4, lo = 0x90;
-    else if (c == 0xF4)              len = 4, hi = 0x8F;   /* <= U+10FFFF */
-    else if (c >= 0xF1 && c <= 0xF3) len = 4;
-    else                             return 0;
-    if (left < len || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if (p[i] < 0x80 || p[i] > 0xBF)
-            return 0;
-    return len;
-}
-
-size_t br_dlq_cut(const unsigned char *p, size_t n, size_t max)
-{
-    if (n <= max)
-        return n;
-    if ((p[max] & 0xC0) != 0x80)
-        return max;                 /* max is the start of a character */
-    /* p[max] continues a sequence: find its lead byte, at most 3 back. */
-    size_t at = max;
-    while (at > 0 && max - at < 3 && (p[at - 1] & 0xC0) == 0x80)
-        at--;
-    if (at > 0 && p[at - 1] >= 0xC0)
-        return at - 1;
-    return max;                     /* no lead byte: not text anyway */
-}
-
 bool br_dlq_is_text(const unsigned char *p, size_t n)
 {
     for (size_t i = 0; i < n;) {

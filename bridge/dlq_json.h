@@ -10,16 +10,7 @@
 #include <stddef.h>
 
 #include "buf.h"
-
-/* Length of the well-formed UTF-8 sequence at p (left >= 1 bytes
- * available), or 0 when there is none (Unicode Table 3-7). ASCII counts,
- * NUL too. */
-size_t br_utf8_len(const unsigned char *p, size_t left);
-
-/* Where to cut p[0..n) to keep at most max bytes without splitting a
- * UTF-8 sequence: n when n <= max, else max, or the start of a sequence
- * that max would cut in two. */
-size_t br_dlq_cut(const unsigned char *p, size_t n, size_t max);
+#include "utf8.h"
 
 /* True when p[0..n) is well-formed UTF-8 (Unicode Table 3-7: no
  * overlongs, no surrogates, nothing past U+10FFFF) and holds no NUL. */

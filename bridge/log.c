@@ -13,6 +13,7 @@
 #include "config/secrets.h"
 #include "clock.h"
 #include "log.h"
+#include "utf8.h"
 
 static enum br_log_level min_level = BR_LOG_INFO;
 static enum br_log_format log_format = BR_LOG_LOGFMT;
@@ -29,13 +30,19 @@ int br_log_enabled(enum br_log_level level)
     return level >= min_level;
 }
 
-/* Appends s quoted and escaped (the same escapes serve logfmt and JSON). */
+/* Appends s quoted and escaped (the same escapes serve logfmt and JSON).
+ * A byte that is not part of well-formed UTF-8 becomes \ufffd: texts from
+ * outside (a function's error, a topic name) may hold any bytes, and a
+ * JSON log line with them would be refused by the collector reading it. */
 static size_t put_quoted(char *out, size_t at, size_t n, const char *s)
 {
+    const unsigned char *p = (const unsigned char *)s;
+    size_t left = strlen(s);
     if (at < n)
         out[at++] = '"';
-    for (; *s && at + 7 < n; s++) {
-        unsigned char c = (unsigned char)*s;
+    while (left && at + 7 < n) {
+        unsigned char c = *p;
+        size_t len = br_utf8_len(p, left);
         if (c == '"' || c == '\\') {
             out[at++] = '\\';
             out[at++] = (char)c;
@@ -44,9 +51,15 @@ static size_t put_quoted(char *out, size_t at, size_t n, const char *s)
             out[at++] = 'n';
         } else if (c < 0x20) {
             at += (size_t)snprintf(out + at, n - at, "\\u%04x", c);
+        } else if (len == 0) {
+            at += (size_t)snprintf(out + at, n - at, "\\ufffd");
+            len = 1;
         } else {
-            out[at++] = (char)c;
+            memcpy(out + at, p, len);
+            at += len;
         }
+        p += len;
+        left -= len;
     }
     if (at < n)
         out[at++] = '"';
@@ -106,7 +119,10 @@ void br_log(enum br_log_level level, const char *scope, const char *fmt, ...)
     /* Masked whole, then cut: a cut through a secret would print its start. */
     char *full = format_masked(fmt, ap);
     va_end(ap);
-    snprintf(msg, sizeof(msg), "%s", full ? full : "(log line lost: out of memory)");
+    const char *text = full ? full : "(log line lost: out of memory)";
+    size_t keep = br_utf8_cut((const unsigned char *)text, strlen(text), sizeof(msg) - 1);
+    memcpy(msg, text, keep);
+    msg[keep] = '\0';
     free(full);
     if (scope)
         scope = br_secrets_mask(scope, scope_shown, sizeof(scope_shown));

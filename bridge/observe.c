@@ -8,7 +8,7 @@
 
 #include "config/secrets.h"
 #include "clock.h"
-#include "dlq_json.h"
+#include "utf8.h"
 #include "observe.h"
 
 const char *const br_source_state_names[] = {"starting", "connected", "disconnected",
@@ -61,37 +61,15 @@ void br_observe_destroy(struct br_observe *o)
     pthread_mutex_destroy(&o->lock);
 }
 
-/* Copies text into out (n bytes) as well-formed UTF-8: a byte that starts
- * no sequence becomes '?', and a cut never splits a character. The admin
- * server hands these texts to a JSON encoder that refuses anything else
- * (a function's error type, a runtime's message: bytes it chose). */
-static void copy_utf8(char *out, size_t n, const char *text)
-{
-    const unsigned char *p = (const unsigned char *)text;
-    size_t left = strlen(text), at = 0;
-    while (left && at + 1 < n) {
-        size_t len = br_utf8_len(p, left);
-        if (len == 0) {
-            out[at++] = '?';
-            len = 1;
-        } else if (at + len < n) {
-            memcpy(out + at, p, len);
-            at += len;
-        } else {
-            break;
-        }
-        p += len;
-        left -= len;
-    }
-    out[at] = '\0';
-}
-
+/* The admin server hands these texts to a JSON encoder that refuses
+ * anything but UTF-8 (a function's error type, a runtime's message: bytes
+ * it chose), hence br_utf8_copy. */
 static void keep_masked(struct br_observe *o, char *slot, const char *why)
 {
     char shown[BR_OBSERVE_ERROR_LEN];
     /* Masked whole, then cut (a cut through a secret would show its start). */
     char *masked = br_secrets_mask_dup(why ? why : "");
-    copy_utf8(shown, sizeof(shown), masked ? masked : "(not shown: out of memory)");
+    br_utf8_copy(shown, sizeof(shown), masked ? masked : "(not shown: out of memory)");
     free(masked);
     pthread_mutex_lock(&o->lock);
     memcpy(slot, shown, sizeof(shown));

@@ -222,7 +222,7 @@ static void test_cut_keeps_whole_characters(void)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
         struct bytes b = padded(cases[i].pad, cases[i].tail, strlen(cases[i].tail));
-        size_t got = br_dlq_cut(b.p, b.n, cases[i].max);
+        size_t got = br_utf8_cut(b.p, b.n, cases[i].max);
         CHECK_MSG(got == cases[i].want, "%s: cut at %zu, want %zu", cases[i].name, got,
                   cases[i].want);
         free(b.p);
