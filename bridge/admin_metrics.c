@@ -250,7 +250,8 @@ static const struct family families[] = {
      sink_up, NULL},
     {F "dead_letter_sink_failures_total", "counter", "Dead-letter writes that failed.",
      sink_failures, NULL},
-    {F "function_requests_total", "counter", "Invocations started (Lambda's requests).",
+    {F "function_requests_total", "counter", "Invocations the function "
+     "ran (Lambda's requests): not throttled, not refused at connect.",
      requests, NULL},
     {F "function_billed_duration_seconds_total", "counter", "Invocation time, each "
      "invocation rounded up to the millisecond as Lambda bills it.", billed_seconds, NULL},
@@ -258,7 +259,7 @@ static const struct family families[] = {
     {F "function_gigabyte_seconds_total", "counter", "Billed duration times "
      "memory_size in GB (memory_size / 1024), as Lambda's GB-seconds.",
      gb_seconds, NULL},
-    {F "function_errors_total", "counter", "Invocations that failed (not throttles).",
+    {F "function_errors_total", "counter", "Of the requests, those that failed.",
      fn_errors, NULL},
     {F "function_throttles_total", "counter", "Invocations answered 429.", throttles, NULL},
     {F "function_cold_starts_total", "counter", "Function workers started cold "

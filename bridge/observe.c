@@ -107,25 +107,35 @@ void br_observe_sink_last_error(struct br_observe *o, char *out, size_t n)
 void br_observe_invocation_start(struct br_observe *o)
 {
     struct br_metering *m = &o->meter;
-    atomic_fetch_add_explicit(&m->requests, 1, memory_order_relaxed);
     int64_t now = atomic_fetch_add_explicit(&m->concurrent, 1, memory_order_relaxed) + 1;
     int64_t max = atomic_load_explicit(&m->concurrent_max, memory_order_relaxed);
     while (now > max && !atomic_compare_exchange_weak(&m->concurrent_max, &max, now))
         ;
 }
 
-void br_observe_invocation_end(struct br_observe *o, enum br_outcome outcome,
-                               double duration_ms, size_t batch_records)
+/* Lambda's requests and billed time: calls the function ran. */
+static void meter_end(struct br_metering *m, enum br_outcome outcome, bool reached,
+                      double duration_ms)
 {
-    struct br_metering *m = &o->meter;
-    atomic_fetch_sub_explicit(&m->concurrent, 1, memory_order_relaxed);
+    if (outcome == BR_OUTCOME_THROTTLED) {
+        atomic_fetch_add_explicit(&m->throttles, 1, memory_order_relaxed);
+        return;
+    }
+    if (!reached)
+        return;
+    atomic_fetch_add_explicit(&m->requests, 1, memory_order_relaxed);
     /* Lambda bills every invocation rounded up to the next millisecond. */
     uint64_t billed = duration_ms > 0 ? (uint64_t)ceil(duration_ms) : 1;
     atomic_fetch_add_explicit(&m->billed_ms, billed, memory_order_relaxed);
-    if (outcome == BR_OUTCOME_THROTTLED)
-        atomic_fetch_add_explicit(&m->throttles, 1, memory_order_relaxed);
-    else if (outcome != BR_OUTCOME_SUCCESS)
+    if (outcome != BR_OUTCOME_SUCCESS)
         atomic_fetch_add_explicit(&m->errors, 1, memory_order_relaxed);
+}
+
+void br_observe_invocation_end(struct br_observe *o, enum br_outcome outcome, bool reached,
+                               double duration_ms, size_t batch_records)
+{
+    atomic_fetch_sub_explicit(&o->meter.concurrent, 1, memory_order_relaxed);
+    meter_end(&o->meter, outcome, reached, duration_ms);
     atomic_fetch_add_explicit(&o->invocations[outcome], 1, memory_order_relaxed);
     br_histogram_observe(&o->duration_seconds, duration_ms / 1000.0);
     br_histogram_observe(&o->batch_records, (double)batch_records);

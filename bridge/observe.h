@@ -61,9 +61,9 @@ void br_histogram_observe(struct br_histogram *h, double value);
 
 /* Usage metering of the pipeline's function, on Lambda's billing basis. */
 struct br_metering {
-    atomic_uint_fast64_t requests;        /* invocations started */
+    atomic_uint_fast64_t requests;        /* invocations the function received */
     atomic_uint_fast64_t billed_ms;       /* each invocation rounded up to 1 ms */
-    atomic_uint_fast64_t errors;          /* function errors and failed calls */
+    atomic_uint_fast64_t errors;          /* of those, the ones that failed */
     atomic_uint_fast64_t throttles;       /* 429 answers */
     atomic_uint_fast64_t cold_starts;     /* runtime-api workers started */
     atomic_uint_fast64_t init_ms;         /* their init duration, summed */
@@ -122,9 +122,12 @@ void br_observe_sink_error(struct br_observe *o, const char *why);
 int64_t br_observe_last_error(struct br_observe *o, char *out, size_t n);
 void br_observe_sink_last_error(struct br_observe *o, char *out, size_t n);
 /* An invocation of batch_records records started / ended after
- * duration_ms with outcome. */
+ * duration_ms with outcome. It is metered (a request, its billed time, an
+ * error) only when it reached the function (reached: answered or timed
+ * out) and was not throttled: Lambda bills neither a call refused at the
+ * door nor a 429. */
 void br_observe_invocation_start(struct br_observe *o);
-void br_observe_invocation_end(struct br_observe *o, enum br_outcome outcome,
+void br_observe_invocation_end(struct br_observe *o, enum br_outcome outcome, bool reached,
                                double duration_ms, size_t batch_records);
 
 #endif

@@ -119,8 +119,8 @@ def timed():
     teardown."""
     started = []
 
-    def start(policy):
-        fn = TimedFunction(policy)
+    def start(policy, port=0):
+        fn = TimedFunction(policy, port)
         started.append(fn)
         return fn
     yield start

@@ -26,13 +26,13 @@ class Call:
 
 
 class TimedFunction:
-    def __init__(self, policy):
+    def __init__(self, policy, port=0):
         self.policy = policy
         self.lock = threading.Lock()
         self.calls = []
         self.in_flight = 0
         self.max_in_flight = 0
-        self.server = Server(self._handle)
+        self.server = Server(self._handle, port)
         self.url = self.server.url + "/fn"
 
     def _handle(self, h, method):

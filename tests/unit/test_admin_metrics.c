@@ -71,7 +71,9 @@ static void test_render(void)
     atomic_store(&f.pl.obs.meter.billed_ms, 2048);
     atomic_store(&f.pl.obs.breaker_state, BR_BREAKER_OPEN);
     br_observe_invocation_start(&f.pl.obs);
-    br_observe_invocation_end(&f.pl.obs, BR_OUTCOME_THROTTLED, 3.2, 10);
+    br_observe_invocation_end(&f.pl.obs, BR_OUTCOME_THROTTLED, true, 5.0, 10);
+    br_observe_invocation_start(&f.pl.obs);
+    br_observe_invocation_end(&f.pl.obs, BR_OUTCOME_SUCCESS, true, 3.2, 10);
     struct br_buf b;
     br_buf_init(&b, 0);
     CHECK(br_metrics_render(&b, pls, 1) == 0);
@@ -81,9 +83,11 @@ static void test_render(void)
         "fnbridge_records_received_total{pipeline=\"we\\\"ird\"} 42\n",
         "fnbridge_invocations_total{pipeline=\"we\\\"ird\",outcome=\"throttled\"} 1\n",
         "# TYPE fnbridge_invocation_duration_seconds histogram\n",
-        "fnbridge_batch_records_bucket{pipeline=\"we\\\"ird\",le=\"10\"} 1\n",
+        "fnbridge_batch_records_bucket{pipeline=\"we\\\"ird\",le=\"10\"} 2\n",
         "fnbridge_kafka_consumer_lag{pipeline=\"we\\\"ird\",topic=\"t\\\"x\",partition=\"3\"} 7\n",
-        /* 2048 + 4 ms (3.2 rounded up) billed, times 256 MB */
+        /* 2048 + 4 ms (3.2 rounded up) billed, times 256 MB; the 429 is
+         * neither a request nor billed */
+        "fnbridge_function_requests_total{pipeline=\"we\\\"ird\"} 1\n",
         "fnbridge_function_billed_duration_seconds_total{pipeline=\"we\\\"ird\"} 2.052\n",
         "fnbridge_function_gigabyte_seconds_total{pipeline=\"we\\\"ird\"} 0.513\n",
         "fnbridge_function_throttles_total{pipeline=\"we\\\"ird\"} 1\n",

@@ -1,7 +1,9 @@
 /* test_observe.c - the texts a pipeline keeps for /status and /readyz:
  * whatever bytes a function or a broker put in an error, what is kept is
  * well-formed UTF-8 (jansson refuses anything else, and /status failed
- * whole on one such text), cut at a character boundary. */
+ * whole on one such text), cut at a character boundary; and the metering
+ * of invocations, which counts a request, its billed time and an error
+ * only for a call the function ran, and a throttle on its own. */
 #include <jansson.h>
 #include <string.h>
 
@@ -55,8 +57,36 @@ static void test_a_long_text_is_cut_between_characters(void)
     br_observe_destroy(&o);
 }
 
+static void test_metering_counts_calls_the_function_ran(void)
+{
+    struct br_observe o;
+    memset(&o, 0, sizeof(o));
+    br_observe_init(&o);
+    struct { enum br_outcome outcome; bool reached; double ms; } calls[] = {
+        {BR_OUTCOME_SUCCESS, true, 0.2},          /* billed 1 ms */
+        {BR_OUTCOME_FUNCTION_ERROR, true, 10.5},  /* 11 ms, an error */
+        {BR_OUTCOME_TIMEOUT, true, 3000.0},       /* 3000 ms, an error */
+        {BR_OUTCOME_TRANSIENT, false, 2.0},       /* refused: nothing */
+        {BR_OUTCOME_THROTTLED, true, 4.0},        /* a throttle only */
+    };
+    for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+        br_observe_invocation_start(&o);
+        CHECK_INT(atomic_load(&o.meter.concurrent), 1);
+        br_observe_invocation_end(&o, calls[i].outcome, calls[i].reached, calls[i].ms, 1);
+    }
+    CHECK_INT(atomic_load(&o.meter.requests), 3);
+    CHECK_INT(atomic_load(&o.meter.billed_ms), 1 + 11 + 3000);
+    CHECK_INT(atomic_load(&o.meter.errors), 2);
+    CHECK_INT(atomic_load(&o.meter.throttles), 1);
+    CHECK_INT(atomic_load(&o.meter.concurrent), 0);
+    CHECK_INT(atomic_load(&o.meter.concurrent_max), 1);
+    CHECK_INT(atomic_load(&o.invocations[BR_OUTCOME_TRANSIENT]), 1);
+    br_observe_destroy(&o);
+}
+
 int main(void)
 {
+    test_metering_counts_calls_the_function_ran();
     test_invalid_bytes_become_question_marks();
     test_a_long_text_is_cut_between_characters();
     return UNIT_DONE("observe");
