@@ -49,10 +49,13 @@ static json_t *source(struct br_pipeline *pl)
 {
     struct br_observe *o = &pl->obs;
     int state = atomic_load(&o->source_state);
-    return json_pack("{s:s, s:s, s:o, s:b, s:o, s:o, s:o}",
+    char err[BR_OBSERVE_ERROR_LEN];
+    br_observe_source_last_error(o, err, sizeof(err));
+    return json_pack("{s:s, s:s, s:o, s:o, s:b, s:o, s:o, s:o}",
                      "kind", pl->src.ops->name,
                      "state", br_source_state_names[state],
                      "since", utc_or_null(atomic_load(&o->source_state_since)),
+                     "error", *err ? json_string(err) : json_null(),
                      "paused", (int)atomic_load(&o->paused),
                      "assigned", assigned(pl),
                      "spool_records", gauge_or_null(o, BR_GAUGE_SPOOL_RECORDS),

@@ -88,6 +88,20 @@ void br_observe_sink_error(struct br_observe *o, const char *why)
     keep_masked(o, o->sink_error, why);
 }
 
+void br_observe_source_error(struct br_observe *o, const char *why)
+{
+    keep_masked(o, o->source_error, why);
+    if (why && *why)
+        keep_masked(o, o->last_error, why);
+}
+
+void br_observe_source_last_error(struct br_observe *o, char *out, size_t n)
+{
+    pthread_mutex_lock(&o->lock);
+    snprintf(out, n, "%s", o->source_error);
+    pthread_mutex_unlock(&o->lock);
+}
+
 int64_t br_observe_last_error(struct br_observe *o, char *out, size_t n)
 {
     pthread_mutex_lock(&o->lock);

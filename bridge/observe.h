@@ -111,6 +111,7 @@ struct br_observe {
     char last_error[BR_OBSERVE_ERROR_LEN];        /* masked; "" when none */
     int64_t last_error_at;                        /* wall ms */
     char sink_error[BR_OBSERVE_ERROR_LEN];        /* masked */
+    char source_error[BR_OBSERVE_ERROR_LEN];      /* masked; the source's own */
 };
 
 void br_observe_init(struct br_observe *o);
@@ -118,6 +119,11 @@ void br_observe_destroy(struct br_observe *o);
 /* Records why (masked, cut to BR_OBSERVE_ERROR_LEN) as the last error. */
 void br_observe_error(struct br_observe *o, const char *why);
 void br_observe_sink_error(struct br_observe *o, const char *why);
+/* The source's own error: it is also the last error, and it stays what
+ * /readyz quotes for a source not connected while other errors (a
+ * function's) come and go; "" (or NULL) clears it. */
+void br_observe_source_error(struct br_observe *o, const char *why);
+void br_observe_source_last_error(struct br_observe *o, char *out, size_t n);
 /* Copies the last error (and when it was set) into out; "" when none. */
 int64_t br_observe_last_error(struct br_observe *o, char *out, size_t n);
 void br_observe_sink_last_error(struct br_observe *o, char *out, size_t n);

@@ -94,7 +94,7 @@ bool br_pipeline_ready(struct br_pipeline *pl, struct br_readiness *out)
     struct br_observe *o = &pl->obs;
     const struct br_pipeline_conf *c = pl->conf;
     char source_error[BR_OBSERVE_ERROR_LEN], sink_error[BR_OBSERVE_ERROR_LEN];
-    br_observe_last_error(o, source_error, sizeof(source_error));
+    br_observe_source_last_error(o, source_error, sizeof(source_error));
     br_observe_sink_last_error(o, sink_error, sizeof(sink_error));
     struct br_ready_facts f = {
         .source_state = atomic_load(&o->source_state),

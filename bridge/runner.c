@@ -321,8 +321,16 @@ static void observe_end(struct br_runner *r, const struct br_batch *b,
     enum br_outcome outcome = outcome_of(res, v);
     br_gate_end(&r->gate, b->gate_ticket, outcome, res, br_now_ms());
     br_observe_invocation_end(&r->pl->obs, outcome, reached_function(res), ms, b->n);
-    if (res->kind != BR_RES_OK && res->error[0])
+    if (res->kind == BR_RES_OK)
+        return;
+    if (res->error[0]) {
         br_observe_error(&r->pl->obs, res->error);
+    } else if (res->status) {
+        /* A plain HTTP error says nothing more: the status is the error. */
+        char why[64];
+        snprintf(why, sizeof(why), "the function answered status %ld", res->status);
+        br_observe_error(&r->pl->obs, why);
+    }
 }
 
 static uint64_t random_u64(void)

@@ -31,6 +31,7 @@ struct mqtt_ctx {
     bool connected;                   /* CONNACK accepted, socket open */
     bool refused;                     /* this attempt's CONNACK said no */
     bool close_reported;              /* this connection's end was logged */
+    bool was_ready;                   /* subscribed once: a loss is a disconnect */
     int64_t next_attempt_ms;          /* monotonic: next (re)connect try */
     int64_t backoff_ms;
     char last_lib_error[256];         /* libmosquitto's last error log line */

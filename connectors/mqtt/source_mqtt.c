@@ -16,6 +16,7 @@
  * batch; reading goes on meanwhile, so a sync never delays a message on
  * its way to the function). */
 #include <errno.h>
+#include <stdarg.h>
 #include <malloc.h>
 #include <poll.h>
 #include <stdio.h>
@@ -83,6 +84,21 @@ static void subscribe(struct mqtt_ctx *ctx)
     free(filters);
 }
 
+/* Why the source is not connected, for /readyz and /status: not yet (it
+ * never subscribed) or not any more. */
+static void report_down(struct mqtt_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void report_down(struct mqtt_ctx *ctx, const char *fmt, ...)
+{
+    char why[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    br_source_report_state(ctx->src, ctx->was_ready ? BR_SOURCE_DISCONNECTED
+                                                    : BR_SOURCE_STARTING, why);
+}
+
 static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
                        const mosquitto_property *props)
 {
@@ -93,11 +109,13 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
         ctx->refused = true;
         const char *why = ctx->opts.protocol == MQTT_PROTO_5 ? mosquitto_reason_string(rc)
                                                              : mosquitto_connack_string(rc);
+        const char *hint = rc == MQTT_RC_BAD_USERNAME_OR_PASSWORD ||
+                                   rc == MQTT_RC_NOT_AUTHORIZED || rc == 4 || rc == 5
+                               ? " (check username and password)" : "";
         br_error(ctx->src->scope, "the broker at %s refused the connection: %s%s",
-                 ctx->opts.url, why,
-                 rc == MQTT_RC_BAD_USERNAME_OR_PASSWORD || rc == MQTT_RC_NOT_AUTHORIZED ||
-                         rc == 4 || rc == 5
-                     ? " (check username and password)" : "");
+                 ctx->opts.url, why, hint);
+        report_down(ctx, "the broker at %s refused the connection: %s%s", ctx->opts.url,
+                    why, hint);
         return;
     }
     ctx->connected = true;
@@ -120,14 +138,18 @@ static void on_subscribe(struct mosquitto *mosq, void *obj, int mid, int n,
             all_granted = false;
             br_error(ctx->src->scope, "the broker refused the subscription to %s: %s",
                      ctx->opts.topics.v[i], mosquitto_reason_string(granted[i]));
+            report_down(ctx, "the broker refused the subscription to %s: %s",
+                        ctx->opts.topics.v[i], mosquitto_reason_string(granted[i]));
         } else if (granted[i] < ctx->opts.qos) {
             br_warn(ctx->src->scope, "the broker granted QoS %d, not %lld, for %s",
                     granted[i], (long long)ctx->opts.qos, ctx->opts.topics.v[i]);
         }
     }
     /* Connected means CONNACK and SUBACK: only then do messages flow. */
-    if (all_granted)
+    if (all_granted) {
+        ctx->was_ready = true;
         br_source_report_state(ctx->src, BR_SOURCE_CONNECTED, NULL);
+    }
 }
 
 /* Says once why a connection ended. One that ends before its CONNACK
@@ -141,14 +163,17 @@ static void report_closed(struct mqtt_ctx *ctx, int rc)
         return;
     ctx->close_reported = true;
     if (ctx->connected) {
-        br_warn(ctx->src->scope, "lost the connection to %s: %s", ctx->opts.url,
-                rc ? mosquitto_strerror(rc) : "closed");
+        const char *why = rc ? mosquitto_strerror(rc) : "closed";
+        br_warn(ctx->src->scope, "lost the connection to %s: %s", ctx->opts.url, why);
+        report_down(ctx, "lost the connection to %s: %s", ctx->opts.url, why);
     } else if (!ctx->refused) {
         const char *why = rc ? mosquitto_strerror(rc)
                              : "the connection closed before the broker answered";
+        const char *lib = ctx->last_lib_error;
         br_error(ctx->src->scope, "cannot connect to %s: %s%s%s%s", ctx->opts.url, why,
-                 ctx->last_lib_error[0] ? " (" : "", ctx->last_lib_error,
-                 ctx->last_lib_error[0] ? ")" : "");
+                 lib[0] ? " (" : "", lib, lib[0] ? ")" : "");
+        report_down(ctx, "cannot connect to %s: %s%s%s%s", ctx->opts.url, why,
+                    lib[0] ? " (" : "", lib, lib[0] ? ")" : "");
     }
 }
 
@@ -161,7 +186,8 @@ static void on_disconnect(struct mosquitto *mosq, void *obj, int rc,
     if (rc != 0 || !ctx->connected)
         report_closed(ctx, rc);
     ctx->connected = false;
-    br_source_report_state(ctx->src, BR_SOURCE_DISCONNECTED, NULL);
+    br_source_report_state(ctx->src, ctx->was_ready ? BR_SOURCE_DISCONNECTED
+                                                    : BR_SOURCE_STARTING, NULL);
 }
 
 static void on_message(struct mosquitto *mosq, void *obj,
@@ -186,9 +212,11 @@ static void schedule_retry(struct mqtt_ctx *ctx, const char *why)
 {
     ctx->backoff_ms = next_backoff(ctx->backoff_ms, MQTT_BACKOFF_MIN_MS);
     ctx->next_attempt_ms = br_now_ms() + ctx->backoff_ms;
-    if (why)
+    if (why) {
         br_error(ctx->src->scope, "cannot connect to %s: %s; retrying in %lld ms",
                  ctx->opts.url, why, (long long)ctx->backoff_ms);
+        report_down(ctx, "cannot connect to %s: %s", ctx->opts.url, why);
+    }
 }
 
 /* Connects; on failure schedules the next try. Every attempt is a full
@@ -243,7 +271,8 @@ static void cut_connection(struct mqtt_ctx *ctx)
         shutdown(fd, SHUT_RDWR);
     mosquitto_loop_read(ctx->mosq, 1);    /* sees the shutdown: closes */
     ctx->connected = false;
-    br_source_report_state(ctx->src, BR_SOURCE_DISCONNECTED, NULL);
+    br_source_report_state(ctx->src, ctx->was_ready ? BR_SOURCE_DISCONNECTED
+                                                    : BR_SOURCE_STARTING, NULL);
     ctx->spool_failed = false;
     /* The broker sends the same messages again, and the function gets
      * them again: while the spool keeps failing, back off (a CONNACK does
@@ -398,7 +427,8 @@ static void round_trip(struct mqtt_ctx *ctx)
     if (!socket_open(ctx) && !ctx->spool_failed) {
         report_closed(ctx, 0);
         ctx->connected = false;
-        br_source_report_state(ctx->src, BR_SOURCE_DISCONNECTED, NULL);
+        br_source_report_state(ctx->src, ctx->was_ready ? BR_SOURCE_DISCONNECTED
+                                                    : BR_SOURCE_STARTING, NULL);
         schedule_retry(ctx, NULL);
     }
     br_source_service(ctx->src);

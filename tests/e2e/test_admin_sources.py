@@ -106,6 +106,50 @@ def test_mqtt_spool_depth_while_the_function_holds_then_zero(
     stop_cleanly(b)
 
 
+def test_readyz_quotes_the_lost_broker_not_a_later_function_error(
+        mosquitto, timed, procs, tmp_path):
+    """The broker goes while the function holds a call; the call then
+    fails, and its retries too. /readyz gives the source's reason (the
+    broker), not the function's 500, which is the last error; once the
+    broker is back the source's reason is gone from /status."""
+    broker = mosquitto()
+    gate, healed = threading.Event(), threading.Event()
+
+    def held_then_500(n, ids):
+        gate.wait(60 * SLOW)
+        return (200 if healed.is_set() else 500), 0
+    fn = timed(held_then_500)
+    port = free_port()
+    pipeline = long_timeout(mqtt_pipeline(
+        "lost", broker.url, "fnb-lost", fn.url, dlq=tmp_path / "dlq.jsonl",
+        batch={"max_records": 10, "max_wait": "20ms"}, concurrency=1,
+        retry={"max_attempts": 100000, "backoff": {"initial": "10ms", "max": "20ms"}}))
+    config = write_config(tmp_path / "c.json", [pipeline], tmp_path / "state", admin_on(port))
+    b = start_admin(procs, config, port)
+    broker.wait_subscribed("fnb-lost", "sensors/#", proc=b)
+    wait_until(lambda: readyz(port)[0] == 200, 30 * SLOW, "/readyz 200 once subscribed")
+    publish(broker.url, "sensors/lost", 1, "--qos", 1, prefix="lo-")
+    wait_until(lambda: len(fn.snapshot()) == 1, 30 * SLOW, "the function to hold a call")
+
+    broker.stop()
+    wait_until(lambda: readyz(port)[0] == 503, 20 * SLOW, "/readyz 503 with the broker gone")
+    gate.set()
+    wait_until(lambda: "500" in (status_of(port, "lost")["last_error"] or {}).get("message", ""),
+               20 * SLOW, "the function's 500 to be the last error")
+    text = readyz(port)[1]
+    assert f"lost: source disconnected: lost the connection to {broker.url}" in text or \
+        f"lost: source disconnected: cannot connect to {broker.url}" in text, text
+    assert "500" not in text, text
+    assert broker.url in status_of(port, "lost")["source"]["error"]
+
+    healed.set()
+    broker.start()
+    wait_until(lambda: readyz(port)[0] == 200, 30 * SLOW, "/readyz 200 with the broker back")
+    assert status_of(port, "lost")["source"]["error"] is None
+    wait_until(lambda: delivered_count(fn) == 1, 30 * SLOW, "the message delivered")
+    stop_cleanly(b)
+
+
 # -------------------------------------------------------- S3 pending, ready
 
 

@@ -45,7 +45,8 @@ STATUS_SHAPE = {
     "version": "0.1.0", "uptime_seconds": 1, "ready": True,
     "pipelines": [{
         "name": "orders", "ready": True, "not_ready": [],
-        "source": {"kind": "kafka", "state": "connected", "since": "", "paused": False,
+        "source": {"kind": "kafka", "state": "connected", "since": "", "error": None,
+                   "paused": False,
                    "assigned": [{"topic": "orders", "partition": 0, "lag": 0}],
                    "spool_records": 0, "events_pending": 0},
         "function": {"kind": "http", "name": "orders",

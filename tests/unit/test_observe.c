@@ -84,8 +84,32 @@ static void test_metering_counts_calls_the_function_ran(void)
     br_observe_destroy(&o);
 }
 
+/* /readyz quotes the source's own error: a function's error that came
+ * after it is the last error, not the reason the source is down. */
+static void test_source_error_outlives_other_errors(void)
+{
+    struct br_observe o;
+    memset(&o, 0, sizeof(o));
+    br_observe_init(&o);
+    char buf[BR_OBSERVE_ERROR_LEN];
+    const char *out = buf;
+    br_observe_source_error(&o, "cannot connect to mqtt://h:1883: refused");
+    br_observe_error(&o, "status 500 from the function");
+    br_observe_source_last_error(&o, buf, sizeof(buf));
+    CHECK_STR(out, "cannot connect to mqtt://h:1883: refused");
+    br_observe_last_error(&o, buf, sizeof(buf));
+    CHECK_STR(out, "status 500 from the function");
+    br_observe_source_error(&o, "");            /* connected again */
+    br_observe_source_last_error(&o, buf, sizeof(buf));
+    CHECK_STR(out, "");
+    br_observe_last_error(&o, buf, sizeof(buf));
+    CHECK_STR(out, "status 500 from the function");
+    br_observe_destroy(&o);
+}
+
 int main(void)
 {
+    test_source_error_outlives_other_errors();
     test_metering_counts_calls_the_function_ran();
     test_invalid_bytes_become_question_marks();
     test_a_long_text_is_cut_between_characters();
