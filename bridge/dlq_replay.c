@@ -5,11 +5,13 @@
  * bookkeeping makes a killed replay lose nothing; the pipeline run is
  * dlq_replay_run.c. */
 #include <curl/curl.h>
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "config/secrets.h"
@@ -19,6 +21,7 @@
 #include "dlq_replay_run.h"
 #include "dlq_replay_sink.h"
 #include "dlq_replay_topic.h"
+#include "fsdir.h"
 #include "log.h"
 
 #define MAX_REPLAYS_DEFAULT 3
@@ -268,6 +271,26 @@ static int replay_file(struct br_config *cfg, struct br_pipeline_conf *conf,
     return rc;
 }
 
+/* One topic replay of a pipeline at a time on this machine: two would
+ * both read every partition (replay assigns them all) and send, and write
+ * back, every letter twice. A flock on <state_dir>/replay/<pipeline>,
+ * which the kernel drops when the run ends or dies. A dry run writes
+ * nothing and takes no lock. Returns the lock's fd, or -1 with err set. */
+static int lock_topic_replay(const struct br_config *cfg, const struct br_pipeline_conf *conf,
+                             const char *shown, char *err, size_t errlen)
+{
+    char dir[4200];
+    snprintf(dir, sizeof(dir), "%s/replay/%s", cfg->state_dir, conf->name);
+    if (br_mkdirs(dir, 0750, true) < 0) {
+        snprintf(err, errlen, "cannot create %.3900s: %s", dir, strerror(errno));
+        return -1;
+    }
+    char what[300];
+    snprintf(what, sizeof(what), "the topic replay of pipeline %s", shown);
+    return br_dir_lock(dir, what, "another `fnbridge dlq replay --from-topic`: wait for it "
+                       "to finish", err, errlen);
+}
+
 /* Replays from the dead-letter topic of the pipeline's sink. */
 static int replay_topic(struct br_config *cfg, struct br_pipeline_conf *conf,
                         const struct replay_args *a)
@@ -285,8 +308,11 @@ static int replay_topic(struct br_config *cfg, struct br_pipeline_conf *conf,
                                    .source_ctx = conf->source_ctx,
                                    .pipeline_name = conf->name, .dry_run = a->dry_run};
     void *in = NULL;
+    int lock = -1;
     if (!shown || !topic)
         br_print(stderr, "fnbridge: out of memory\n");
+    else if (!a->dry_run && (lock = lock_topic_replay(cfg, conf, shown, err, sizeof(err))) < 0)
+        br_print(stderr, "fnbridge: --from-topic %s: %s\n", topic, err);
     else if (!ops)
         br_print(stderr, "fnbridge: --from-topic %s: pipeline %s's dead-letter sink is %s; "
                  "replaying from a topic needs a kafka dead-letter sink\n", topic, shown,
@@ -304,6 +330,8 @@ static int replay_topic(struct br_config *cfg, struct br_pipeline_conf *conf,
         rc = exit_code(&run);
         ops->close(in);
     }
+    if (lock >= 0)
+        close(lock);
     free(topic);
     free(shown);
     return rc;

@@ -23,7 +23,7 @@ from mqtt_helpers import CaptureFunction
 
 TOPICS = {"lines": 1, "lines.dlq": 1, "healthy": 2, "healthy.dlq": 2, "partly": 2, "partly.dlq": 2,
           "partly.dlq.parked": 1, "dry": 1, "dry.dlq": 1, "kill": 2, "kill.dlq": 2,
-          "kill.dlq.parked": 1}
+          "kill.dlq.parked": 1, "twice": 1, "twice.dlq": 1}
 GROUP = "fnbridge-replay-orders"
 RECORDS_PER_EVENT = 5
 
@@ -245,6 +245,38 @@ def test_dry_run_counts_and_commits_nothing(kafka, bridges, group, tmp_path):
         assert sum(watermarks(kafka, "dry.dlq")) == 8, "nothing written"
         r = replay(config, "dry")
         assert r.returncode == 0 and fn.taken == want, r.stdout + r.stderr
+    finally:
+        fn.close()
+
+
+def test_a_second_replay_of_the_pipeline_is_refused_while_one_runs(
+        kafka, bridges, group, tmp_path):
+    """Replay assigns itself every partition: two at once would both send
+    every letter. The second is refused, naming the lock; the first ends
+    with every record taken once."""
+    _, want = fill(kafka, bridges, group, "twice", 4, 300)
+    fn = Function(delay=1.0)
+    try:
+        config = config_for(tmp_path, kafka, "twice", group, fn.url)
+        first = subprocess.Popen([FNBRIDGE, "dlq", "replay", "-c", config, "--pipeline",
+                                  "orders", "--from-topic", "twice.dlq"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_until(lambda: fn.arrived >= 1 or first.poll() is not None, 60 * SLOW,
+                       "the first replay to call the function")
+            second = replay(config, "twice")
+            assert second.returncode == 2, second.stdout + second.stderr
+            assert "the topic replay of pipeline orders" in second.stderr, second.stderr
+            assert "in use by another `fnbridge dlq replay --from-topic`" in second.stderr
+            out, err = first.communicate(timeout=120)
+        finally:
+            if first.poll() is None:
+                first.kill()
+                first.wait()
+        assert first.returncode == 0, out + err
+        assert fn.taken == want and len(fn.records) == 4, fn.records
+        # Done: the lock is free again (a dry run takes none; a real run must get it).
+        assert replay(config, "twice").returncode == 0
     finally:
         fn.close()
 
