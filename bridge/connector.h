@@ -220,6 +220,10 @@ struct br_result {
     char error[256];         /* transport error or function error type */
     bool timed_out;          /* no answer within the target's timeout: the
                                 `timeout` outcome of the invocations metric */
+    bool not_run;            /* the target knows the function never ran (a
+                                gateway or the Lambda service refused the
+                                call, the request was never sent, a worker
+                                died before taking the event): not metered */
 };
 
 struct br_invocation {

@@ -4,13 +4,17 @@
  * (dlq_input.h): today the dead-letter file (dlq_replay_file.c), whose
  * bookkeeping makes a killed replay lose nothing; the pipeline run is
  * dlq_replay_run.c. */
+#include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -271,24 +275,50 @@ static int replay_file(struct br_config *cfg, struct br_pipeline_conf *conf,
     return rc;
 }
 
-/* One topic replay of a pipeline at a time on this machine: two would
- * both read every partition (replay assigns them all) and send, and write
- * back, every letter twice. A flock on <state_dir>/replay/<pipeline>,
- * which the kernel drops when the run ends or dies. A dry run writes
- * nothing and takes no lock. Returns the lock's fd, or -1 with err set. */
-static int lock_topic_replay(const struct br_config *cfg, const struct br_pipeline_conf *conf,
-                             const char *shown, char *err, size_t errlen)
+/* Kafka's own rule for topic names; a name that breaks it is refused
+ * before it becomes part of a path. */
+static bool kafka_topic_name(const char *t)
 {
-    char dir[4200];
+    size_t n = strlen(t);
+    if (n == 0 || n > 249 || !strcmp(t, ".") || !strcmp(t, ".."))
+        return false;
+    for (; *t; t++)
+        if (!isalnum((unsigned char)*t) && *t != '.' && *t != '_' && *t != '-')
+            return false;
+    return true;
+}
+
+/* One replay of a pipeline's topic at a time on this machine: replay
+ * assigns itself every partition, so two would both send, and write back,
+ * every letter. A flock on STATE_DIR/replay/NAME/TOPIC.lock, dropped by
+ * the kernel when the run ends or dies; opened read-only and left
+ * readable, so another user's replay is told it is held rather than
+ * refused. The state directory itself is never created here (a replay run
+ * by another user before the daemon's first start would own it); without
+ * one, or without the right to write in it, the run goes on unlocked, and
+ * says so. Returns the lock's fd, -2 when there is none to hold, or -1
+ * with err set when another run holds it. */
+static int lock_topic_replay(const struct br_config *cfg, const struct br_pipeline_conf *conf,
+                             const char *topic, const char *shown, char *err, size_t errlen)
+{
+    char dir[4200], path[4600];
+    struct stat st;
     snprintf(dir, sizeof(dir), "%s/replay/%s", cfg->state_dir, conf->name);
-    if (br_mkdirs(dir, 0750, true) < 0) {
-        snprintf(err, errlen, "cannot create %.3900s: %s", dir, strerror(errno));
-        return -1;
+    snprintf(path, sizeof(path), "%s/%s.lock", dir, topic);
+    int fd = -1;
+    if (stat(cfg->state_dir, &st) == 0 && br_mkdirs(dir, 0755, true) == 0)
+        fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        br_print(stderr, "fnbridge: warning: cannot take the replay lock %s (%s): this run "
+                 "is not kept from running twice at once\n", path, strerror(errno));
+        return -2;
     }
-    char what[300];
-    snprintf(what, sizeof(what), "the topic replay of pipeline %s", shown);
-    return br_dir_lock(dir, what, "another `fnbridge dlq replay --from-topic`: wait for it "
-                       "to finish", err, errlen);
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+        return fd;
+    snprintf(err, errlen, "another `fnbridge dlq replay --from-topic` of pipeline %s is "
+             "running (it holds %.4000s): wait for it to finish", shown, path);
+    close(fd);
+    return -1;
 }
 
 /* Replays from the dead-letter topic of the pipeline's sink. */
@@ -311,7 +341,11 @@ static int replay_topic(struct br_config *cfg, struct br_pipeline_conf *conf,
     int lock = -1;
     if (!shown || !topic)
         br_print(stderr, "fnbridge: out of memory\n");
-    else if (!a->dry_run && (lock = lock_topic_replay(cfg, conf, shown, err, sizeof(err))) < 0)
+    else if (!kafka_topic_name(a->from_topic))
+        br_print(stderr, "fnbridge: --from-topic %s: not a Kafka topic name (1 to 249 "
+                 "letters, digits, '.', '_' or '-')\n", topic);
+    else if (!a->dry_run &&
+             (lock = lock_topic_replay(cfg, conf, a->from_topic, shown, err, sizeof(err))) == -1)
         br_print(stderr, "fnbridge: --from-topic %s: %s\n", topic, err);
     else if (!ops)
         br_print(stderr, "fnbridge: --from-topic %s: pipeline %s's dead-letter sink is %s; "

@@ -15,6 +15,14 @@
 #include "outcome.h"
 #include "record_kind.h"
 
+bool br_result_reached(const struct br_result *res)
+{
+    if (res->not_run)
+        return false;
+    return res->kind == BR_RES_OK || res->kind == BR_RES_FUNCTION_ERROR ||
+           res->status != 0 || res->timed_out;
+}
+
 enum br_result_kind br_outcome_from_http(long status)
 {
     if (status >= 200 && status <= 299)

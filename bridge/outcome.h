@@ -13,6 +13,12 @@
  * 413 too large; other 4xx permanent; anything else retry). */
 enum br_result_kind br_outcome_from_http(long status);
 
+/* True when the call got to the function, for metering: it answered (any
+ * status, an exit code) or ran past its timeout, unless the target said
+ * it never ran (res->not_run). A connection refused, a process that could
+ * not start, a submit that failed: the function never ran. */
+bool br_result_reached(const struct br_result *res);
+
 enum br_partial {
     BR_PARTIAL_ALL_OK,      /* empty/null body, no or empty list: all done */
     BR_PARTIAL_SOME_FAILED, /* failed[] marks the records that failed */

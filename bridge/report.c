@@ -9,11 +9,14 @@ void br_source_report_state(struct br_source *src, enum br_source_state state,
                             const char *why)
 {
     struct br_observe *o = &src->pl->obs;
-    /* Connected again: what the source last said is history (it stays
-     * the last error until another comes). */
-    if ((why && *why) || state == BR_SOURCE_CONNECTED)
-        br_observe_source_error(o, state == BR_SOURCE_CONNECTED && !(why && *why) ? "" : why);
     int was = atomic_exchange(&o->source_state, (int)state);
+    /* A new state without a reason makes the old reason history (it stays
+     * the last error until another comes): brokers back but no partition
+     * yet is no longer "every broker is down". */
+    if (why && *why)
+        br_observe_source_error(o, why);
+    else if (was != (int)state)
+        br_observe_source_error(o, "");
     if (was != (int)state)
         atomic_store(&o->source_state_since, br_wall_ms());
 }

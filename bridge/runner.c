@@ -303,15 +303,6 @@ static enum br_outcome outcome_of(const struct br_result *res, const struct br_v
     return BR_OUTCOME_REJECTED;
 }
 
-/* True when the call got to the function: it answered (any status, an
- * exit code) or ran past its timeout. A connection refused, a process that
- * could not start, a submit that failed: the function never ran. */
-static bool reached_function(const struct br_result *res)
-{
-    return res->kind == BR_RES_OK || res->kind == BR_RES_FUNCTION_ERROR ||
-           res->status != 0 || res->timed_out;
-}
-
 /* Metering and the invocation metrics of b's invocation, which ended;
  * and the circuit breaker learns how. */
 static void observe_end(struct br_runner *r, const struct br_batch *b,
@@ -320,7 +311,7 @@ static void observe_end(struct br_runner *r, const struct br_batch *b,
     double ms = (double)(br_now_us() - b->started_us) / 1000.0;
     enum br_outcome outcome = outcome_of(res, v);
     br_gate_end(&r->gate, b->gate_ticket, outcome, res, br_now_ms());
-    br_observe_invocation_end(&r->pl->obs, outcome, reached_function(res), ms, b->n);
+    br_observe_invocation_end(&r->pl->obs, outcome, br_result_reached(res), ms, b->n);
     if (res->kind == BR_RES_OK)
         return;
     if (res->error[0]) {

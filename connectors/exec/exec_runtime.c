@@ -337,9 +337,13 @@ static void start_failed(struct exec_runtime *rt, const struct worker_end *end)
     br_warn(rt->scope, "worker pid %d failed to start (%s): %s", (int)end->pid, end->how,
             msg);
     struct rt_inv *ri = rt_list_pop(&rt->queue);
-    if (ri)
-        rt_finish(rt, ri, BR_RES_FUNCTION_ERROR, 0,
-                  init ? "Runtime.InitError" : "Runtime.ExitError", msg);
+    if (!ri)
+        return;
+    rt_finish(rt, ri, BR_RES_FUNCTION_ERROR, 0,
+              init ? "Runtime.InitError" : "Runtime.ExitError", msg);
+    /* An init error is Lambda's failed invocation; a worker gone before
+     * it took the event never ran the handler. */
+    ri->result.not_run = !init;
 }
 
 static void died_holding(struct exec_runtime *rt, const struct worker_end *end)

@@ -318,6 +318,12 @@ static void http_result_transport(struct http_call *call, CURLcode code,
 {
     res->kind = BR_RES_RETRY;
     res->timed_out = code == CURLE_OPERATION_TIMEDOUT;
+    /* A timeout while connecting (a host that drops packets, a stuck TLS
+     * handshake) sent nothing: the function did not run that long. */
+    long sent = 0;
+    if (curl_easy_getinfo(call->req.easy, CURLINFO_REQUEST_SIZE, &sent) != CURLE_OK ||
+        sent <= 0)
+        res->not_run = true;
     if (call->errbuf[0])
         snprintf(res->error, sizeof(res->error), "%s: %.200s",
                  curl_easy_strerror(code), call->errbuf);
@@ -332,6 +338,7 @@ static void http_fill_result(struct http_call *call, CURLcode code,
     res->retry_after_ms = -1;
     res->error[0] = '\0';
     res->timed_out = false;
+    res->not_run = false;
     if (call->too_large) {
         curl_easy_getinfo(call->req.easy, CURLINFO_RESPONSE_CODE, &res->status);
         res->kind = BR_RES_FUNCTION_ERROR;

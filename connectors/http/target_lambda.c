@@ -110,6 +110,11 @@ int64_t lambda_body_retry_after(const char *body, size_t len)
 static void lambda_on_result(struct br_invocation *inv)
 {
     struct br_result *res = &inv->result;
+    /* Lambda answers 200 for every invocation that ran, failed or not
+     * (X-Amz-Function-Error says which); any other status is the service
+     * refusing it (throttled, unknown function, bad signature). */
+    if (res->status != 200)
+        res->not_run = true;
     if (res->status == 429 && res->retry_after_ms < 0)
         res->retry_after_ms = lambda_body_retry_after(res->body, res->body_len);
 }

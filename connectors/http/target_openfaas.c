@@ -111,6 +111,14 @@ static int openfaas_inv_headers(const struct br_invocation *inv, struct curl_sli
     return rc;
 }
 
+/* The gateway answers 502 or 503 when it cannot reach the function (no
+ * replica up, the function's service gone): the function never ran. */
+static void openfaas_on_result(struct br_invocation *inv)
+{
+    if (inv->result.status == 502 || inv->result.status == 503)
+        inv->result.not_run = true;
+}
+
 static int openfaas_submit(struct br_target *tgt, struct br_invocation *inv)
 {
     struct openfaas_ctx *ctx = tgt->ctx;
@@ -187,7 +195,7 @@ static int openfaas_setup(struct openfaas_ctx *ctx, char *err, size_t errlen)
         .url = ctx->url, .headers = &ctx->opts.headers, .fixed = ctx->fixed,
         .timeout_ms = ctx->opts.common.timeout_ms,
         .user = password ? ctx->opts.username : NULL, .password = password,
-        .inv_headers = openfaas_inv_headers,
+        .inv_headers = openfaas_inv_headers, .on_result = openfaas_on_result,
     };
     if (ctx->opts.callback_url)
         ctx->fixed[conf.n_fixed++] = (struct http_header){"X-Callback-Url",

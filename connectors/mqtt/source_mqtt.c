@@ -90,13 +90,16 @@ static void report_down(struct mqtt_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void report_down(struct mqtt_ctx *ctx, const char *fmt, ...)
 {
-    char why[600];
+    char *why = NULL;     /* whole: the core masks it, then cuts it */
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(why, sizeof(why), fmt, ap);
+    if (vasprintf(&why, fmt, ap) < 0)
+        why = NULL;
     va_end(ap);
     br_source_report_state(ctx->src, ctx->was_ready ? BR_SOURCE_DISCONNECTED
-                                                    : BR_SOURCE_STARTING, why);
+                                                    : BR_SOURCE_STARTING,
+                           why ? why : "out of memory");
+    free(why);
 }
 
 static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
@@ -271,8 +274,8 @@ static void cut_connection(struct mqtt_ctx *ctx)
         shutdown(fd, SHUT_RDWR);
     mosquitto_loop_read(ctx->mosq, 1);    /* sees the shutdown: closes */
     ctx->connected = false;
-    br_source_report_state(ctx->src, ctx->was_ready ? BR_SOURCE_DISCONNECTED
-                                                    : BR_SOURCE_STARTING, NULL);
+    report_down(ctx, "the spool cannot keep messages: the connection was closed so "
+                "that the broker sends them again");
     ctx->spool_failed = false;
     /* The broker sends the same messages again, and the function gets
      * them again: while the spool keeps failing, back off (a CONNACK does

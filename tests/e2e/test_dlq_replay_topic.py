@@ -258,6 +258,7 @@ def test_a_second_replay_of_the_pipeline_is_refused_while_one_runs(
     fn = Function(delay=1.0)
     try:
         config = config_for(tmp_path, kafka, "twice", group, fn.url)
+        (tmp_path / "replay-state").mkdir()     # as the daemon leaves it
         first = subprocess.Popen([FNBRIDGE, "dlq", "replay", "-c", config, "--pipeline",
                                   "orders", "--from-topic", "twice.dlq"],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -266,8 +267,9 @@ def test_a_second_replay_of_the_pipeline_is_refused_while_one_runs(
                        "the first replay to call the function")
             second = replay(config, "twice")
             assert second.returncode == 2, second.stdout + second.stderr
-            assert "the topic replay of pipeline orders" in second.stderr, second.stderr
-            assert "in use by another `fnbridge dlq replay --from-topic`" in second.stderr
+            assert "--from-topic twice.dlq: another `fnbridge dlq replay --from-topic` of " \
+                "pipeline orders is running" in second.stderr, second.stderr
+            assert "replay/orders/twice.dlq.lock" in second.stderr
             out, err = first.communicate(timeout=120)
         finally:
             if first.poll() is None:
@@ -276,9 +278,20 @@ def test_a_second_replay_of_the_pipeline_is_refused_while_one_runs(
         assert first.returncode == 0, out + err
         assert fn.taken == want and len(fn.records) == 4, fn.records
         # Done: the lock is free again (a dry run takes none; a real run must get it).
-        assert replay(config, "twice").returncode == 0
+        again = replay(config, "twice")
+        assert again.returncode == 0 and "warning" not in again.stderr, again.stderr
     finally:
         fn.close()
+
+
+def test_a_topic_name_kafka_would_refuse_is_refused_before_any_path(kafka, tmp_path):
+    config = config_for(tmp_path, kafka, "twice", "g-bad-name", "http://127.0.0.1:9/")
+    for bad in ("../../etc", "a/b", "", "..", "x" * 250):
+        r = run_fnbridge("dlq", "replay", "-c", config, "--pipeline", "orders",
+                         "--from-topic", bad)
+        assert r.returncode == 2, (bad, r.stdout, r.stderr)
+        assert "not a Kafka topic name" in r.stderr, (bad, r.stderr)
+    assert not (tmp_path / "replay-state").exists(), "nothing created for a refused name"
 
 
 def test_kill_9_at_any_moment_loses_nothing(kafka, bridges, group, tmp_path):

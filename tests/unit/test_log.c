@@ -93,6 +93,9 @@ static void test_long_message_cut_whole(void)
     msg[6000] = '\0';
     char *line = logged(BR_LOG_JSON, NULL, msg);
     CHECK(one_json_line(line));
+    CHECK_MSG(!strstr(line, "\\ufffd"), "a character cut in two: %.80s", line);
+    size_t n = strlen(line);
+    CHECK(n > 6 && memcmp(line + n - 6, "\xE2\x82\xAC\"}\n", 6) == 0);
     CHECK(strstr(line, "\"pipeline\":\"-\",\"connector\":\"fnbridge\"") != NULL);
     free(line);
 }

@@ -407,8 +407,31 @@ static void test_partial_mqtt_big_sequence(void)
         br_record_free(mq[i]);
 }
 
+/* Metering counts a call only when the function ran. */
+static void test_reached(void)
+{
+    struct { struct br_result res; bool want; const char *what; } cases[] = {
+        {{.kind = BR_RES_OK, .status = 200}, true, "a 200"},
+        {{.kind = BR_RES_OK}, true, "an exec run that exited 0"},
+        {{.kind = BR_RES_FUNCTION_ERROR}, true, "a function error"},
+        {{.kind = BR_RES_RETRY, .status = 500}, true, "a 500"},
+        {{.kind = BR_RES_PERMANENT, .status = 400}, true, "a 400 from an http function"},
+        {{.kind = BR_RES_RETRY, .timed_out = true}, true, "a timeout after sending"},
+        {{.kind = BR_RES_RETRY}, false, "a connection refused"},
+        {{.kind = BR_RES_RETRY, .timed_out = true, .not_run = true}, false,
+         "a timeout while connecting"},
+        {{.kind = BR_RES_RETRY, .status = 403, .not_run = true}, false,
+         "the Lambda service refusing the call"},
+        {{.kind = BR_RES_FUNCTION_ERROR, .not_run = true}, false,
+         "a worker gone before it took the event"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        CHECK_MSG(br_result_reached(&cases[i].res) == cases[i].want, "%s", cases[i].what);
+}
+
 int main(void)
 {
+    test_reached();
     test_http_status();
     batch_create();
     test_partial();
