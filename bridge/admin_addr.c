@@ -3,7 +3,6 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "admin_addr.h"
@@ -21,7 +20,28 @@ static bool is_loopback(const struct sockaddr *sa)
     return false;
 }
 
-/* Splits listen into host (brackets removed) and port; -1 if malformed. */
+/* PORT: decimal digits only, 1 to 65535 (strtol would take blanks, a
+ * sign and a number past the range before them). */
+static int parse_port(const char *s, long *port)
+{
+    long v = 0;
+    if (!*s)
+        return -1;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return -1;
+        v = v * 10 + (*s - '0');
+        if (v > 65535)
+            return -1;
+    }
+    if (v < 1)
+        return -1;
+    *port = v;
+    return 0;
+}
+
+/* Splits listen into host (brackets removed) and port; -1 if malformed,
+ * -2 for a bad port. */
 static int split(const char *listen, char *host, size_t hostlen, long *port)
 {
     const char *colon;
@@ -44,11 +64,20 @@ static int split(const char *listen, char *host, size_t hostlen, long *port)
         return -1;
     memcpy(host, start, n);
     host[n] = '\0';
-    char *end;
-    *port = strtol(colon + 1, &end, 10);
-    if (end == colon + 1 || *end || *port < 1 || *port > 65535)
-        return -2;
-    return 0;
+    return parse_port(colon + 1, port) < 0 ? -2 : 0;
+}
+
+/* True when getaddrinfo reads host as a number (inet_aton's forms:
+ * "127.1", "0x7f.1", "2130706433"), which inet_pton does not: such a host
+ * would be bound as an address nobody wrote. */
+static bool numeric_form(const char *host)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST};
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(host, "1", &hints, &res);
+    if (res)
+        freeaddrinfo(res);
+    return rc == 0;
 }
 
 static int resolve(const char *host, long port, struct br_admin_addr *out, char *why,
@@ -92,13 +121,19 @@ int br_admin_addr_parse(const char *listen, struct br_admin_addr *out, char *why
     }
     struct in_addr a4;
     struct in6_addr a6;
+    if (!strcmp(host, "*")) {       /* glibc's getaddrinfo reads it as no host: loopback */
+        snprintf(why, whylen, "'*' is not an address: write 0.0.0.0 (every IPv4 "
+                 "interface) or [::] (every IPv6 one)");
+        return -1;
+    }
     if (listen[0] == '[' && inet_pton(AF_INET6, host, &a6) != 1) {
         snprintf(why, whylen, "'%s' in brackets is not an IPv6 address", host);
         return -1;
     }
-    if (inet_pton(AF_INET, host, &a4) != 1 && listen[0] != '[' &&
-        strspn(host, "0123456789.") == strlen(host)) {
-        snprintf(why, whylen, "'%s' is not an IPv4 address", host);
+    if (listen[0] != '[' && inet_pton(AF_INET, host, &a4) != 1 &&
+        (strspn(host, "0123456789.") == strlen(host) || numeric_form(host))) {
+        snprintf(why, whylen, "'%s' is not an IPv4 address (four decimal numbers, as "
+                 "in 127.0.0.1)", host);
         return -1;
     }
     return resolve(host, port, out, why, whylen);

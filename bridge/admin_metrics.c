@@ -3,9 +3,13 @@
  * samples of one pipeline; families are printed whole, pipeline after
  * pipeline, as the format requires. */
 #include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "admin_metrics.h"
+#include "dlq_json.h"
 #include "pipeline.h"
 
 #define LABELS_LEN 512
@@ -13,47 +17,74 @@
 
 int br_metrics_put_label_value(struct br_buf *out, const char *value)
 {
-    for (const char *p = value; *p; p++) {
+    static const char replacement[] = "\xEF\xBF\xBD";   /* U+FFFD */
+    const unsigned char *p = (const unsigned char *)value;
+    for (size_t left = strlen(value); left;) {
+        /* The format is UTF-8: a scraper refuses the whole exposition
+         * for one label that is not, so a stray byte becomes U+FFFD. */
+        size_t len = br_utf8_len(p, left);
         int rc = *p == '\\' ? br_buf_puts(out, "\\\\")
                : *p == '"'  ? br_buf_puts(out, "\\\"")
                : *p == '\n' ? br_buf_puts(out, "\\n")
-                            : br_buf_putc(out, *p);
+               : len        ? br_buf_append(out, p, len)
+                            : br_buf_puts(out, replacement);
         if (rc < 0)
             return -1;
+        len = len ? len : 1;
+        p += len;
+        left -= len;
     }
     return 0;
 }
 
-/* A sample value as the format writes numbers: integers exact, others
- * with enough digits to round-trip. */
-static int put_value(struct br_buf *out, double v)
+/* v as the format writes numbers into text (32 bytes): NaN, +Inf, -Inf;
+ * integers exact; others with the fewest digits that read back as v. The
+ * integer test comes before any conversion (a double past int64 does not
+ * convert). */
+static void format_number(char *text, size_t n, double v)
 {
-    if (v == (double)(int64_t)v && v < 9e15 && v > -9e15)
-        return br_buf_printf(out, " %" PRId64 "\n", (int64_t)v);
-    return br_buf_printf(out, " %.15g\n", v);
+    if (isnan(v)) {
+        snprintf(text, n, "NaN");
+    } else if (isinf(v)) {
+        snprintf(text, n, v > 0 ? "+Inf" : "-Inf");
+    } else if (v > -0x1p53 && v < 0x1p53 && v == trunc(v)) {
+        snprintf(text, n, "%" PRId64, (int64_t)v);
+    } else {
+        for (int digits = 15; digits <= 17; digits++) {
+            snprintf(text, n, "%.*g", digits, v);
+            if (strtod(text, NULL) == v)
+                break;
+        }
+    }
+}
+
+int br_metrics_put_value(struct br_buf *out, double v)
+{
+    char text[32];
+    format_number(text, sizeof(text), v);
+    return br_buf_puts(out, text);
 }
 
 static int put_sample(struct br_buf *out, const char *name, const char *labels,
                       const char *extra, double v)
 {
-    if (br_buf_printf(out, "%s{%s%s%s}", name, labels, extra && *extra ? "," : "",
-                      extra ? extra : "") < 0)
+    if (br_buf_printf(out, "%s{%s%s%s} ", name, labels, extra && *extra ? "," : "",
+                      extra ? extra : "") < 0 ||
+        br_metrics_put_value(out, v) < 0)
         return -1;
-    return put_value(out, v);
+    return br_buf_putc(out, '\n');
 }
 
 int br_metrics_put_histogram(struct br_buf *out, const char *name, const char *labels,
                              const struct br_histogram *h)
 {
-    char series[256], le[64];
+    char series[256], le[64], bound[32];
     uint64_t cumulative = 0;
     snprintf(series, sizeof(series), "%s_bucket", name);
     for (int i = 0; i <= h->n_bounds; i++) {
         cumulative += atomic_load_explicit(&h->counts[i], memory_order_relaxed);
-        if (i < h->n_bounds)
-            snprintf(le, sizeof(le), "le=\"%.15g\"", h->bounds[i]);
-        else
-            snprintf(le, sizeof(le), "le=\"+Inf\"");
+        format_number(bound, sizeof(bound), i < h->n_bounds ? h->bounds[i] : INFINITY);
+        snprintf(le, sizeof(le), "le=\"%s\"", bound);
         if (put_sample(out, series, labels, le, (double)cumulative) < 0)
             return -1;
     }

@@ -18,10 +18,12 @@ struct br_pipeline;
 int br_metrics_render(struct br_buf *out, struct br_pipeline *const *pls, size_t n);
 
 /* The pieces, for tests: a label value escaped as the format asks
- * (backslash, double quote and newline), and the _bucket, _sum and
- * _count lines of histogram h; labels is `pipeline="..."` already
- * escaped. */
+ * (backslash, double quote and newline; a byte that is not UTF-8 becomes
+ * U+FFFD), a sample value (NaN, +Inf, -Inf, or a number that reads back
+ * as v), and the _bucket, _sum and _count lines of histogram h; labels is
+ * `pipeline="..."` already escaped. */
 int br_metrics_put_label_value(struct br_buf *out, const char *value);
+int br_metrics_put_value(struct br_buf *out, double v);
 int br_metrics_put_histogram(struct br_buf *out, const char *name, const char *labels,
                              const struct br_histogram *h);
 

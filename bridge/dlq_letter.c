@@ -102,6 +102,58 @@ static void each_member(const char *p, size_t n, member_fn fn, void *arg)
     }
 }
 
+/* The character an escape \c stands for (c is not 'u'). */
+static unsigned unescape(unsigned char c)
+{
+    switch (c) {
+    case 'b': return '\b';
+    case 'f': return '\f';
+    case 'n': return '\n';
+    case 'r': return '\r';
+    case 't': return '\t';
+    default: return c;            /* \" \\ \/ */
+    }
+}
+
+/* The UTF-16 code unit of the four hex digits at p; above 0xFFFF when
+ * they are not hex (not in a valid line). */
+static unsigned hex4(const char *p)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+              : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0)
+            return 0x10000;
+        v = v << 4 | (unsigned)d;
+    }
+    return v;
+}
+
+/* True when the raw key k[0..n) (as written, between its quotes) spells
+ * name, an ASCII word. A writer may escape any character of a key
+ * ("replay\u0043ount" is "replayCount" to every JSON parser), so the key
+ * is compared as decoded; a code unit past ASCII matches no name. */
+static bool key_is(const char *k, size_t n, const char *name)
+{
+    size_t i = 0;
+    for (; *name; name++) {
+        if (i >= n)
+            return false;
+        unsigned c = (unsigned char)k[i++];
+        if (c == '\\' && i < n && k[i] == 'u' && n - i > 4) {
+            c = hex4(k + i + 1);
+            i += 5;
+        } else if (c == '\\' && i < n) {
+            c = unescape((unsigned char)k[i++]);
+        }
+        if (c != (unsigned char)*name)
+            return false;
+    }
+    return i == n;
+}
+
 struct find {
     const char *key;
     size_t at, len;
@@ -111,7 +163,7 @@ struct find {
 static bool find_member(void *arg, const char *key, size_t key_len, size_t at, size_t len)
 {
     struct find *f = arg;
-    if (key_len != strlen(f->key) || memcmp(key, f->key, key_len))
+    if (!key_is(key, key_len, f->key))
         return true;
     f->at = at;
     f->len = len;
@@ -211,17 +263,10 @@ static int take_event(struct br_dlq_letter *l, char *why, size_t whylen)
     if (json_is_null(payload))
         return 0;
     size_t at, len;
-    if (br_dlq_member_span(l->line, l->line_len, "payload", &at, &len)) {
-        l->event = (const unsigned char *)l->line + at;
-        l->event_len = len;
-        return 0;
-    }
-    /* The key was written with escapes: the parsed value, re-serialised. */
-    char *text = json_dumps(payload, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (!text)
-        return fail(why, whylen, "out of memory");
-    l->event = l->event_owned = (unsigned char *)text;
-    l->event_len = strlen(text);
+    if (!br_dlq_member_span(l->line, l->line_len, "payload", &at, &len))
+        return fail(why, whylen, "\"payload\" is not a member of the line's object");
+    l->event = (const unsigned char *)l->line + at;
+    l->event_len = len;
     return 0;
 }
 
@@ -231,6 +276,13 @@ int br_dlq_letter_parse(struct br_dlq_letter *l, char *line, size_t len, char *w
     memset(l, 0, sizeof(*l));
     l->line = line;
     l->line_len = len;
+    /* jansson skips a NUL byte after some tokens ({"a":1<NUL>,"b":2}
+     * loads): such a line is not JSON text, and its bytes would be sent
+     * and copied on as they are. */
+    const char *nul = memchr(line, '\0', len);
+    if (nul)
+        return fail(why, whylen, "not a JSON object: a NUL byte at column %zu",
+                    (size_t)(nul - line) + 1);
     json_error_t jerr;
     if (!(l->doc = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr)))
         return fail(why, whylen, "not a JSON object: %s at column %d", jerr.text,
@@ -243,8 +295,12 @@ int br_dlq_letter_parse(struct br_dlq_letter *l, char *line, size_t len, char *w
     if (!json_object_get(l->doc, "payload"))
         return fail(why, whylen, "no \"payload\": not a dead-letter record");
     json_t *count = json_object_get(l->doc, "replayCount");
-    if (count && (!json_is_integer(count) || json_integer_value(count) < 0))
-        return fail(why, whylen, "\"replayCount\" is not a count");
+    /* Bounded as the kafka sink's replay_count header is: raising it
+     * never overflows (INT64_MAX + 1 would). */
+    if (count && (!json_is_integer(count) || json_integer_value(count) < 0 ||
+                  json_integer_value(count) > BR_DLQ_REPLAY_COUNT_MAX))
+        return fail(why, whylen, "\"replayCount\" is not a count from 0 to %d",
+                    BR_DLQ_REPLAY_COUNT_MAX);
     l->pipeline = json_string_value(pipeline);
     l->replay_count = count ? json_integer_value(count) : 0;
     const char *cond = json_string_value(
@@ -290,6 +346,11 @@ static int put_contexts(struct br_buf *out, const struct br_dlq_attempt *a)
     return rc | br_buf_puts(out, "\",\"bodyEncoding\":\"base64\"}");
 }
 
+int64_t br_dlq_raised_count(int64_t count)
+{
+    return count < BR_DLQ_REPLAY_COUNT_MAX ? count + 1 : BR_DLQ_REPLAY_COUNT_MAX;
+}
+
 /* What the line written back says anew; every other member is copied. */
 static const char *const rewritten[] = {"version", "timestamp", "requestContext",
                                         "responseContext", "replayCount", "payload",
@@ -305,10 +366,12 @@ static bool copy_member(void *arg, const char *key, size_t key_len, size_t at, s
 {
     struct copy *c = arg;
     for (const char *const *k = rewritten; *k; k++)
-        if (key_len == strlen(*k) && !memcmp(key, *k, key_len))
+        if (key_is(key, key_len, *k))
             return true;
-    c->rc |= br_buf_putc(c->out, ',') | br_buf_put_json_str(c->out, key, key_len);
-    c->rc |= br_buf_putc(c->out, ':') | br_buf_append(c->out, c->line + at, len);
+    /* The key as it was written: it is JSON text already (escaping it
+     * again would change it). */
+    c->rc |= br_buf_puts(c->out, ",\"") | br_buf_append(c->out, key, key_len);
+    c->rc |= br_buf_puts(c->out, "\":") | br_buf_append(c->out, c->line + at, len);
     return true;
 }
 
@@ -324,7 +387,7 @@ int br_dlq_letter_write_back(struct br_buf *out, const struct br_dlq_letter *l,
     each_member(l->line, l->line_len, copy_member, &c);
     rc |= c.rc;
     rc |= br_buf_printf(out, ",\"replayCount\":%lld,\"payload\":",
-                        (long long)l->replay_count + 1);
+                        (long long)br_dlq_raised_count(l->replay_count));
     if (l->base64) {
         rc |= br_buf_putc(out, '"') | br_buf_put_base64(out, l->event, l->event_len);
         rc |= br_buf_puts(out, "\",\"payloadEncoding\":\"base64\"");

@@ -16,6 +16,10 @@
 
 struct json_t;
 
+/* The highest "replayCount" a line may hold, as the kafka sink's
+ * fnbridge.dlq.replay_count header: far past every replay limit. */
+#define BR_DLQ_REPLAY_COUNT_MAX 1000000000
+
 struct br_dlq_letter {
     char *line;                 /* the line without its newline, owned */
     size_t line_len;
@@ -46,21 +50,28 @@ struct br_dlq_attempt {
 
 /* Parses line[0..len) (no newline), taking it over (it is freed with the
  * letter, also on failure). Returns 0, or -1 with a sentence in why when
- * it is not a dead-letter record: not one strict JSON object, no
- * "pipeline" string, no "payload", a bad "replayCount" or base64. */
+ * it is not a dead-letter record: not one strict JSON object (a NUL
+ * byte included), no "pipeline" string, no "payload", a "replayCount"
+ * that is not 0..BR_DLQ_REPLAY_COUNT_MAX, bad base64. */
 int br_dlq_letter_parse(struct br_dlq_letter *l, char *line, size_t len, char *why,
                         size_t whylen);
 void br_dlq_letter_free(struct br_dlq_letter *l);
 
 /* Appends to out the line (newline included) that carries l again after
- * attempt a failed: replayCount raised by one. Returns 0, or -1 out of
- * memory. */
+ * attempt a failed: replayCount raised (br_dlq_raised_count). Returns 0,
+ * or -1 out of memory. */
 int br_dlq_letter_write_back(struct br_buf *out, const struct br_dlq_letter *l,
                              const struct br_dlq_attempt *a);
 
-/* The top-level member key of the JSON object text p[0..n) (assumed
- * valid, as jansson loaded it): its value's span. Returns true and sets
- * *at, *len, or false when there is no such member with a plain key. */
+/* The replay count of a letter written back after count replays: count
+ * + 1, held at BR_DLQ_REPLAY_COUNT_MAX so that the line still parses (a
+ * letter there is past every replay limit: replay keeps it aside). */
+int64_t br_dlq_raised_count(int64_t count);
+
+/* The top-level member key (an ASCII word) of the JSON object text
+ * p[0..n) (assumed valid, as jansson loaded it): its value's span, the
+ * member's key compared as decoded (escapes included). Returns true and
+ * sets *at, *len, or false when there is no such member. */
 bool br_dlq_member_span(const char *p, size_t n, const char *key, size_t *at,
                         size_t *len);
 

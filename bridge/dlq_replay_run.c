@@ -155,7 +155,7 @@ static int write_back(struct br_source *src, struct replay_src *rs,
     br_print(stderr, "%s: failed again (%s after %d attempt%s%s%s%s): written back "
              "with replayCount %lld\n", run->in->ops->where(run->in->impl), rs->condition,
              rs->attempts, rs->attempts == 1 ? "" : "s", status, rs->error[0] ? "; " : "",
-             rs->error, (long long)l->replay_count + 1);
+             rs->error, (long long)br_dlq_raised_count(l->replay_count));
     if (leave_input(run) < 0)
         return -1;
     tally(&run->counts.failed, l);

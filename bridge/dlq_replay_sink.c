@@ -34,7 +34,8 @@ static int out_write_back(void *out, const struct br_dlq_letter *l,
                                                                    : o->line.len;
     struct br_dlq_item item = {.condition = a->condition, .attempts = a->attempts,
                                .pipeline = o->pipeline_shown, .line = o->line.data,
-                               .line_len = n, .line_replay_count = l->replay_count + 1};
+                               .line_len = n,
+                               .line_replay_count = br_dlq_raised_count(l->replay_count)};
     char why[512] = "";
     int rc = o->sk.ops->write(&o->sk, &item, why, sizeof(why));
     if (rc < 0)

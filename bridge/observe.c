@@ -34,10 +34,14 @@ void br_histogram_init(struct br_histogram *h, const double *bounds, int n_bound
 void br_histogram_observe(struct br_histogram *h, double value)
 {
     int i = 0;
-    while (i < h->n_bounds && value > h->bounds[i])
+    /* Bucket le=b counts values <= b: a NaN is <= none, so it is counted
+     * in +Inf alone. */
+    while (i < h->n_bounds && !(value <= h->bounds[i]))
         i++;
     atomic_fetch_add_explicit(&h->counts[i], 1, memory_order_relaxed);
-    if (value > 0)
+    /* The sum takes what its micro-units can hold (llround of more, or
+     * of a NaN, gives no defined value). */
+    if (value > 0 && value * 1e6 < 0x1p62)
         atomic_fetch_add_explicit(&h->sum_micro, (uint64_t)llround(value * 1e6),
                                   memory_order_relaxed);
 }
@@ -138,8 +142,11 @@ static void meter_end(struct br_metering *m, enum br_outcome outcome, bool reach
     if (!reached)
         return;
     atomic_fetch_add_explicit(&m->requests, 1, memory_order_relaxed);
-    /* Lambda bills every invocation rounded up to the next millisecond. */
-    uint64_t billed = duration_ms > 0 ? (uint64_t)ceil(duration_ms) : 1;
+    /* Lambda bills every invocation rounded up to the next millisecond
+     * (at least 1). A duration past 2^53 ms, or not a number, is no
+     * clock's: converted it would be undefined. */
+    uint64_t billed = duration_ms > 1 && duration_ms < 0x1p53 ? (uint64_t)ceil(duration_ms)
+                                                              : 1;
     atomic_fetch_add_explicit(&m->billed_ms, billed, memory_order_relaxed);
     if (outcome != BR_OUTCOME_SUCCESS)
         atomic_fetch_add_explicit(&m->errors, 1, memory_order_relaxed);

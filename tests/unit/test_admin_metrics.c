@@ -1,6 +1,8 @@
 /* test_admin_metrics.c - the admin server's renderers and rules without a
- * server: Prometheus label escaping and histogram lines, a whole /metrics
- * of a pipeline built by hand, and each readiness rule. */
+ * server: Prometheus label escaping (kept UTF-8), sample values (NaN, the
+ * infinities, past int64), histogram lines (hostile observations too), a
+ * whole /metrics of a pipeline built by hand, and each readiness rule. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +41,78 @@ static void test_histogram_lines(void)
     br_buf_free(&b);
 }
 
+/* Regression: a label value that was not UTF-8 was written as it was,
+ * and a scraper refuses the whole exposition for it. */
+static void test_label_not_utf8(void)
+{
+    struct br_buf b;
+    br_buf_init(&b, 0);
+    CHECK(br_metrics_put_label_value(&b, "a\xff" "b\xc3\xa9\xed\xa0\x80\"") == 0);
+    CHECK_STR(b.data, "a\xef\xbf\xbd" "b\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\\\"");
+    br_buf_free(&b);
+}
+
+/* Regression: a sample value was converted to int64 before its range was
+ * checked (undefined past 2^63, and NaN), integers from 9e15 and reals
+ * were printed with 15 digits (2^53 + 2 came out as 9.00719925474099e+15,
+ * which reads back as another number),
+ * and NaN and the infinities as printf spells them ("nan", "inf"), which
+ * the format does not read. */
+static void test_values(void)
+{
+    static const struct {
+        double v;
+        const char *text;
+    } cases[] = {
+        {0, "0"}, {-0.0, "0"}, {42, "42"}, {-7, "-7"}, {0.1, "0.1"}, {2.052, "2.052"},
+        {9007199254740994.0, "9007199254740994"},
+        {0x1p63, "9.223372036854776e+18"}, {-0x1p63, "-9.223372036854776e+18"},
+        {1.0 / 3, "0.3333333333333333"}, {1e300, "1e+300"}, {5e-324, "4.94065645841247e-324"},
+        {NAN, "NaN"}, {INFINITY, "+Inf"}, {-INFINITY, "-Inf"},
+    };
+    struct br_buf b;
+    br_buf_init(&b, 0);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        br_buf_reset(&b);
+        CHECK(br_metrics_put_value(&b, cases[i].v) == 0);
+        CHECK_STR(b.data, cases[i].text);
+    }
+    br_buf_free(&b);
+}
+
+/* Regression: a NaN observed was counted in the lowest bucket (NaN <= b
+ * is false for every b: +Inf alone holds it), and a value too large for
+ * the sum's micro-units added what llround made of it (unspecified). An
+ * infinite duration was converted to the billed milliseconds (undefined). */
+static void test_hostile_observations(void)
+{
+    static const double bounds[] = {1, 2.5};
+    struct br_histogram h;
+    br_histogram_init(&h, bounds, 2);
+    br_histogram_observe(&h, NAN);
+    br_histogram_observe(&h, 1e300);
+    br_histogram_observe(&h, -INFINITY);
+    struct br_buf b;
+    br_buf_init(&b, 0);
+    CHECK(br_metrics_put_histogram(&b, "x", "pipeline=\"p\"", &h) == 0);
+    CHECK_STR(b.data,
+              "x_bucket{pipeline=\"p\",le=\"1\"} 1\n"
+              "x_bucket{pipeline=\"p\",le=\"2.5\"} 1\n"
+              "x_bucket{pipeline=\"p\",le=\"+Inf\"} 3\n"
+              "x_sum{pipeline=\"p\"} 0\n"
+              "x_count{pipeline=\"p\"} 3\n");
+    br_buf_free(&b);
+
+    struct br_observe o;
+    br_observe_init(&o);
+    br_observe_invocation_start(&o);
+    br_observe_invocation_end(&o, BR_OUTCOME_SUCCESS, true, INFINITY, 1);
+    br_observe_invocation_start(&o);
+    br_observe_invocation_end(&o, BR_OUTCOME_SUCCESS, true, NAN, 1);
+    CHECK_INT(atomic_load(&o.meter.billed_ms), 2);
+    br_observe_destroy(&o);
+}
+
 /* A pipeline as the admin server sees it, without a source or target. */
 struct fake {
     struct br_pipeline pl;
@@ -68,6 +142,7 @@ static void test_render(void)
     fake_init(&f);
     struct br_pipeline *pls[] = {&f.pl};
     atomic_store(&f.pl.stats.received, 42);
+    atomic_store(&f.pl.stats.delivered, (uint64_t)1 << 63);   /* past int64 */
     atomic_store(&f.pl.obs.meter.billed_ms, 2048);
     atomic_store(&f.pl.obs.breaker_state, BR_BREAKER_OPEN);
     br_observe_invocation_start(&f.pl.obs);
@@ -82,6 +157,7 @@ static void test_render(void)
         "# TYPE fnbridge_records_received_total counter\n"
         "fnbridge_records_received_total{pipeline=\"we\\\"ird\"} 42\n",
         "fnbridge_invocations_total{pipeline=\"we\\\"ird\",outcome=\"throttled\"} 1\n",
+        "fnbridge_records_delivered_total{pipeline=\"we\\\"ird\"} 9.223372036854776e+18\n",
         "# TYPE fnbridge_invocation_duration_seconds histogram\n",
         "fnbridge_batch_records_bucket{pipeline=\"we\\\"ird\",le=\"10\"} 2\n",
         "fnbridge_kafka_consumer_lag{pipeline=\"we\\\"ird\",topic=\"t\\\"x\",partition=\"3\"} 7\n",
@@ -210,6 +286,9 @@ int main(void)
 {
     test_label_escaping();
     test_histogram_lines();
+    test_label_not_utf8();
+    test_values();
+    test_hostile_observations();
     test_render();
     test_readiness_rules();
     test_liveness();

@@ -1,7 +1,9 @@
 /* test_dlq_replay.c - replay's bookkeeping without a function: reading a
  * dead-letter line (the event's exact bytes, base64, null, the replay
  * count, the records it stands for, lines that are not dead letters),
- * the line written back (replayCount raised, every other member copied),
+ * the line written back (replayCount raised, every other member copied,
+ * keys written with escapes too), hostile lines (a NUL byte, a replay
+ * count that cannot be raised),
  * and the file input: a line cleared only by done(), cleared lines skipped
  * by the next run, lines appended after the start left for the next run,
  * compaction only when nothing was appended, the replay lock. */
@@ -110,6 +112,102 @@ static void test_write_back(void)
     CHECK(strstr(out.data, "\"replayCount\":5,\"payload\":\"AAF/gP8=\",\"payloadEncoding\""));
     CHECK(strstr(out.data, "\"bodyEncoding\":\"base64\""));
     br_buf_free(&out);
+    br_dlq_letter_free(&l);
+}
+
+/* Write-back of l after one failed attempt, parsed again into *again. */
+static int write_back_again(const struct br_dlq_letter *l, struct br_dlq_letter *again,
+                            struct br_buf *out)
+{
+    static const struct br_dlq_attempt a = {.function = "http://fn/",
+                                            .condition = "RetryAttemptsExhausted",
+                                            .attempts = 1, .status = 503};
+    char why[256];
+    br_buf_reset(out);
+    if (br_dlq_letter_write_back(out, l, &a) < 0 || out->len == 0)
+        return -1;
+    int rc = br_dlq_letter_parse(again, strndup(out->data, out->len - 1), out->len - 1, why,
+                                 sizeof(why));
+    CHECK_MSG(rc == 0, "%s: %s", out->data, why);
+    if (rc < 0)
+        br_dlq_letter_free(again);
+    return rc;
+}
+
+/* Regression: keys written with JSON escapes. They were escaped a second
+ * time when copied ("k\"ey" became "k\\\"ey", another key), and a
+ * rewritten member spelled with an escape ("replay\u0043ount") was
+ * copied beside the new one: a duplicate key, so the line written back
+ * was no dead letter any more. */
+static void test_escaped_keys(void)
+{
+    static const char *line =
+        "{\"pipeline\":\"p\",\"k\\\"ey\":1,\"a\\\\b\":[2],\"\\u00e9t\\u00e9\":\"\\n\","
+        "\"\\/x\":{},\"replay\\u0043ount\":2,\"time\\u0073tamp\":\"old\","
+        "\"p\\u0061yload\":{\"x\": 1}}";
+    struct br_dlq_letter l, again;
+    struct br_buf out;
+    char why[256];
+    br_buf_init(&out, 0);
+    CHECK_MSG(parse(&l, line, why) == 0, "%s", why);
+    CHECK_INT(l.replay_count, 2);
+    const char *event = "{\"x\": 1}";           /* the payload's own bytes */
+    CHECK(l.event_len == strlen(event) && !memcmp(l.event, event, l.event_len));
+    if (write_back_again(&l, &again, &out) == 0) {
+        CHECK_INT(again.replay_count, 3);
+        CHECK(again.event_len == l.event_len && !memcmp(again.event, l.event, l.event_len));
+        static const char *const kept[] = {"pipeline", "k\"ey", "a\\b", "\xc3\xa9t\xc3\xa9",
+                                           "/x"};
+        for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
+            CHECK_MSG(json_equal(json_object_get(again.doc, kept[i]),
+                                 json_object_get(l.doc, kept[i])), "member %s", kept[i]);
+        CHECK(strcmp(json_string_value(json_object_get(again.doc, "timestamp")), "old"));
+        CHECK_INT(json_object_size(again.doc), json_object_size(l.doc) + 3);
+        br_dlq_letter_free(&again);
+    }
+    br_dlq_letter_free(&l);
+    br_buf_free(&out);
+}
+
+/* Regression: a replayCount of INT64_MAX was taken, and raising it
+ * overflowed (undefined; a negative count written back). The count is
+ * bounded as the kafka sink's header is, and a letter at the bound is
+ * written back at the bound (so its line parses again). */
+static void test_replay_count_bound(void)
+{
+    struct br_dlq_letter l, again;
+    struct br_buf out;
+    char why[256];
+    br_buf_init(&out, 0);
+    CHECK(parse(&l, "{\"pipeline\":\"p\",\"replayCount\":9223372036854775807,"
+                    "\"payload\":1}", why) < 0 && strstr(why, "replayCount"));
+    br_dlq_letter_free(&l);
+    CHECK(parse(&l, "{\"pipeline\":\"p\",\"replayCount\":1000000001,\"payload\":1}", why) < 0);
+    br_dlq_letter_free(&l);
+    CHECK(parse(&l, "{\"pipeline\":\"p\",\"replayCount\":999999999,\"payload\":1}", why) == 0);
+    for (int i = 0; i < 2; i++) {
+        if (write_back_again(&l, &again, &out) < 0)
+            break;
+        CHECK(strstr(out.data, "\"replayCount\":1000000000,"));
+        br_dlq_letter_free(&l);
+        l = again;
+    }
+    br_dlq_letter_free(&l);
+    br_buf_free(&out);
+}
+
+/* Regression: jansson loads a line with a raw NUL byte after a token
+ * ({"a":1<NUL>,...}); the line was replayed and written back with the
+ * NUL in it. It is not JSON text: not a dead letter. */
+static void test_nul_byte(void)
+{
+    static const char line[] =
+        "{\"pipeline\":\"p\",\"replayCount\":1\0,\"payload\":{\"x\":2\0}}";
+    struct br_dlq_letter l;
+    char why[256];
+    CHECK(br_dlq_letter_parse(&l, memcpy(malloc(sizeof(line) - 1), line, sizeof(line) - 1),
+                              sizeof(line) - 1, why, sizeof(why)) < 0);
+    CHECK_MSG(strstr(why, "a NUL byte at column 32"), "%s", why);
     br_dlq_letter_free(&l);
 }
 
@@ -227,6 +325,9 @@ int main(void)
         return 1;
     test_parse();
     test_write_back();
+    test_escaped_keys();
+    test_replay_count_bound();
+    test_nul_byte();
     test_file_input();
     test_output();
     char cmd[128];
