@@ -218,7 +218,7 @@ fuzz-run: $(FUZZ_BIN)
 	  dir=$(BUILD)/fuzz/$$t; rm -rf $$dir; mkdir -p $$dir/corpus; \
 	  cp tests/fuzz/corpus/$$t/* $$dir/corpus/; \
 	  dict=; [ -f tests/fuzz/$$t.dict ] && dict=-dict=tests/fuzz/$$t.dict; \
-	  case $$t in $(foreach t,$(FUZZ_TARGETS),$(t)$(rparen) max_len=$(FUZZ_MAX_LEN_$(t));;) \
+	  case $$t in $(foreach t,$(FUZZ_TARGETS),$(t)$(rparen) max_len=$(or $(FUZZ_MAX_LEN_$(t)),4096);;) \
 	    *$(rparen) max_len=4096;; esac; \
 	  start=$$(date +%s); \
 	  $(BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
