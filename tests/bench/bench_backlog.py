@@ -17,8 +17,9 @@ librdkafka's sticky partitioner would pile them up unevenly (measured: 16%
 of 1M records lost, 44 of 128 partitions empty).
 
 Environment: BACKLOG_RECORDS (default 1000000), BACKLOG_PHASE_SECONDS (15),
-BACKLOG_BOUNDS_MIB (comma-separated, default "4,16"), FNBRIDGE and TOOLS
-(paths to the binaries)."""
+BACKLOG_BOUNDS_MIB (comma-separated, default "4,16"), BACKLOG_ORDERING (the
+source's ordering, default partition), FNBRIDGE and TOOLS (paths to the
+binaries)."""
 import os
 import signal
 import subprocess
@@ -32,6 +33,7 @@ from bench import FNBRIDGE, TOOLS, first_line, proc_status, stats  # noqa: E402
 RECORDS = int(os.environ.get("BACKLOG_RECORDS", "1000000"))
 PHASE = float(os.environ.get("BACKLOG_PHASE_SECONDS", "15"))
 BOUNDS_MIB = [int(b) for b in os.environ.get("BACKLOG_BOUNDS_MIB", "4,16").split(",")]
+ORDERING = os.environ.get("BACKLOG_ORDERING", "partition")
 PARTITIONS = 128         # 1M x 256 B: about 2.2 MB each, under the mock's 5 MiB
 SIZE = 256
 MAX_RECORDS = 1000000    # so max_inflight.bytes is the bound that governs
@@ -75,7 +77,8 @@ log: {{level: warn}}
 pipelines:
   - name: backlog
     source:
-      kafka: {{brokers: "{bootstrap}", topics: [{topic}], group_id: {group}}}
+      kafka: {{brokers: "{bootstrap}", topics: [{topic}], group_id: {group},
+              ordering: {ORDERING}}}
     batch: {{max_records: 100, max_wait: 50ms}}
     concurrency: 8
     max_inflight: {{records: {MAX_RECORDS}, bytes: {bound_mib}MiB}}
@@ -216,7 +219,8 @@ def main():
                 p.kill()
     print(f"\nbacklog: {RECORDS} records x {SIZE} B ({len(expected)} in the producer's "
           f"delivery reports), {PARTITIONS} partitions, 1 mock broker; batch 100, "
-          f"concurrency 8, max_inflight.records {MAX_RECORDS}; function slow (200 ms) "
+          f"concurrency 8, ordering {ORDERING}, max_inflight.records {MAX_RECORDS}; "
+          f"function slow (200 ms) "
           f"{PHASE:.0f} s, down {PHASE:.0f} s, then back")
     print(f"  fnbridge idle (joined, empty topic): {idle / 1024:.1f} MiB "
           f"(anon {idle_anon / 1024:.1f})")
