@@ -165,6 +165,7 @@ bench: deps
 	  { echo "bench: needs wrk (apt-get install wrk)"; exit 1; }
 	$(MAKE) all tools
 	FNBRIDGE=$(abspath $(BUILD)/fnbridge) TOOLS=$(abspath $(BUILD)/tools) $(PYTHON) tests/bench/bench.py
+	FNBRIDGE=$(abspath $(BUILD)/fnbridge) TOOLS=$(abspath $(BUILD)/tools) $(PYTHON) tests/bench/bench_backlog.py
 	FNBRIDGE=$(abspath $(BUILD)/fnbridge) TOOLS=$(abspath $(BUILD)/tools) $(PYTHON) tests/bench/bench_mqtt.py
 	FNBRIDGE=$(abspath $(BUILD)/fnbridge) TOOLS=$(abspath $(BUILD)/tools) S3RVER=$(abspath $(S3RVER)) \
 	  $(PYTHON) tests/bench/bench_s3.py
