@@ -54,10 +54,12 @@ static struct shard_ring *shard_get(struct br_ackset *as, int shard)
     return &as->shards[shard];
 }
 
-/* Doubles the ring, keeping live entries at their seq % cap slots. */
-static int ring_grow(struct shard_ring *r)
+#define RING_MIN 256
+
+/* Moves the ring to cap slots (a power of two holding every live entry),
+ * keeping live entries at their seq % cap slots. */
+static int ring_resize(struct shard_ring *r, size_t cap)
 {
-    size_t cap = r->cap ? r->cap * 2 : 256;
     int64_t *pos = malloc(cap * sizeof(*pos));
     bool *settled = malloc(cap * sizeof(*settled));
     if (!pos || !settled) {
@@ -77,12 +79,28 @@ static int ring_grow(struct shard_ring *r)
     return 0;
 }
 
+/* A ring grown for a burst (a partition's backlog behind one slow record)
+ * shrinks once less than an eighth of it is in use, to four times what is
+ * live: else every ring keeps the most it ever held, for the life of the
+ * assignment. The gap between the thresholds keeps it from resizing back
+ * and forth. */
+static void ring_shrink(struct shard_ring *r)
+{
+    uint64_t live = r->tail - r->head;
+    if (r->cap <= RING_MIN || live >= r->cap / 8)
+        return;
+    size_t cap = RING_MIN;
+    while (cap < live * 4)
+        cap *= 2;
+    (void)ring_resize(r, cap);
+}
+
 uint64_t br_ackset_track(struct br_ackset *as, int shard, int64_t pos)
 {
     struct shard_ring *r = shard_get(as, shard);
     if (!r)
         return UINT64_MAX;
-    if (r->tail - r->head == r->cap && ring_grow(r) < 0)
+    if (r->tail - r->head == r->cap && ring_resize(r, r->cap ? r->cap * 2 : RING_MIN) < 0)
         return UINT64_MAX;
     uint64_t seq = r->tail++;
     r->pos[seq & (r->cap - 1)] = pos;
@@ -104,8 +122,10 @@ bool br_ackset_settle(struct br_ackset *as, int shard, uint64_t seq)
         r->head++;
         moved = true;
     }
-    if (moved)
+    if (moved) {
         r->moved = true;
+        ring_shrink(r);
+    }
     return moved;
 }
 
@@ -122,6 +142,13 @@ int64_t br_ackset_commit_point(const struct br_ackset *as, int shard)
     if (shard < 0 || (size_t)shard >= as->n)
         return -1;
     return as->shards[shard].commit_point;
+}
+
+size_t br_ackset_slots(const struct br_ackset *as, int shard)
+{
+    if (shard < 0 || (size_t)shard >= as->n)
+        return 0;
+    return as->shards[shard].cap;
 }
 
 size_t br_ackset_outstanding(const struct br_ackset *as, int shard)

@@ -31,6 +31,9 @@ int64_t br_ackset_take_commit(struct br_ackset *as, int shard);
 int64_t br_ackset_commit_point(const struct br_ackset *as, int shard);
 /* Tracked records of the shard not yet past the commit point. */
 size_t br_ackset_outstanding(const struct br_ackset *as, int shard);
+/* Slots the shard's ring holds now (its memory; it shrinks once mostly
+ * empty). */
+size_t br_ackset_slots(const struct br_ackset *as, int shard);
 /* Forgets every tracked record of the shard (it was revoked); acks for
  * them are ignored from now on. The commit point is cleared too. */
 void br_ackset_reset(struct br_ackset *as, int shard);

@@ -406,6 +406,12 @@ static void apply(struct br_runner *r, struct br_batch *b, const struct br_verdi
         atomic_fetch_add(&pl->stats.retries, 1);
         br_debug(pl->scope, "retrying %zu records in %lld ms (attempt %d failed)", b->n,
                  (long long)v->delay_ms, b->attempts);
+        /* The event is made again for the next attempt (the same bytes:
+         * nothing in it depends on the attempt). Kept while waiting, every
+         * batch behind a function that is down would hold its event on
+         * top of its records, which max_inflight does not count. */
+        br_buf_free(&b->body);
+        br_buf_free(&b->headers);
         run_later(r, b, v->due_ms);
         break;
     case BR_ACT_BISECT:

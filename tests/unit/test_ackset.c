@@ -98,8 +98,33 @@ static void test_growth_and_scramble(void)
     br_ackset_destroy(as);
 }
 
+/* One record held back while 20000 behind it settle: the ring grows to
+ * hold them all, and shrinks back once that record settles; it still
+ * tracks and commits rightly across both moves. */
+static void test_ring_shrinks_after_a_burst(void)
+{
+    enum { N = 20000 };
+    struct br_ackset *as = br_ackset_create();
+    uint64_t first = br_ackset_track(as, 0, 0);
+    for (int i = 1; i < N; i++)
+        br_ackset_settle(as, 0, br_ackset_track(as, 0, i));
+    CHECK(br_ackset_slots(as, 0) >= N);
+    CHECK_INT(br_ackset_take_commit(as, 0), -1);      /* held by the first */
+    CHECK(br_ackset_settle(as, 0, first));
+    CHECK_INT(br_ackset_take_commit(as, 0), N);
+    CHECK_INT(br_ackset_slots(as, 0), 256);             /* nothing live */
+    /* Still right: a gap, then in order. */
+    uint64_t a = br_ackset_track(as, 0, N), b = br_ackset_track(as, 0, N + 1);
+    CHECK(!br_ackset_settle(as, 0, b));
+    CHECK(br_ackset_settle(as, 0, a));
+    CHECK_INT(br_ackset_take_commit(as, 0), N + 2);
+    CHECK_INT(br_ackset_outstanding(as, 0), 0);
+    br_ackset_destroy(as);
+}
+
 int main(void)
 {
+    test_ring_shrinks_after_a_burst();
     test_in_order();
     test_gap_holds_commit();
     test_shards_independent();
