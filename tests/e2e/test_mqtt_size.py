@@ -10,7 +10,6 @@ Memory figures are fnbridge's own, read from /proc/PID/status: VmHWM (the
 peak resident set since start) and VmRSS, measured bounds with generous
 constants rather than a model of the allocator."""
 import base64
-import os
 
 import pytest
 
@@ -24,16 +23,6 @@ MIB = 1 << 20
 BIG = 40 * MIB              # large enough to dominate, small enough to be quick
 PEAK_SLACK_KB = 32 * 1024   # the constant in "2x the message plus a constant"
 AFTER_SLACK_KB = 16 * 1024  # what may stay resident once it is gone
-
-
-@pytest.fixture
-def lean_asan(monkeypatch):
-    """Under AddressSanitizer freed blocks wait in a quarantine (256 MiB by
-    default) before they are unmapped: with it, memory given back would
-    look held. A small quarantine keeps use-after-free checks for recent
-    frees; other builds ignore the variable."""
-    opts = os.environ.get("ASAN_OPTIONS", "")
-    monkeypatch.setenv("ASAN_OPTIONS", (opts + ":" if opts else "") + "quarantine_size_mb=4")
 
 
 def size_pipeline(broker, client_id, fn, dlq, protocol, **mqtt):
