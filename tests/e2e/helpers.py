@@ -164,6 +164,44 @@ class MockKafka:
         self.topics = dict(topics)
 
 
+class ControlledKafka(Proc):
+    """mock_kafka with --stdin-control: brokers go down and up on command."""
+
+    def __init__(self, procs, topics, brokers):
+        self.n_brokers = brokers
+        self.answers = 0
+        argv = [tool("mock_kafka"), "--brokers", brokers, "--stdin-control"]
+        for name, partitions in topics.items():
+            argv += ["--topic", f"{name}:{partitions}"]
+        self.name = "mock_kafka_ctl"
+        self.argv = [str(a) for a in argv]
+        self.out_path = procs.workdir / "mock_kafka_ctl.out"
+        self.err_path = procs.workdir / "mock_kafka_ctl.err"
+        with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
+            self.popen = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=out,
+                                          stderr=err, start_new_session=True)
+        self.pid = self.popen.pid
+        procs.all.append(self)
+        procs.logs.append(("mock_kafka_ctl stderr", self.err_path))
+        self.bootstrap = self.wait_line(r"^BOOTSTRAP (\S+)$", 30 * SLOW).group(1)
+
+    def command(self, line):
+        self.popen.stdin.write((line + "\n").encode())
+        self.popen.stdin.flush()
+        self.answers += 1
+        want = self.answers
+
+        def answered():
+            lines = re.findall(r"^(ok|error.*)$", self.out_path.read_text(), re.M)
+            return lines[want - 1] if len(lines) >= want else None
+        answer = wait_until(answered, 10 * SLOW, f"mock_kafka to answer {line!r}")
+        assert answer == "ok", f"{line}: {answer}"
+
+    def all_brokers(self, state):
+        for broker in range(1, self.n_brokers + 1):
+            self.command(f"broker-{state} {broker}")
+
+
 class Produced:
     """What kproduce reported: offset ranges per partition of one topic."""
 
