@@ -288,9 +288,12 @@ class FnLog:
 
 
 class FnServer:
-    def __init__(self, procs, name, *args):
+    """fn_server on a free port, or on port (the port a function that was
+    stopped had, so fnbridge finds its successor at the same URL)."""
+
+    def __init__(self, procs, name, *args, port=0):
         self.log_path = procs.workdir / f"{name}.log"
-        self.proc = procs.start([tool("fn_server"), "--port", "0",
+        self.proc = procs.start([tool("fn_server"), "--port", str(port),
                                  "--log", self.log_path] + list(args), name)
         self.port = int(self.proc.wait_line(r"^PORT (\d+)$", 30 * SLOW).group(1))
         self.url = f"http://127.0.0.1:{self.port}/"
@@ -335,10 +338,14 @@ def http_function(url, **opts):
     return {"http": {"url": url, "format": "lambda", "timeout": "5s", **opts}}
 
 
-def write_config(path, pipelines, state_dir, shutdown_timeout="10s", log_level="info"):
-    """Writes a config (JSON, which is valid YAML) and returns its path."""
+def write_config(path, pipelines, state_dir, shutdown_timeout="10s", log_level="info",
+                 admin=None):
+    """Writes a config (JSON, which is valid YAML) and returns its path;
+    admin is the admin section, if any."""
     config = {"state_dir": str(state_dir), "log": {"level": log_level},
               "shutdown_timeout": shutdown_timeout, "pipelines": pipelines}
+    if admin:
+        config["admin"] = admin
     Path(path).write_text(json.dumps(config, indent=2) + "\n")
     return Path(path)
 
