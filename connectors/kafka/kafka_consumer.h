@@ -93,9 +93,14 @@ struct kafka_shard *kafka_shard_get(struct kafka_ctx *ctx, int shard);
 /* Frees the topic and shard tables. */
 void kafka_tables_free(struct kafka_ctx *ctx);
 
-/* Commits the stored offsets now, synchronously; when names the moment
- * in the warning a failure logs. */
-void kafka_commit_sync(struct kafka_ctx *ctx, const char *when);
+#define KAFKA_COMMIT_WAIT_MS 5000     /* the least a commit may wait */
+
+/* Commits the stored offsets now and waits for the answer, at most
+ * KAFKA_COMMIT_WAIT_MS or until the drain's deadline if that is later;
+ * when names the moment in the warning a failure logs (its records are
+ * then delivered again: at least once). Returns false when no answer came
+ * in time: the brokers are unreachable. */
+bool kafka_commit_sync(struct kafka_ctx *ctx, const char *when);
 
 /* Reads the prefetch limits from the consumer's configuration. */
 void kafka_wake_setup(struct kafka_ctx *ctx);

@@ -134,13 +134,45 @@ static const char *parts_str(const rd_kafka_topic_partition_list_t *parts,
 
 /* Called before partitions change hands and at shutdown, so the next
  * owner starts where we ended. */
-void kafka_commit_sync(struct kafka_ctx *ctx, const char *when)
+/* How long a commit may wait for its answer. */
+static int64_t commit_wait_ms(const struct kafka_ctx *ctx)
 {
-    rd_kafka_resp_err_t err = rd_kafka_commit(ctx->rk, NULL, 0);
+    int64_t left = ctx->draining ? ctx->drain_deadline_ms - br_now_ms() : 0;
+    return left > KAFKA_COMMIT_WAIT_MS ? left : KAFKA_COMMIT_WAIT_MS;
+}
+
+/* Not rd_kafka_commit(rk, NULL, 0): with no broker answering it waits for
+ * the group coordinator for ever (seen with 2.0.2), and shutdown with it.
+ * The commit goes to a queue of its own, waited on with a bound. */
+bool kafka_commit_sync(struct kafka_ctx *ctx, const char *when)
+{
+    rd_kafka_queue_t *q = rd_kafka_queue_new(ctx->rk);
+    rd_kafka_resp_err_t err = q ? rd_kafka_commit_queue(ctx->rk, NULL, q, NULL, NULL)
+                                : RD_KAFKA_RESP_ERR__CRIT_SYS_RESOURCE;
+    int64_t deadline = br_now_ms() + commit_wait_ms(ctx);
+    bool answered = err != RD_KAFKA_RESP_ERR_NO_ERROR;
+    while (!answered && br_now_ms() < deadline) {
+        int64_t left = deadline - br_now_ms();
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, left < 100 ? (int)left : 100);
+        if (ev && rd_kafka_event_type(ev) == RD_KAFKA_EVENT_OFFSET_COMMIT) {
+            err = rd_kafka_event_error(ev);
+            answered = true;
+        }
+        rd_kafka_event_destroy(ev);
+    }
+    if (q)
+        rd_kafka_queue_destroy(q);
+    if (!answered) {
+        br_warn(ctx->src->scope, "offset commit at %s got no answer within %lld ms (is the "
+                "group coordinator reachable?); records after the last commit will be "
+                "delivered again", when, (long long)commit_wait_ms(ctx));
+        return false;
+    }
     if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
         br_warn(ctx->src->scope, "offset commit at %s failed: %s; records "
                 "after the last commit will be delivered again", when,
                 rd_kafka_err2str(err));
+    return true;
 }
 
 /* Sends the partition's messages to msgq rather than the consumer queue,

@@ -26,8 +26,40 @@
 
 /* --------------------------------------------------------------- callbacks */
 
+/* With no broker answering, destroying the consumer waits for its group
+ * to end, which waits for the commit just given up on: about 45 s more
+ * with 2.0.2, well past shutdown_timeout. The process is exiting (a
+ * source stops with its pipeline), so the handle is left to it, kept
+ * reachable here so that a leak checker does not count it; its threads
+ * may still log, and their lines are dropped (the pipeline they would
+ * name is being freed). */
+#define KAFKA_ABANDONED_MAX 64
+static _Atomic(const rd_kafka_t *) abandoned[KAFKA_ABANDONED_MAX];
+
+/* False when every slot is taken: the caller destroys it, slowly. */
+static bool abandon(rd_kafka_t *rk)
+{
+    for (int i = 0; i < KAFKA_ABANDONED_MAX; i++) {
+        const rd_kafka_t *none = NULL;
+        if (atomic_compare_exchange_strong(&abandoned[i], &none, rk))
+            return true;
+    }
+    return false;
+}
+
+static bool is_abandoned(const rd_kafka_t *rk)
+{
+    for (int i = 0; i < KAFKA_ABANDONED_MAX; i++)
+        if (atomic_load(&abandoned[i]) == rk)
+            return true;
+    return false;
+}
+
+
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
+    if (is_abandoned(rk))
+        return;
     const struct br_source *src = rd_kafka_opaque(rk);
     enum br_log_level lvl = level <= 3 ? BR_LOG_ERROR     /* EMERG..ERR */
                           : level == 4 ? BR_LOG_WARN      /* WARNING */
@@ -300,15 +332,18 @@ static void drain(struct kafka_ctx *ctx)
 /* Stops: waits (if wait) for in-flight records, commits, leaves the
  * group. After a fatal librdkafka error the consumer refuses to close, and
  * a plain rd_kafka_destroy then waits forever for the group to terminate
- * (seen with 2.0.2): destroy without the close. */
+ * (seen with 2.0.2): destroy without the close. When the final commit
+ * got no answer no broker answers: closing would wait for that commit for
+ * ever, and destroying for the group, so neither is done (abandon). */
 static void shutdown_consumer(struct kafka_ctx *ctx, bool wait)
 {
     char why[256];
     bool broken = rd_kafka_fatal_error(ctx->rk, why, sizeof(why)) !=
-                  RD_KAFKA_RESP_ERR_NO_ERROR;
+                  RD_KAFKA_RESP_ERR_NO_ERROR, unreachable = false;
     if (wait && !broken) {
         drain(ctx);
-        kafka_commit_sync(ctx, "shutdown");
+        unreachable = !kafka_commit_sync(ctx, "shutdown");
+        broken = unreachable;
     }
     ctx->closing = true;              /* the revoke inside close: no wait */
     if (!broken) {
@@ -320,7 +355,8 @@ static void shutdown_consumer(struct kafka_ctx *ctx, bool wait)
     rd_kafka_queue_destroy(ctx->msgq);
     rd_kafka_queue_destroy(ctx->queue);
     ctx->msgq = ctx->queue = NULL;
-    rd_kafka_destroy_flags(ctx->rk, broken ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0);
+    if (!unreachable || !abandon(ctx->rk))
+        rd_kafka_destroy_flags(ctx->rk, broken ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0);
     ctx->rk = NULL;
 }
 

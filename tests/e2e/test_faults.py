@@ -4,7 +4,7 @@ function with a 2xx or is in the dead-letter sink (with a policy that
 retries for ever: every one reached the function), and the positions
 fnbridge commits reach the end. The faults: the function down for 30 s,
 hanging past its timeout, a 429 storm with Retry-After, the Kafka broker
-down and back, mosquitto restarted, the dead-letter sink unavailable, the
+down and back, every broker gone at shutdown, mosquitto restarted, the dead-letter sink unavailable, the
 circuit breaker opening, and a 200k-record backlog under a memory bound.
 
 Each test prints the recovery times it saw ("RECOVERY ..." lines, shown by
@@ -19,9 +19,9 @@ import time
 
 from confluent_kafka import Consumer, TopicPartition
 
-from helpers import (REPO, SLOW, ControlledKafka, FnServer, event_ids, free_port,
-                     http_function, kafka_pipeline, produce, read_dlq, start_bridge,
-                     stop_cleanly, wait_until, write_config)
+from helpers import (REPO, SLOW, ControlledKafka, FnServer, MockKafka, event_ids,
+                     free_port, http_function, kafka_pipeline, produce, read_dlq,
+                     start_bridge, stop_bridge, stop_cleanly, wait_until, write_config)
 from mqtt_helpers import (Publisher, mosquitto, mqtt_pipeline,  # noqa: F401 (fixture)
                           proc_status_kb, publish)
 
@@ -295,6 +295,30 @@ def test_kafka_broker_down_and_back(procs, group, tmp_path):
     admin.wait_settled(30 * SLOW)
     assert no_dead_letters(dlq)
     stop_cleanly(bridge)
+
+
+def test_shutdown_with_every_broker_gone_ends_within_its_bound(procs, group, tmp_path):
+    """SIGTERM after the whole cluster died: the final commit cannot be
+    answered. fnbridge gives it up after its bound, does not wait for the
+    group to end (librdkafka would wait for ever for the commit, then for
+    the group's session), and exits 0; what was not committed is
+    delivered again by the next run (at least once)."""
+    kafka = MockKafka(procs, {"f_gone": 4}, brokers=3)
+    fn = FnServer(procs, "fn")
+    produced = produce(kafka, "f_gone", 2000, "--size", 256, "--partitions", 4)
+    config = write_config(tmp_path / "fnbridge.json", [kafka_pipeline(
+        "gone", kafka, "f_gone", group, http_function(fn.url), dlq=tmp_path / "dlq.jsonl",
+        retry=RETRY_FOREVER)], tmp_path / "state", shutdown_timeout="2s")
+    bridge = start_bridge(procs, config)
+    fn.log.wait_delivered(produced.ids, 60 * SLOW, proc=bridge)
+    kafka.proc.kill()
+    rc, took = stop_bridge(bridge, 60 * SLOW)
+    report("every broker gone: SIGTERM to exit", took)
+    assert rc == 0, f"fnbridge exited with {rc}"
+    assert "offset commit at shutdown got no answer within 5000 ms" in bridge.stderr()
+    # 2 s to drain, 5 s for the commit, and some slack: not the minute
+    # and more it took when fnbridge waited for librdkafka's close.
+    assert took < 20 * SLOW, f"the stop took {took:.1f} s"
 
 
 def test_mosquitto_restarted(mosquitto, procs, tmp_path):
