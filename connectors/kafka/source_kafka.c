@@ -479,6 +479,10 @@ static int build_conf(struct kafka_ctx *ctx, char *err, size_t errlen)
         {"queued.max.messages.kbytes", "2048"},
         {"fetch.max.bytes", KAFKA_FETCH_MAX_BYTES},
         {"statistics.interval.ms", "1000"},   /* kafka_health.c */
+        /* A broker back after an outage is used again within a second, as
+         * Kafka's Java clients do; librdkafka's own maximum, 10 s, kept
+         * /readyz at 503 up to 10 s after the broker was back. */
+        {"reconnect.backoff.max.ms", "1000"},
     };
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
         if (kafka_conf_set(ctx->conf, defaults[i][0], defaults[i][1], err, errlen) < 0)
