@@ -23,6 +23,7 @@
 #include "bridge/dlq_letter.h"
 #include "bridge/json_check.h"
 #include "fuzz.h"
+#include "fuzz_json.h"
 
 #define CHECK_MAX_DEPTH 512          /* br_json_valid's limit */
 
@@ -37,35 +38,6 @@ static bool is_rewritten(const char *key)
         if (!strcmp(key, *k))
             return true;
     return false;
-}
-
-/* Nesting of containers (a scalar is 0, [] is 1). */
-static size_t json_depth(const json_t *v)
-{
-    size_t deepest = 0, i;
-    const char *key;
-    json_t *item;
-    if (json_is_array(v)) {
-        json_array_foreach(v, i, item) {
-            size_t d = json_depth(item);
-            deepest = d > deepest ? d : deepest;
-        }
-        return deepest + 1;
-    }
-    if (json_is_object(v)) {
-        json_object_foreach((json_t *)v, key, item) {
-            size_t d = json_depth(item);
-            deepest = d > deepest ? d : deepest;
-        }
-        return deepest + 1;
-    }
-    return 0;
-}
-
-static int b64_digit(int c)
-{
-    return c >= 'A' && c <= 'Z' ? c - 'A' : c >= 'a' && c <= 'z' ? c - 'a' + 26
-         : c >= '0' && c <= '9' ? c - '0' + 52 : c == '+' ? 62 : c == '/' ? 63 : -1;
 }
 
 /* True when s[0..len) is the padded standard base64 of p[0..n). */
