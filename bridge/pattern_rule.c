@@ -104,18 +104,24 @@ static bool wild(const struct br_pattern *p, const struct br_pat_value *v, uint3
     return v->is_long ? br_pw_match_long(w, &v->str, v->dlen) : br_pw_match(w, v->s, v->n);
 }
 
-/* True when a string rule's test holds for one of its items. */
+/* True when a string rule's test holds for one of its items (its wilds,
+ * for the wildcard kinds). */
 static bool any_item(const struct br_pattern *p, const struct br_pat_rule *r,
                      const struct br_pat_value *v)
 {
+    bool wildcards = r->kind == BR_PK_WILDCARD || r->kind == BR_PK_NOT_WILDCARD;
     for (uint32_t i = 0; i < r->nitem; i++) {
+        if (wildcards) {
+            if (wild(p, v, r->item0 + i))
+                return true;
+            continue;
+        }
         const struct br_pat_item *it = &p->items[r->item0 + i];
         bool hit;
         switch (r->kind) {
         case BR_PK_PREFIX: case BR_PK_NOT_PREFIX: hit = affix(p, r, false, v, it); break;
         case BR_PK_SUFFIX: case BR_PK_NOT_SUFFIX: hit = affix(p, r, true, v, it); break;
-        case BR_PK_EQUAL_FOLD: case BR_PK_NOT_EQUAL_FOLD: hit = equal_fold(p, v, it); break;
-        default: hit = wild(p, v, r->item0 + i); break;
+        default: hit = equal_fold(p, v, it); break;
         }
         if (hit)
             return true;

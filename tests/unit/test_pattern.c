@@ -715,6 +715,12 @@ static void test_match_api(void)
     CHECK(match_text("{\"x\": [{\"equals-ignore-case\": \"CAF\\u00c9\"}]}",
                      "{\"x\": \"caf\\u00e9\"}") == 1);
     CHECK(match_text("{\"x\": [\"a\\\"b\"]}", "{\"x\": \"a\\u0022b\"}") == 1);
+    /* A pattern whose only strings are wildcards has no items: the
+     * matcher once indexed them anyway (undefined behaviour clang's UBSan
+     * reports, as fuzz_pattern did from its seed of this case). */
+    CHECK(match_text("{\"f\":[{\"wildcard\":\"*\"}]}", "{\"f\":\"\"}") == 1);
+    CHECK(match_text("{\"f\":[{\"anything-but\":{\"wildcard\":\"a*\"}}]}",
+                     "{\"f\":\"b\"}") == 1);
     /* A node with more than eight children is searched by halves. */
     char pat[1024], ev[1024];
     size_t n = 0, m = 0;
