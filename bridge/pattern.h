@@ -12,9 +12,10 @@
 struct br_pattern;
 
 /* Limits a pattern must keep (bridge/README.md, Event patterns): its text
- * (Lambda's FilterCriteria and EventBridge's largest pattern), the
- * nesting of its objects, the fields it names (each list of values is
- * one), and the alternatives its $or operators multiply into. */
+ * (Lambda's FilterCriteria and EventBridge's largest pattern), the levels
+ * of names (each segment of a dotted name is one), the fields it names
+ * (each list of values is one), and the alternatives its $or operators
+ * multiply into. */
 #define BR_PATTERN_MAX_TEXT 4096
 #define BR_PATTERN_MAX_DEPTH 32
 #define BR_PATTERN_MAX_FIELDS 256
