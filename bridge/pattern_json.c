@@ -11,28 +11,51 @@
 /* The strict check's nesting limit (br_pj_check_value), as json_check.c. */
 #define PJ_MAX_DEPTH 512
 
-const char *br_pj_ws(const char *s, const char *end)
+/* Where the first quote or backslash is among the 8 bytes at p, or 8:
+ * the "has a zero byte" test on the bytes xored with each, whose lowest
+ * flagged byte is exact (a borrow only flags bytes above a true one). */
+static unsigned quote_or_backslash8(const char *p)
 {
-    while (s < end && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'))
-        s++;
-    return s;
+    const uint64_t ones = 0x0101010101010101ULL, high = ones * 0x80;
+    uint64_t x, q, b;
+    memcpy(&x, p, 8);
+    q = x ^ (ones * '"');
+    b = x ^ (ones * '\\');
+    uint64_t hit = (((q - ones) & ~q) | ((b - ones) & ~b)) & high;
+    if (!hit)
+        return 8;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return (unsigned)__builtin_ctzll(hit) >> 3;
+#else
+    unsigned i = 0;
+    while (p[i] != '"' && p[i] != '\\')
+        i++;
+    return i;
+#endif
 }
 
 /* Past the closing quote of the string whose contents start at p; *esc
- * set when a backslash was seen. Two memchr per escape-free string. */
+ * set when a backslash was seen. Plain bytes go 8 at a time. */
 static const char *string_close(const char *p, const char *end, bool *esc)
 {
-    while (p < end) {
-        const char *q = memchr(p, '"', (size_t)(end - p));
-        if (!q)
+    for (;;) {
+        unsigned at = 8;
+        while (end - p >= 8 && (at = quote_or_backslash8(p)) == 8)
+            p += 8;
+        if (end - p >= 8)
+            p += at;
+        else
+            while (p < end && *p != '"' && *p != '\\')
+                p++;
+        if (p >= end)
             return NULL;
-        const char *b = memchr(p, '\\', (size_t)(q - p));
-        if (!b)
-            return q + 1;
+        if (*p == '"')
+            return p + 1;
         *esc = true;
-        p = b + 2;                  /* the escaped byte may be a quote */
+        p += 2;                     /* the escaped byte may be a quote */
+        if (p > end)
+            return NULL;
     }
-    return NULL;
 }
 
 const char *br_pj_string(const char *s, const char *end, struct br_pj_str *out)

@@ -44,12 +44,12 @@ uint32_t br_pt_fold(uint32_t c)
 
 bool br_pt_prefix(const char *s, size_t n, const char *pre, size_t m)
 {
-    return n >= m && memcmp(s, pre, m) == 0;
+    return n >= m && br_pt_cmp(s, pre, m) == 0;
 }
 
 bool br_pt_suffix(const char *s, size_t n, const char *suf, size_t m)
 {
-    return n >= m && memcmp(s + n - m, suf, m) == 0;
+    return n >= m && br_pt_cmp(s + n - m, suf, m) == 0;
 }
 
 /* The character at s[0..left): its code point and length; a byte that
@@ -107,12 +107,8 @@ bool br_pt_prefix_fold(const char *s, size_t n, const char *pre, size_t m)
 
 bool br_pt_suffix_fold(const char *s, size_t n, const char *suf, size_t m)
 {
-    if (n < m)
-        return false;
-    /* The suffix must start on a character of s: not on a continuation
-     * byte of a UTF-8 sequence that begins before it. */
-    const unsigned char *start = (const unsigned char *)s + n - m;
-    if (m > 0 && (*start & 0xC0) == 0x80 && (*(const unsigned char *)suf & 0xC0) != 0x80)
-        return false;
-    return fold_equal_n(s + n - m, suf, m);
+    /* Where s + n - m falls inside a character, that continuation byte
+     * stands for itself and differs from suf's first character (which
+     * starts one: a pattern's strings are UTF-8). */
+    return n >= m && fold_equal_n(s + n - m, suf, m);
 }

@@ -9,9 +9,22 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* The lower case of code point c where folding knows one, else c. */
 uint32_t br_pt_fold(uint32_t c);
+
+/* Byte comparison, inline for the short strings patterns hold (a call to
+ * memcmp costs more than comparing them). */
+static inline int br_pt_cmp(const char *a, const char *b, size_t n)
+{
+    if (n > 16)
+        return memcmp(a, b, n);
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return (unsigned char)a[i] < (unsigned char)b[i] ? -1 : 1;
+    return 0;
+}
 
 bool br_pt_prefix(const char *s, size_t n, const char *pre, size_t m);
 bool br_pt_suffix(const char *s, size_t n, const char *suf, size_t m);

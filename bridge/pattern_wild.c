@@ -82,7 +82,7 @@ static size_t window_find(struct window *w, size_t pos, size_t limit, const char
                           size_t len)
 {
     for (;;) {
-        size_t off = pos - w->start;
+        size_t off = pos > w->start ? pos - w->start : 0;   /* slid past pos */
         const char *f = off <= w->len ? memmem(w->buf + off, w->len - off, seg, len) : NULL;
         if (f) {
             size_t end = w->start + (size_t)(f - w->buf) + len;
@@ -146,6 +146,9 @@ struct cx {
     int16_t *tok;                   /* per position: a byte, TOK_STAR or TOK_START */
     uint16_t *end;                  /* per position: one past its wildcard's last */
     size_t npos;
+    uint16_t *starts;               /* each wildcard's start place */
+    size_t nstarts;
+    uint16_t *cand;                 /* step's scratch: 3 per place it steps from */
     struct cxset *sets;
     size_t nsets;
     int32_t *table;
@@ -182,15 +185,16 @@ static int cmp_u16(const void *a, const void *b)
 }
 
 /* The places after reading byte c (-2: a byte no wildcard names) from
- * the set s: a star stays, and the next token takes c or is a star (then
- * the one after it may take c too). Returns their count, up to limit + 1. */
-static int step(const struct cx *cx, const struct cxset *s, int c, int limit,
+ * the places from[0..n): a star stays, and the next token takes c or is
+ * a star (then the one after it may take c too). Returns their count, up
+ * to limit + 1. */
+static int step(const struct cx *cx, const uint16_t *from, size_t n, int c, int limit,
                 struct cxset *out)
 {
-    uint16_t cand[3 * CX_SLOTS];
+    uint16_t *cand = cx->cand;
     size_t nc = 0;
-    for (uint16_t i = 0; i < s->n; i++) {
-        size_t q = s->pos[i];
+    for (size_t i = 0; i < n; i++) {
+        size_t q = from[i];
         if (cx->tok[q] == TOK_STAR)
             cand[nc++] = (uint16_t)q;
         if (q + 1 < cx->end[q]) {
@@ -228,9 +232,14 @@ static int cx_tokens(struct cx *cx, const struct br_pw *w, size_t n, bool *used)
     cx->end = malloc(total * sizeof *cx->end);
     if (!cx->tok || !cx->end)
         return -1;
+    cx->starts = malloc(n * sizeof *cx->starts);
+    cx->cand = malloc(3 * (n > CX_SLOTS ? n : CX_SLOTS) * sizeof *cx->cand);
+    if (!cx->starts || !cx->cand)
+        return -1;
     size_t q = 0;
     for (size_t k = 0; k < n; k++) {
         size_t first = q;
+        cx->starts[cx->nstarts++] = (uint16_t)q;
         cx->tok[q++] = TOK_START;
         for (size_t i = 0; i < w[k].nseg; i++) {
             if (i)
@@ -248,21 +257,19 @@ static int cx_tokens(struct cx *cx, const struct br_pw *w, size_t n, bool *used)
     return 0;
 }
 
-/* Breadth first over the sets of places reachable from the starts. */
+/* Breadth first over the sets of places reachable from the starts (the
+ * starts themselves are no place a value is partway through). */
 static int cx_explore(struct cx *cx, const bool *used, int limit)
 {
-    struct cxset start = {0}, next;
+    struct cxset next;
     int worst = 0;
-    for (size_t q = 0; q < cx->npos && start.n < CX_SLOTS; q++)
-        if (cx->tok[q] == TOK_START)
-            start.pos[start.n++] = (uint16_t)q;
-    set_add(cx, &start);
-    for (size_t i = 0; i < cx->nsets; i++) {
+    for (size_t i = 0; i <= cx->nsets; i++) {        /* 0: the starts */
         for (int c = -2; c < 256; c++) {
             if (c == -1 || (c >= 0 && !used[c]))
                 continue;
-            struct cxset cur = cx->sets[i];
-            int k = step(cx, &cur, c, limit, &next);
+            struct cxset cur = i ? cx->sets[i - 1] : (struct cxset){0};
+            int k = i ? step(cx, cur.pos, cur.n, c, limit, &next)
+                      : step(cx, cx->starts, cx->nstarts, c, limit, &next);
             if (k > limit)
                 return limit + 1;
             if (k > worst)
@@ -283,8 +290,6 @@ int br_pw_complexity(const struct br_pw *w, size_t n, int limit)
         limit = BR_PW_MAX_COMPLEXITY;
     if (n == 0)
         return 0;
-    if (n > CX_SLOTS)                /* each start is a place of its own */
-        return limit + 1;
     int laid = cx_tokens(&cx, w, n, used);
     if (laid) {
         result = laid > 0 ? limit + 1 : -1;
@@ -299,6 +304,8 @@ int br_pw_complexity(const struct br_pw *w, size_t n, int limit)
 out:
     free(cx.tok);
     free(cx.end);
+    free(cx.starts);
+    free(cx.cand);
     free(cx.sets);
     free(cx.table);
     return result;
