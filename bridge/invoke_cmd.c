@@ -30,6 +30,7 @@
 #include "log.h"
 #include "pipeline.h"
 #include "record_kind.h"
+#include "slurp.h"
 
 #define EVENT_MAX (64u << 20)
 
@@ -209,39 +210,6 @@ static void print_outcome(const struct invoke_ctx *ctx, const char *pipeline,
 
 /* --------------------------------------------------------- the event */
 
-static char *read_all(FILE *f, size_t *len, const char *name)
-{
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n == cap - 1) {
-            char *bigger = cap >= EVENT_MAX ? NULL : realloc(buf, cap * 2);
-            if (!bigger) {
-                br_print(stderr, "fnbridge: %s: the event is larger than %u MiB\n", name,
-                        EVENT_MAX >> 20);
-                free(buf);
-                return NULL;
-            }
-            buf = bigger;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - 1 - n, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    if (buf && ferror(f)) {
-        br_print(stderr, "fnbridge: %s: %s\n", name, strerror(errno));
-        free(buf);
-        return NULL;
-    }
-    if (buf) {
-        buf[n] = '\0';
-        *len = n;
-    }
-    return buf;
-}
-
 /* The event from path ("-" = stdin; NULL = "{}"), checked to be JSON. */
 static char *load_event(const char *path, size_t *len)
 {
@@ -256,7 +224,10 @@ static char *load_event(const char *path, size_t *len)
         br_print(stderr, "fnbridge: --event %s: %s\n", path, strerror(errno));
         return NULL;
     }
-    char *event = read_all(f, len, name);
+    char err[256];
+    char *event = br_slurp(f, EVENT_MAX, len, err, sizeof(err));
+    if (!event)
+        br_print(stderr, "fnbridge: %s: the event: %s\n", name, err);
     if (!is_stdin)
         fclose(f);
     if (!event)

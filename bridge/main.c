@@ -23,6 +23,7 @@
 #include "pipeline.h"
 #include "sd_notify.h"
 #include "sd_service.h"
+#include "test_pattern_cmd.h"
 #include "version.h"
 
 #define EXIT_RUNTIME 1
@@ -38,6 +39,9 @@ static const char usage_main[] =
     "                             send one event through a pipeline's function\n"
     "  fnbridge dlq replay -c FILE --pipeline NAME [--from FILE] [--dry-run]\n"
     "                             re-drive dead letters through a pipeline\n"
+    "  fnbridge test-pattern PATTERN EVENT\n"
+    "                             does the event match the filter pattern?\n"
+    "                             exit 0 match, 1 no match, 2 invalid\n"
     "  fnbridge version           print the version\n"
     "  fnbridge help [COMMAND]    this text, or a command's\n"
     "  fnbridge help config [SECTION] [--markdown]\n"
@@ -387,12 +391,16 @@ int main(int argc, char **argv)
                 return br_help_config_main(argc - 3, argv + 3);
             if (argc > 2 && !strcmp(argv[2], "dlq"))
                 return fputs(br_dlq_usage, stdout) < 0;
+            if (argc > 2 && !strcmp(argv[2], "test-pattern"))
+                return fputs(br_test_pattern_usage, stdout) < 0;
             const struct command *c = argc > 2 ? find_command(argv[2]) : NULL;
             fputs(c ? c->usage : usage_main, stdout);
             return argc > 2 && !c ? EXIT_USAGE : 0;
         }
         if (!strcmp(argv[1], "dlq"))
             return br_dlq_main(argc - 1, argv + 1);
+        if (!strcmp(argv[1], "test-pattern"))
+            return br_test_pattern_main(argc - 1, argv + 1);
         if (!(cmd = find_command(argv[1])))
             return usage_error("unknown command '%s'", argv[1]);
         first = 2;
