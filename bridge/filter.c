@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "filter.h"
 #include "filter_json.h"
 #include "record_kind.h"
@@ -14,6 +16,11 @@
 #define ERR_LEN 512
 
 struct br_filter {
+    /* The document's members some pattern names (the doc's want list):
+     * the others are never built. */
+    char **names;
+    size_t n_names;
+    bool all;                   /* they could not be listed: build all */
     size_t n;
     struct br_pattern *p[];
 };
@@ -24,7 +31,60 @@ void br_filter_free(struct br_filter *f)
         return;
     for (size_t i = 0; i < f->n; i++)
         br_pattern_free(f->p[i]);
+    for (size_t i = 0; i < f->n_names; i++)
+        free(f->names[i]);
+    free(f->names);
     free(f);
+}
+
+/* ------------------------------------------------------------- names */
+
+static bool add_name(struct br_filter *f, const char *name)
+{
+    for (size_t i = 0; i < f->n_names; i++)
+        if (!strcmp(f->names[i], name))
+            return true;
+    char **names = realloc(f->names, (f->n_names + 1) * sizeof(*names));
+    if (!names)
+        return false;
+    f->names = names;
+    if (!(f->names[f->n_names] = strdup(name)))
+        return false;
+    f->n_names++;
+    return true;
+}
+
+/* The top-level names of a pattern (a JSON object), those inside a
+ * top-level $or's alternatives included. */
+static bool collect(struct br_filter *f, const json_t *pattern)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)pattern, key, v) {
+        if (strcmp(key, "$or")) {
+            if (!add_name(f, key))
+                return false;
+            continue;
+        }
+        size_t i;
+        json_t *alt;
+        if (!json_is_array(v))
+            return false;
+        json_array_foreach(v, i, alt)
+            if (!json_is_object(alt) || !collect(f, alt))
+                return false;
+    }
+    return true;
+}
+
+/* Notes the members the pattern (compiled from json) reads; when that
+ * cannot be told, every member is built. */
+static void note_names(struct br_filter *f, const struct br_buf *json)
+{
+    json_t *pattern = f->all ? NULL : json_loadb(json->data, json->len, 0, NULL);
+    if (!pattern || !json_is_object(pattern) || !collect(f, pattern))
+        f->all = true;
+    json_decref(pattern);
 }
 
 size_t br_filter_patterns(const struct br_filter *f)
@@ -107,8 +167,8 @@ static int pattern_text(const struct br_node *item, const char *ipath, struct br
     return br_filter_json(item, ipath, json, errs);
 }
 
-static struct br_pattern *compile_one(const struct br_node *item, const char *ipath,
-                                      struct br_errors *errs)
+static struct br_pattern *compile_one(struct br_filter *f, const struct br_node *item,
+                                      const char *ipath, struct br_errors *errs)
 {
     struct br_buf json;
     char why[ERR_LEN] = "";
@@ -119,6 +179,8 @@ static struct br_pattern *compile_one(const struct br_node *item, const char *ip
         if (!p)
             br_errors_add(errs, blame(item, why), ipath, "%s",
                           why[0] ? why : "not a valid pattern");
+        else
+            note_names(f, &json);
     }
     br_buf_free(&json);
     return p;
@@ -149,7 +211,7 @@ int br_filter_load(const struct br_node *node, const char *path, struct br_filte
     for (size_t i = 0; i < node->n; i++) {
         char ipath[PATH_LEN];
         snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
-        if (!(f->p[f->n] = compile_one(node->items[i], ipath, errs)))
+        if (!(f->p[f->n] = compile_one(f, node->items[i], ipath, errs)))
             nerr++;
         else
             f->n++;
@@ -171,7 +233,11 @@ enum br_filter_verdict br_filter_judge(const struct br_filter *f, struct br_doc 
     if (!f || !rec->kind->doc)
         return BR_FILTER_PASS;
     br_doc_reset(d);
-    if (rec->kind->doc(d, ev, rec) < 0 || br_doc_finish(d) < 0)
+    d->want = f->all ? NULL : (const char *const *)f->names;
+    d->n_want = f->n_names;
+    int rc = rec->kind->doc(d, ev, rec) < 0 || br_doc_finish(d) < 0;
+    d->want = NULL;
+    if (rc)
         return BR_FILTER_UNJUDGED;
     for (size_t i = 0; i < f->n; i++)
         if (br_pattern_match(f->p[i], d->m, d->n))

@@ -58,6 +58,16 @@ int br_doc_finish(struct br_doc *d)
     return 0;
 }
 
+bool br_doc_wants(const struct br_doc *d, const char *name)
+{
+    if (!d->want)
+        return true;
+    for (size_t i = 0; i < d->n_want; i++)
+        if (!strcmp(d->want[i], name))
+            return true;
+    return false;
+}
+
 /* The next member slot, or NULL (the doc fails) when there is none. */
 static struct br_doc_member *slot(struct br_doc *d, const char *name, size_t at)
 {
@@ -73,6 +83,8 @@ static struct br_doc_member *slot(struct br_doc *d, const char *name, size_t at)
 
 int br_doc_json(struct br_doc *d, const char *name, const char *json, size_t len)
 {
+    if (!br_doc_wants(d, name))
+        return d->failed ? -1 : 0;
     struct br_doc_member *m = slot(d, name, SIZE_MAX);
     if (!m)
         return -1;
@@ -83,6 +95,8 @@ int br_doc_json(struct br_doc *d, const char *name, const char *json, size_t len
 
 int br_doc_absent(struct br_doc *d, const char *name)
 {
+    if (!br_doc_wants(d, name))
+        return d->failed ? -1 : 0;
     return slot(d, name, SIZE_MAX) ? 0 : -1;
 }
 
@@ -107,6 +121,8 @@ static int put_str(struct br_doc *d, const char *name, const char *s, size_t n)
 
 int br_doc_str(struct br_doc *d, const char *name, const char *s, size_t n)
 {
+    if (!br_doc_wants(d, name))
+        return d->failed ? -1 : 0;
     if (!br_doc_utf8((const unsigned char *)s, n))
         return br_doc_absent(d, name);
     return put_str(d, name, s, n);
@@ -114,6 +130,8 @@ int br_doc_str(struct br_doc *d, const char *name, const char *s, size_t n)
 
 int br_doc_i64(struct br_doc *d, const char *name, int64_t v)
 {
+    if (!br_doc_wants(d, name))
+        return d->failed ? -1 : 0;
     struct br_buf *b = br_doc_open(d, name);
     return br_doc_close(d, b ? br_buf_put_i64(b, v) : -1);
 }
@@ -147,6 +165,8 @@ bool br_doc_utf8(const unsigned char *p, size_t n)
 
 int br_doc_payload(struct br_doc *d, const char *name, const unsigned char *p, size_t n)
 {
+    if (!br_doc_wants(d, name))
+        return d->failed ? -1 : 0;
     if (!p)
         return br_doc_absent(d, name);
     if (br_json_valid(p, n))

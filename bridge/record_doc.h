@@ -33,6 +33,11 @@ struct br_doc {
     /* The headers of a record, ordered by name (br_doc_headers); reused. */
     const struct br_header **order;
     size_t order_cap;
+    /* The member names anything will read (borrowed), or NULL for all:
+     * the helpers skip the others, so a pattern on a record's topic never
+     * pays for checking its value. Set by the doc's user. */
+    const char *const *want;
+    size_t n_want;
 };
 
 /* max caps the scratch buffer (a document that needs more fails). */
@@ -44,9 +49,14 @@ void br_doc_reset(struct br_doc *d);
  * (out of memory, or past the cap). */
 int br_doc_finish(struct br_doc *d);
 
+/* True when the member name is read (d->want): a kind skips building
+ * the members that are not (the helpers below skip them themselves). */
+bool br_doc_wants(const struct br_doc *d, const char *name);
+
 /* Members, for a kind's doc op. name is static text (a literal). Each
  * returns 0, or -1 once the doc failed (and every later call fails too):
- * a kind may check once at the end. */
+ * a kind may check once at the end. A member nothing reads is left out
+ * (0). */
 
 /* JSON text borrowed as it is (it must outlive the document's use). */
 int br_doc_json(struct br_doc *d, const char *name, const char *json, size_t len);
@@ -61,7 +71,8 @@ int br_doc_bool(struct br_doc *d, const char *name, bool v);
  * JSON string, else (other bytes, or p NULL) absent. */
 int br_doc_payload(struct br_doc *d, const char *name, const unsigned char *p, size_t n);
 /* A member whose JSON the kind writes itself: append it to the returned
- * buffer (NULL once failed), then call br_doc_close. */
+ * buffer (NULL once failed), then call br_doc_close. Ask br_doc_wants
+ * first: this adds the member whether or not it is read. */
 struct br_buf *br_doc_open(struct br_doc *d, const char *name);
 int br_doc_close(struct br_doc *d, int rc);
 

@@ -10,6 +10,8 @@
 /* Headers as an object of strings (a name given twice: a list). */
 static int headers(struct br_doc *d, const struct br_record *rec)
 {
+    if (!br_doc_wants(d, "headers"))
+        return d->failed ? -1 : 0;
     struct br_buf *b = br_doc_open(d, "headers");
     return br_doc_close(d, b ? br_doc_put_headers(d, b, rec->headers, rec->n_headers) : -1);
 }

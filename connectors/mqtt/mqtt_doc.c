@@ -62,6 +62,8 @@ int mqtt_doc(struct br_doc *d, const struct br_event_ctx *ev, const struct br_re
     br_doc_bool(d, "retain", m->retain);
     br_doc_i64(d, "receivedAt", rec->timestamp_ms);
     br_doc_payload(d, "payload", rec->value ? rec->value : empty, rec->value_len);
+    if (!br_doc_wants(d, "properties"))
+        return d->failed ? -1 : 0;
     struct br_buf *b = br_doc_open(d, "properties");
     return br_doc_close(d, b ? put_properties(d, b, rec) : -1);
 }

@@ -13,6 +13,8 @@
 
 static int event_time(struct br_doc *d, const struct br_record *rec)
 {
+    if (!br_doc_wants(d, "eventTime"))
+        return d->failed ? -1 : 0;
     char text[40];
     size_t n = br_utc_text(rec->timestamp_ms, text, sizeof(text));
     return n ? br_doc_str(d, "eventTime", text, n) : br_doc_absent(d, "eventTime");
@@ -20,6 +22,8 @@ static int event_time(struct br_doc *d, const struct br_record *rec)
 
 static int response_elements(struct br_doc *d, const struct br_record *rec)
 {
+    if (!br_doc_wants(d, "responseElements"))
+        return d->failed ? -1 : 0;
     struct br_buf *b = br_doc_open(d, "responseElements");
     int rc = b ? br_buf_printf(b, "{\"x-amz-request-id\":\"" BR_S3_SEQUENCER_FMT "\","
                                   "\"x-amz-id-2\":\"" S3_PRINCIPAL "\"}",
@@ -42,6 +46,8 @@ int s3_doc(struct br_doc *d, const struct br_event_ctx *ev, const struct br_reco
     LIT(d, "userIdentity", "{\"principalId\":\"" S3_PRINCIPAL "\"}");
     LIT(d, "requestParameters", "{\"sourceIPAddress\":\"127.0.0.1\"}");
     response_elements(d, rec);
+    if (!br_doc_wants(d, "s3"))
+        return d->failed ? -1 : 0;
     struct br_buf *b = br_doc_open(d, "s3");
     return br_doc_close(d, b ? s3_event_s3(b, ev, rec) : -1);
 }

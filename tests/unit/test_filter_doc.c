@@ -374,6 +374,32 @@ static void test_kind_without_doc_passes(struct br_doc *d)
     br_record_free(rec);
 }
 
+/* Only the members some pattern names are built: a pattern on the topic
+ * never pays for checking a large value; names inside a top-level $or
+ * count. */
+static void test_only_named_members_are_built(struct br_doc *d)
+{
+    const char *y = "- {topic: [orders]}\n"
+                    "- {$or: [{key: [k]}, {partition: [9]}]}\n";
+    struct br_errors errs = {.file = "t"};
+    struct br_node *n = br_node_load_string(y, strlen(y), &errs);
+    struct br_filter *f = NULL;
+    CHECK_INT(br_filter_load(n, "filter", &f, &errs), 0);
+    struct br_record *rec = kafka_record("k", 1, "{\"big\": 1}", 10, NULL, 0);
+    CHECK_INT(br_filter_judge(f, d, NULL, rec), BR_FILTER_PASS);
+    CHECK_STR(text(d, "topic"), "\"orders\"");
+    CHECK_STR(text(d, "key"), "\"k\"");
+    CHECK_STR(text(d, "partition"), "3");
+    CHECK_STR(text(d, "value"), "(none)");
+    CHECK_STR(text(d, "headers"), "(none)");
+    CHECK_STR(text(d, "offset"), "(none)");
+    CHECK_MSG(d->want == NULL, "the want list is the filter's only while it judges");
+    br_record_free(rec);
+    br_filter_free(f);
+    br_node_free(n);
+    br_errors_free(&errs);
+}
+
 /* ------------------------------------------------ patterns from YAML */
 
 /* YAML in, JSON out: the scalars' types as YAML 1.2 gives them. */
@@ -650,6 +676,7 @@ int main(void)
     test_s3(&d);
     test_hostile_bytes_stay_json(&d);
     test_kind_without_doc_passes(&d);
+    test_only_named_members_are_built(&d);
     br_doc_free(&d);
     test_scratch_cap_and_reuse();
     test_yaml_to_json();
