@@ -185,11 +185,13 @@ FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fn
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN     := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 # -max_len per target: a config file, a function's answer, a ListObjectsV2
-# page of a few objects, a record's value.
+# page of a few objects, a record's value, a pattern (4 KiB at most) and a
+# record to match.
 FUZZ_MAX_LEN_config     := 16384
 FUZZ_MAX_LEN_outcome    := 8192
 FUZZ_MAX_LEN_s3_list    := 16384
 FUZZ_MAX_LEN_json_check := 8192
+FUZZ_MAX_LEN_pattern    := 8192
 rparen := )
 
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_OBJ)

@@ -11,6 +11,15 @@
 
 struct br_pattern;
 
+/* Limits a pattern must keep (bridge/README.md, Event patterns): its text
+ * (Lambda's FilterCriteria and EventBridge's largest pattern), the
+ * nesting of its objects, the fields it names (each list of values is
+ * one), and the alternatives its $or operators multiply into. */
+#define BR_PATTERN_MAX_TEXT 4096
+#define BR_PATTERN_MAX_DEPTH 32
+#define BR_PATTERN_MAX_FIELDS 256
+#define BR_PATTERN_MAX_ALTERNATIVES 256
+
 /* Compiles a pattern (a JSON object). NULL when it is not valid, with err
  * saying where and why, e.g. "value.price: numeric: a range needs a lower
  * bound below its upper bound"; "out of memory" when that is why. */

@@ -12,6 +12,7 @@
 #include "bridge/runner.h"
 #include "bridge/clock.h"
 #include "bridge/log.h"
+#include "bridge/pattern.h"
 #include "bridge/pipeline.h"
 #include "scripted.h"
 #include "unit.h"
@@ -224,8 +225,50 @@ static void test_dead_letter_event_out_of_memory_is_retried(struct br_pipeline *
     CHECK_INT(dlq_lines("dlq", "\"MaximumPayloadSizeExceeded\",\"approximateInvokeCount\":0"), 1);
 }
 
+/* A pattern compiled while one of its allocations fails: refused with
+ * "out of memory" (nothing else), or compiled when that allocation was
+ * not needed, and leak-free either way (ASan). Its wildcards, $or and
+ * fields under an array reach every allocation of the compiler. */
+static void compile_failing(int *in, int k, const char *text, int *refused)
+{
+    char err[128] = "";
+    *in = k;
+    struct br_pattern *p = br_pattern_compile(text, strlen(text), err, sizeof err);
+    *in = -1;
+    CHECK_MSG(p || strcmp(err, "out of memory") == 0, "allocation %d: %s", k, err);
+    *refused += !p;
+    static const char ev[] = "{\"r\": [{\"a\": \"xy\", \"b\": 2}]}";
+    if (p)
+        CHECK(br_pattern_match_text(p, ev, sizeof ev - 1, NULL, 0) == 1);
+    br_pattern_free(p);
+}
+
+static void test_pattern_compile_out_of_memory(void)
+{
+    static const char text[] =
+        "{\"r\": {\"a\": [{\"wildcard\": \"x*\"}, \"z\"], \"b\": [2, {\"anything-but\": [3]}],"
+        " \"$or\": [{\"c\": [{\"exists\": false}]}, {\"d\": [{\"prefix\": \"q\"}]}]}}";
+    int refused = 0;
+    for (int k = 0; k < 64; k++)
+        compile_failing(&malloc_fail_in, k, text, &refused);
+    CHECK(refused > 5);
+    refused = 0;
+    for (int k = 0; k < 16; k++)
+        compile_failing(&calloc_fail_in, k, text, &refused);
+    CHECK(refused > 2);
+    for (size_t from = 8; from <= 4096; from *= 2) {
+        char err[128] = "";
+        realloc_fail_from = from;
+        struct br_pattern *p = br_pattern_compile(text, strlen(text), err, sizeof err);
+        realloc_fail_from = 0;
+        CHECK_MSG(p || strcmp(err, "out of memory") == 0, "reallocs from %zu: %s", from, err);
+        br_pattern_free(p);
+    }
+}
+
 int main(void)
 {
+    test_pattern_compile_out_of_memory();
     if (!mkdtemp(dir))
         return 1;
     br_log_setup(BR_LOG_ERROR, BR_LOG_LOGFMT);
