@@ -23,7 +23,7 @@ from mqtt_helpers import mosquitto, mqtt_pipeline, publish  # noqa: F401 (fixtur
 from s3_helpers import (S3rver, captured_records, changes, s3_pipeline, wait_polls,
                         wait_quiet, wait_s3_records)
 
-TOPICS = {"mixed": 2, "again": 1}
+TOPICS = {"mixed": 2, "again": 1, "replay": 1, "replay.dlq": 1}
 
 
 # ------------------------------------------------------------------ helpers
@@ -214,6 +214,43 @@ def test_kafka_a_filter_that_passes_nothing_commits_everything(kafka, capture, p
     assert records["delivered"] == 0
     stop_cleanly(b)
     assert fn.events == [], "the function was invoked"
+
+
+def watermark(kafka, topic):
+    c = Consumer({"bootstrap.servers": kafka.bootstrap, "group.id": "wm"})
+    try:
+        return c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10 * SLOW)[1]
+    finally:
+        c.close()
+
+
+def test_dlq_replay_sends_dead_letters_whatever_the_filter_says_now(
+        kafka, capture, procs, group, tmp_path):
+    """Dead letters passed the filter once: replayed from their topic they
+    all reach the function, though the filter now leaves them out."""
+    failing = capture(lambda event: (500, b'{"errorMessage":"down"}'))
+    port = free_port()
+    pipeline = kafka_pipeline("replay", kafka, "replay", group, http_function(failing.url),
+                              retry={"max_attempts": 1, "bisect_on_error": False},
+                              dead_letter={"kafka": {"topic": "replay.dlq"}},
+                              filter=[{"value": {"kind": ["order"]}}])
+    b = start(procs, tmp_path, pipeline, "fnbridge", port)
+    where = produce(kafka, "replay", [(0, None, j({"kind": "order", "n": i}), None)
+                                      for i in range(3)] +
+                    [(0, None, j({"kind": "other"}), None)])
+    wait_until(lambda: watermark(kafka, "replay.dlq") >= 3 or not b.running(), 60 * SLOW,
+               "3 records dead-lettered", interval=0.5)
+    assert filtered_counts(port, "replay")[1] == 1
+    stop_cleanly(b)
+
+    fn = capture()
+    pipeline = {**pipeline, "function": http_function(fn.url),
+                "filter": [{"value": {"kind": ["nothing-is-this"]}}]}
+    config = write_config(tmp_path / "replay.yaml", [pipeline], tmp_path / "state")
+    r = run_fnbridge("dlq", "replay", "-c", config, "--pipeline", "replay",
+                     "--from-topic", "replay.dlq", timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert sorted(kafka_received(fn)) == sorted(where[:3])
 
 
 # --------------------------------------------------------------------- MQTT
