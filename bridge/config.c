@@ -11,6 +11,7 @@
 #include "backoff.h"
 #include "config.h"
 #include "dlq_sink.h"
+#include "filter.h"
 #include "log.h"
 
 #define PATH_LEN 256
@@ -208,6 +209,12 @@ const struct br_opt br_pipeline_opts[] = {
      .flags = BR_OPT_REQUIRED | BR_OPT_CUSTOM, .type_doc = "mapping",
      .help = "exactly one function target, as in `{NAME: {...}}` with the "
              "options of section `target.NAME`"},
+    {.name = "filter", .type = BR_OPT_SECTION, .flags = BR_OPT_CUSTOM,
+     .type_doc = "list", .def_doc = "none: every record passes",
+     .help = "event patterns, as Lambda's FilterCriteria and EventBridge write "
+             "them, each a mapping (YAML or JSON); a record passes when any "
+             "matches the document its source makes of it, and one that none "
+             "matches is settled without an invocation (README: Filters)"},
     {.name = "batch", .type = BR_OPT_SECTION, .section = batch_opts,
      .help = "how records are grouped into invocations"},
     {.name = "concurrency", .type = BR_OPT_INT, .def = "8",
@@ -502,6 +509,9 @@ static void load_pipeline(struct br_pipeline_conf *pl,
     if (nerr == 0)
         cross_checks(pl, node, path, errs);
     load_limits(pl, node, path, errs);
+    char fpath[PATH_LEN];
+    fmt_path(fpath, "%s.filter", path);
+    br_filter_load(br_node_get(node, "filter"), fpath, &pl->filter, errs);
     const struct br_node *dlq = dig(node, "dead_letter", "file", "path", NULL);
     const struct br_node *at = dlq ? dlq : node;
     pl->dlq_line = at->line;
@@ -690,6 +700,7 @@ static void pipeline_free(struct br_pipeline_conf *pl)
     if (pl->dlq_ops)
         br_opts_free(pl->dlq_ops->opts, pl->dlq_ctx);
     free(pl->dlq_ctx);
+    br_filter_free(pl->filter);
 }
 
 void br_config_free(struct br_config *cfg)

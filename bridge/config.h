@@ -17,6 +17,8 @@
 #include "connector.h"
 #include "log.h"
 
+struct br_filter;
+
 struct br_pipeline_conf {
     char *name;
     int line, col;                      /* where the pipeline was defined */
@@ -56,6 +58,11 @@ struct br_pipeline_conf {
     int dlq_sink_line, dlq_sink_col;    /* the sink's key, for init errors */
 
     int64_t memory_size_mb;             /* memory_size (128): for GB-seconds */
+
+    /* filter: the compiled patterns (filter.h), owned; NULL: every record
+     * passes. Commands that send records the user chose (invoke, dlq
+     * replay) clear it in their copies. */
+    struct br_filter *filter;
 
     /* Not from the file: set by `fnbridge invoke`, whose failures are
      * reported to the user instead of dead-lettered. */

@@ -102,7 +102,9 @@ void br_source_assign(struct br_source *src, int shard);
  * owner). */
 void br_source_revoke(struct br_source *src, int shard, int64_t timeout_ms);
 /* Takes ownership of rec: tracks it in the ackset and queues it for the
- * dispatcher (handed over at the next br_source_service / flush). Returns
+ * dispatcher (handed over at the next br_source_service / flush), or,
+ * when the pipeline's filter leaves it out, settles it at the next
+ * br_source_service without an invocation (ops->settled, commit). Returns
  * -1 when out of memory: rec stays the caller's, and the source must emit
  * nothing more of that shard (stop), or a later record could be committed
  * past this one. */
@@ -150,8 +152,9 @@ void br_source_wait(struct br_source *src, enum br_source_wait_for until,
  * pipeline's dead-letter sink, durably, before this returns. rec is
  * borrowed (it may live on the caller's stack and point into a receive
  * buffer; no shard or ack bookkeeping applies). Returns 0 once durable
- * (or dropped, with dead-lettering off), -1 when the sink failed (logged):
- * the source must not acknowledge the message. */
+ * (or dropped, with dead-lettering off, or left out by the pipeline's
+ * filter), -1 when the sink failed (logged): the source must not
+ * acknowledge the message. */
 int br_source_dead_letter(struct br_source *src, const struct br_record *rec,
                           const char *condition);
 

@@ -320,6 +320,7 @@ int br_dlq_run_pipeline(struct br_config *cfg, struct br_pipeline_conf *orig,
     conf.batch_max_records = 1;
     conf.batch_max_wait_ms = 0;
     conf.no_dead_letter = true;       /* failures come back to the report hook */
+    conf.filter = NULL;               /* dead letters passed it once: all go */
     common->format = BR_FORMAT_PAYLOAD;
     int rc = br_dlq_run_conf(cfg, &conf, replay_report);
     common->format = saved_format;

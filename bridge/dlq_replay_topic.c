@@ -254,5 +254,6 @@ int br_dlq_run_topic(struct br_config *cfg, struct br_pipeline_conf *orig,
     struct br_pipeline_conf conf = *orig;
     conf.source_ops = &ops;
     conf.source_ctx = &ts;
+    conf.filter = NULL;               /* dead letters passed it once: all go */
     return br_dlq_run_conf(cfg, &conf, NULL);
 }

@@ -255,6 +255,7 @@ static void make_invoke_conf(struct br_pipeline_conf *conf, struct invoke_ctx *c
     conf->batch_max_records = 1;
     conf->batch_max_wait_ms = 0;
     conf->no_dead_letter = true;
+    conf->filter = NULL;              /* the user's event, sent as given */
     br_target_common_of(conf)->format = BR_FORMAT_PAYLOAD;
 }
 

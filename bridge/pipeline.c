@@ -161,6 +161,17 @@ static int init_connectors(struct br_pipeline *pl, char *err, size_t errlen)
     return 0;
 }
 
+/* The filter's document holds a record's text escaped (6 bytes a byte at
+ * worst) beside its metadata; the records a pipeline emits are at most
+ * its largest event. A document past the cap is not judged: the record
+ * passes. */
+static size_t doc_cap(const struct br_pipeline_conf *conf)
+{
+    const struct br_target_common *common = conf->target_ctx;
+    int64_t payload = common ? common->max_payload : 0;
+    return (size_t)(payload > 0 ? payload : 0) * 6 + (1u << 20);
+}
+
 struct br_pipeline *br_pipeline_create(const struct br_config *cfg,
                                        const struct br_pipeline_conf *conf,
                                        char *err, size_t errlen)
@@ -178,6 +189,7 @@ struct br_pipeline *br_pipeline_create(const struct br_config *cfg,
     pl->ackset = br_ackset_create();
     pl->shards = calloc(BR_MAX_SHARDS, sizeof(*pl->shards));
     pl->format = pick_format(conf);
+    br_doc_init(&pl->doc, doc_cap(conf));
     if (!pl->ackset || !pl->shards) {
         snprintf(err, errlen, "out of memory");
         br_pipeline_destroy(pl);
@@ -241,6 +253,8 @@ void br_pipeline_destroy(struct br_pipeline *pl)
     br_record_list_free(&pl->inbound);
     br_record_list_free(&pl->acks);
     br_record_list_free(&pl->emitted);
+    br_record_list_free(&pl->filtered);
+    br_doc_free(&pl->doc);
     for (int i = 0; pl->shards && i < pl->n_shards; i++)
         free(pl->shards[i].topic);
     free(pl->shards);

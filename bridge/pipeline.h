@@ -18,6 +18,7 @@
 #include "format.h"
 #include "observe.h"
 #include "record.h"
+#include "record_doc.h"
 
 struct br_ackset;
 struct br_runner;
@@ -93,6 +94,12 @@ struct br_pipeline {
     struct br_shard_info *shards;
     int n_shards;
     struct br_record_list emitted;         /* not yet handed over */
+    /* Records the filter left out (settle BR_SETTLE_FILTERED): settled
+     * with the next acks, by the same path (apply_acks). */
+    struct br_record_list filtered;
+    struct br_doc doc;                     /* the filter's view of a record,
+                                              reused (filter.h) */
+    bool filter_unjudged_said;             /* logged once */
     size_t inflight_records;
     size_t inflight_bytes;
     size_t inflight_most;                  /* the most records held at once */

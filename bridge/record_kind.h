@@ -21,6 +21,7 @@
 #include "record.h"
 
 struct br_ce_out;
+struct br_doc;
 struct json_t;
 
 /* How a partial answer names a record: the coordinates an itemIdentifier
@@ -106,6 +107,12 @@ struct br_record_kind {
     struct br_kind_lambda lambda;
     struct br_kind_json json;
     struct br_kind_cloudevents cloudevents;
+
+    /* Fills d (reset, record_doc.h) with the document a filter sees of
+     * rec (README: Filters); ev is the pipeline's (S3 names it in the
+     * record). 0, or -1 when d failed (out of memory, past its cap).
+     * NULL: the kind's records are never filtered (they all pass). */
+    int (*doc)(struct br_doc *d, const struct br_event_ctx *ev, const struct br_record *rec);
 
     /* Appends the dead letter's "source" object for recs[0..n) (n > 0)
      * from a source named type. */

@@ -7,6 +7,7 @@
 #include "ackset.h"
 #include "clock.h"
 #include "dlq_sink.h"
+#include "filter.h"
 #include "log.h"
 #include "pipeline.h"
 
@@ -40,6 +41,19 @@ void br_source_assign(struct br_source *src, int shard)
     atomic_store(&src->pl->shards[shard].assigned, true);
 }
 
+/* The filter's verdict on a record (README: Filters): true when it is to
+ * be left out. One the filter cannot judge passes, and is said once. */
+static bool filtered_out(struct br_pipeline *pl, const struct br_record *rec)
+{
+    enum br_filter_verdict v = br_filter_judge(pl->conf->filter, &pl->doc, &pl->event, rec);
+    if (v == BR_FILTER_UNJUDGED && !pl->filter_unjudged_said) {
+        pl->filter_unjudged_said = true;
+        br_warn(pl->scope, "a record too large for the filter's document (or out of "
+                "memory) passes unfiltered; said once");
+    }
+    return v == BR_FILTER_OUT;
+}
+
 int br_source_emit(struct br_source *src, int shard, struct br_record *rec)
 {
     struct br_pipeline *pl = src->pl;
@@ -55,6 +69,16 @@ int br_source_emit(struct br_source *src, int shard, struct br_record *rec)
     pl->shards[shard].held++;
     pl->inflight_records++;
     pl->inflight_bytes += rec->size;
+    if (pl->conf->filter && filtered_out(pl, rec)) {
+        /* Tracked like any record, so the commit neither passes an earlier
+         * one still out nor waits for this one: it settles with the next
+         * acks, as if the dispatcher had sent it back at once. */
+        rec->settle = BR_SETTLE_FILTERED;
+        atomic_fetch_add(&pl->stats.received, 1);
+        atomic_fetch_add(&pl->stats.filtered, 1);
+        br_record_list_push(&pl->filtered, rec);
+        return 0;
+    }
     br_record_list_push(&pl->emitted, rec);
     return 0;
 }
@@ -96,6 +120,7 @@ static void apply_acks(struct br_source *src)
     struct br_record_list acks;
     show_progress(pl);
     br_pipeline_take_acks(pl, &acks);
+    br_record_list_concat(&acks, &pl->filtered);
     if (!acks.count)
         return;
     struct br_record *rec;
@@ -283,6 +308,13 @@ int br_source_dead_letter(struct br_source *src, const struct br_record *rec,
                           const char *condition)
 {
     struct br_pipeline *pl = src->pl;
+    /* A record the filter leaves out is not wanted, too large or not. */
+    if (pl->conf->filter && filtered_out(pl, rec)) {
+        atomic_fetch_add(&pl->stats.received, 1);
+        atomic_fetch_add(&pl->stats.filtered, 1);
+        br_info(pl->scope, "the filter leaves that record out: not dead-lettered");
+        return 0;
+    }
     if (pl->dlq && br_dlq_sink_write_record(pl->dlq, rec, condition) < 0)
         return -1;
     atomic_fetch_add(&pl->stats.received, 1);

@@ -176,6 +176,7 @@ static size_t json_bound(const struct br_event_ctx *ev, const struct br_record *
     .cloudevents = {.type = kafka_ce_type, .source = kafka_ce_source,         \
                     .subject = kafka_ce_subject, .extensions = kafka_ce_extensions, \
                     .bound = kafka_ce_bound},                                 \
+    .doc = kafka_doc,                                                         \
     .dlq_source = br_kind_dlq_partitions
 
 const struct br_record_kind br_kind_kafka = {KAFKA_KIND};

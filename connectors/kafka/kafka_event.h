@@ -27,6 +27,10 @@ extern const struct br_record_kind br_kind_kafka_replayed;
 int kafka_lambda_encode(const struct br_event_ctx *ev, struct br_record *const *recs,
                         size_t n, struct br_buf *out);
 
+/* The document a filter sees of rec (kafka_doc.c); the contract of
+ * struct br_record_kind's doc. */
+int kafka_doc(struct br_doc *d, const struct br_event_ctx *ev, const struct br_record *rec);
+
 /* The cloudevents parts (kafka_cloudevents.c), as KafkaSource writes
  * them; the contract of struct br_kind_cloudevents. */
 const char *kafka_ce_type(const struct br_record *rec);

@@ -181,5 +181,6 @@ const struct br_record_kind br_kind_mqtt = {
     .json = {mqtt_json_record, json_bound},
     .cloudevents = {.type = ce_type, .source = ce_source, .subject = ce_subject,
                     .bound = ce_bound},
+    .doc = mqtt_doc,
     .dlq_source = br_kind_dlq_partitions,
 };

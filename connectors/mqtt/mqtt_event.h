@@ -24,6 +24,10 @@ struct br_mqtt_meta {
 
 extern const struct br_record_kind br_kind_mqtt;
 
+/* The document a filter sees of rec (mqtt_doc.c); the contract of struct
+ * br_record_kind's doc. */
+int mqtt_doc(struct br_doc *d, const struct br_event_ctx *ev, const struct br_record *rec);
+
 /* rec's metadata (rec of br_kind_mqtt); all zero when it has none. */
 static inline const struct br_mqtt_meta *br_mqtt_meta_of(const struct br_record *rec)
 {

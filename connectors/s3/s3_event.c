@@ -190,5 +190,6 @@ const struct br_record_kind br_kind_s3 = {
     .lambda = {s3_lambda_encode, lambda_bound},
     .cloudevents = {.type = ce_type, .source = ce_source, .subject = ce_subject,
                     .data = ce_data, .bound = ce_bound},
+    .doc = s3_doc,
     .dlq_source = s3_dlq_source,
 };

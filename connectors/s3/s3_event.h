@@ -22,6 +22,10 @@ struct br_s3_meta {
 
 extern const struct br_record_kind br_kind_s3;
 
+/* What the S3 event writes where it names the caller; fnbridge is the one
+ * that saw the change. */
+#define S3_PRINCIPAL "fnbridge"
+
 /* rec's metadata (rec of br_kind_s3); all zero when it has none. */
 static inline const struct br_s3_meta *br_s3_meta_of(const struct br_record *rec)
 {
@@ -38,5 +42,11 @@ int s3_event_record(struct br_buf *out, const struct br_event_ctx *ev,
 int s3_lambda_encode(const struct br_event_ctx *ev, struct br_record *const *recs, size_t n,
                      struct br_buf *out);
 size_t s3_record_bound(const struct br_event_ctx *ev, const struct br_record *rec);
+/* The entry's "s3" object alone ({"s3SchemaVersion",...,"object":{...}}). */
+int s3_event_s3(struct br_buf *out, const struct br_event_ctx *ev, const struct br_record *rec);
+
+/* The document a filter sees of rec (s3_doc.c): the members of its entry
+ * of "Records"; the contract of struct br_record_kind's doc. */
+int s3_doc(struct br_doc *d, const struct br_event_ctx *ev, const struct br_record *rec);
 
 #endif

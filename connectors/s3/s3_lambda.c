@@ -9,10 +9,6 @@
 #include "s3_event.h"
 #include "s3_key.h"
 
-/* What S3 writes where it names the caller; fnbridge is the one that saw
- * the change. */
-#define S3_PRINCIPAL "fnbridge"
-
 static int put_lit(struct br_buf *out, const char *s)
 {
     return br_buf_append(out, s, strlen(s));
@@ -70,12 +66,24 @@ static int put_bucket(struct br_buf *out, const char *bucket)
     return rc | put_lit(out, "\"}");
 }
 
+int s3_event_s3(struct br_buf *out, const struct br_event_ctx *ev, const struct br_record *rec)
+{
+    const struct br_s3_meta *m = br_s3_meta_of(rec);
+    const char *config = ev && ev->pipeline ? ev->pipeline : "";
+    int rc = put_lit(out, "{\"s3SchemaVersion\":\"1.0\",\"configurationId\":");
+    rc |= br_buf_put_json_str(out, config, strlen(config));
+    rc |= put_lit(out, ",");
+    rc |= put_bucket(out, m->bucket ? m->bucket : "");
+    rc |= put_lit(out, ",");
+    rc |= put_object(out, rec);
+    return rc | put_lit(out, "}");
+}
+
 int s3_event_record(struct br_buf *out, const struct br_event_ctx *ev,
                      const struct br_record *rec)
 {
     const struct br_s3_meta *m = br_s3_meta_of(rec);
     const char *region = m->region ? m->region : "";
-    const char *config = ev && ev->pipeline ? ev->pipeline : "";
     int rc = put_lit(out, "{\"eventVersion\":\"2.1\",\"eventSource\":\"aws:s3\","
                           "\"awsRegion\":");
     rc |= br_buf_put_json_str(out, region, strlen(region));
@@ -87,14 +95,9 @@ int s3_event_record(struct br_buf *out, const struct br_event_ctx *ev,
                        "\"requestParameters\":{\"sourceIPAddress\":\"127.0.0.1\"},"
                        "\"responseElements\":{\"x-amz-request-id\":");
     rc |= put_sequencer(out, rec);
-    rc |= put_lit(out, ",\"x-amz-id-2\":\"" S3_PRINCIPAL "\"},"
-                       "\"s3\":{\"s3SchemaVersion\":\"1.0\",\"configurationId\":");
-    rc |= br_buf_put_json_str(out, config, strlen(config));
-    rc |= put_lit(out, ",");
-    rc |= put_bucket(out, m->bucket ? m->bucket : "");
-    rc |= put_lit(out, ",");
-    rc |= put_object(out, rec);
-    rc |= put_lit(out, "}}");
+    rc |= put_lit(out, ",\"x-amz-id-2\":\"" S3_PRINCIPAL "\"},\"s3\":");
+    rc |= s3_event_s3(out, ev, rec);
+    rc |= put_lit(out, "}");
     return rc ? -1 : 0;
 }
 
