@@ -39,16 +39,19 @@ void br_filter_free(struct br_filter *f)
 
 /* ------------------------------------------------------------- names */
 
-static bool add_name(struct br_filter *f, const char *name)
+/* Notes the member a pattern key reads: the key's first segment, since a
+ * key may be a dotted path ("value.kind" reads the member "value"). */
+static bool add_name(struct br_filter *f, const char *key)
 {
+    size_t len = strcspn(key, ".");
     for (size_t i = 0; i < f->n_names; i++)
-        if (!strcmp(f->names[i], name))
+        if (strlen(f->names[i]) == len && !strncmp(f->names[i], key, len))
             return true;
     char **names = realloc(f->names, (f->n_names + 1) * sizeof(*names));
     if (!names)
         return false;
     f->names = names;
-    if (!(f->names[f->n_names] = strdup(name)))
+    if (!(f->names[f->n_names] = strndup(key, len)))
         return false;
     f->n_names++;
     return true;
