@@ -40,29 +40,6 @@ static bool is_rewritten(const char *key)
     return false;
 }
 
-/* True when s[0..len) is the padded standard base64 of p[0..n). */
-static bool is_base64_of(const char *s, size_t len, const unsigned char *p, size_t n)
-{
-    if (len % 4 || len / 4 != (n + 2) / 3)
-        return false;
-    size_t out = 0;
-    for (size_t i = 0; i < len; i += 4) {
-        uint32_t v = 0;
-        int pad = 0;
-        for (int k = 0; k < 4; k++) {
-            int d = s[i + k] == '=' && i + 4 == len && k >= 2 ? (pad++, 0)
-                                                              : b64_digit(s[i + k]);
-            if (d < 0 || (pad && s[i + k] != '='))
-                return false;
-            v = v << 6 | (uint32_t)d;
-        }
-        for (int k = 0; k < 3 - pad; k++, out++)
-            if (out >= n || p[out] != (unsigned char)(v >> (16 - 8 * k)))
-                return false;
-    }
-    return out == n;
-}
-
 /* A copy the parser may take over: exactly n bytes, so that ASan sees a
  * read past the line. */
 static char *copy_of(const void *p, size_t n)

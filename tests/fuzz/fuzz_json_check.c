@@ -35,29 +35,6 @@ static bool beyond_jansson(const json_error_t *err)
            json_error_code(err) == json_error_null_byte_in_key;
 }
 
-/* True when s is the padded standard base64 of p[0..n). */
-static bool is_base64_of(const char *s, size_t len, const uint8_t *p, size_t n)
-{
-    if (len % 4 || len / 4 != (n + 2) / 3)
-        return false;
-    size_t out = 0;
-    for (size_t i = 0; i < len; i += 4) {
-        uint32_t v = 0;
-        int pad = 0;
-        for (int k = 0; k < 4; k++) {
-            int d = s[i + k] == '=' && i + 4 == len && k >= 2 ? (pad++, 0)
-                                                              : b64_digit(s[i + k]);
-            if (d < 0 || (pad && s[i + k] != '='))
-                return false;
-            v = v << 6 | (uint32_t)d;
-        }
-        for (int k = 0; k < 3 - pad; k++, out++)
-            if (out >= n || p[out] != (uint8_t)(v >> (16 - 8 * k)))
-                return false;
-    }
-    return out == n;
-}
-
 /* The record field `name` and its `nameEncoding` hold the input. */
 static void check_field(const json_t *rec, const char *name, const json_t *want,
                         const uint8_t *data, size_t size, bool valid)
